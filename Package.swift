@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the numeric modules drop overflow and bounds checks in their kernels.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "ConsistencyKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cmkit", targets: ["cmkit"]),
+        .library(name: "ConsistencyKit", targets: ["CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKMetrics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
+        .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
+        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: fastMath),
+        .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
+        .target(name: "CKDatasets", dependencies: ["CKTensor"], swiftSettings: fastMath),
+        .target(name: "CKMetrics", dependencies: ["CKTensor"], swiftSettings: fastMath),
+        .executableTarget(name: "cmkit", dependencies: [
+            "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKMetrics",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "CKTestSupport", dependencies: ["CKTensor"], path: "Tests/_CKTestSupport"),
+        .testTarget(name: "CKTensorTests", dependencies: ["CKTensor", "CKTestSupport"]),
+        .testTarget(name: "CKNNTests", dependencies: ["CKNN", "CKTestSupport"]),
+        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,53 @@
+// Work splitting over the machine's cores for large elementwise kernels.
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import COpenBLAS
+
+public enum Parallel {
+    /// Threads our own kernels use; BLAS gets the same number (set once by `configure`).
+    nonisolated(unsafe) public private(set) static var threadCount: Int = defaultThreadCount()
+
+    static func defaultThreadCount() -> Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 1
+        #endif
+    }
+
+    /// Sets the thread count for our kernels and OpenBLAS alike.
+    public static func configure(threads: Int) {
+        threadCount = max(1, threads)
+        openblas_set_num_threads(Int32(threadCount))
+    }
+
+    /// Below this many elements an elementwise loop runs on one thread: waking a second costs more.
+    public static let grain = 1 << 15
+
+    /// Runs `body(range)` over `0..<count`, in up to `threadCount` contiguous chunks when the work is large.
+    @inline(__always)
+    public static func forEachChunk(_ count: Int, minimumPerChunk: Int = grain, _ body: (Range<Int>) -> Void) {
+        let chunks = min(threadCount, max(1, count / max(1, minimumPerChunk)))
+        if chunks <= 1 { body(0..<count); return }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = count * c / chunks, hi = count * (c + 1) / chunks
+                body(lo..<hi)
+            }
+        }
+    }
+
+    /// Runs `body(i)` for i in 0..<count, spread over the threads (each i is a sizeable job).
+    @inline(__always)
+    public static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        if threadCount <= 1 || count <= 1 { for i in 0..<count { body(i) }; return }
+        withoutActuallyEscaping(body) { body in
+            let chunks = min(threadCount, count)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for i in stride(from: c, to: count, by: chunks) { body(i) }
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+// cmkit: the command-line front end. Each subcommand lives in its own file.
+import ArgumentParser
+
+@main
+struct CMKit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cmkit",
+        abstract: "Train consistency models on a CPU and sample images from them in one to a few steps.",
+        subcommands: [])
+}

@@ -1,0 +1,54 @@
+// Elementwise ops and broadcasting: values and finite-difference gradients.
+import XCTest
+import CKTensor
+import CKTestSupport
+
+final class ElementwiseTests: XCTestCase {
+    func testBroadcastAddValues() {
+        let a = Tensor(shape: [2, 3], storage: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3], storage: [10, 20, 30])
+        assertClose((a + b).storage, [11, 22, 33, 14, 25, 36])
+        let c = Tensor(shape: [2, 1], storage: [100, 200])
+        assertClose((a + c).storage, [101, 102, 103, 204, 205, 206])
+    }
+
+    func testSummedToShapeIsAdjointOfBroadcast() {
+        let g = Tensor(shape: [2, 3], storage: [1, 2, 3, 4, 5, 6])
+        assertClose(g.summed(toShape: [3]).storage, [5, 7, 9])
+        assertClose(g.summed(toShape: [2, 1]).storage, [6, 15])
+        assertClose(g.summed(toShape: [1, 1]).storage, [21])
+    }
+
+    func testBinaryGradients() {
+        gradCheck(shapes: [[2, 3, 4], [3, 1]]) { $0[0] + $0[1] }
+        gradCheck(shapes: [[2, 3, 4], [1, 3, 4]]) { $0[0] - $0[1] }
+        gradCheck(shapes: [[2, 3, 4], [4]]) { $0[0] * $0[1] }
+        gradCheck(inputs: [Tensor(shape: [2, 3], storage: [1, -2, 3, 0.5, 2, -1]),
+                           Tensor(shape: [3], storage: [1.5, 2, -2.5])]) { $0[0] / $0[1] }
+    }
+
+    func testUnaryGradients() {
+        gradCheck(shapes: [[3, 5]]) { $0[0].silu() }
+        gradCheck(shapes: [[3, 5]]) { $0[0].exp() }
+        gradCheck(shapes: [[3, 5]]) { $0[0].sigmoid() }
+        gradCheck(shapes: [[3, 5]]) { $0[0].squared() }
+        gradCheck(shapes: [[3, 5]]) { ($0[0] * 2 + 1) - 3 }
+        let positive = Tensor(shape: [2, 4], storage: [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4])
+        gradCheck(inputs: [positive]) { $0[0].log() }
+        gradCheck(inputs: [positive]) { $0[0].sqrt() }
+        gradCheck(inputs: [positive]) { $0[0].pow(1.5) }
+    }
+
+    func testFanOutGradientsAreSummed() {
+        // y = x * x + x, so dy/dx = 2x + 1
+        let x = Tensor(shape: [3], storage: [1, -2, 0.5]).trackingGradients()
+        let g = Tape.gradients(of: (x * x + x).sum(), wrt: [x])[0]
+        assertClose(g.storage, [3, -3, 2])
+    }
+
+    func testDetachedStopsGradient() {
+        let x = Tensor(shape: [2], storage: [1, 2]).trackingGradients()
+        let g = Tape.gradients(of: (x * x.detached()).sum(), wrt: [x])[0]
+        assertClose(g.storage, [1, 2])   // d/dx (x * c) = c
+    }
+}

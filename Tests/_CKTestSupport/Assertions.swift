@@ -1,0 +1,70 @@
+// Shared test helpers: closeness assertions that say what differed, and central-difference gradient checks.
+import XCTest
+import CKTensor
+
+/// Fails unless every |got - want| <= atol + rtol * |want|; prints expected, observed and the largest difference.
+public func assertClose(_ got: [Float], _ want: [Float], atol: Float = 1e-5, rtol: Float = 1e-5,
+                        _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    guard got.count == want.count else {
+        XCTFail("\(message): \(got.count) values, expected \(want.count)", file: file, line: line); return
+    }
+    var worst = 0, worstExcess: Float = -.infinity, maxDiff: Float = 0
+    for i in got.indices {
+        let d = abs(got[i] - want[i])
+        maxDiff = max(maxDiff, d.isNaN ? .infinity : d)
+        let excess = d.isNaN ? .infinity : d - (atol + rtol * abs(want[i]))
+        if excess > worstExcess { worstExcess = excess; worst = i }
+    }
+    if worstExcess > 0 {
+        XCTFail("\(message): at [\(worst)] expected \(want[worst]), observed \(got[worst]); max diff \(maxDiff) (atol \(atol), rtol \(rtol))",
+                file: file, line: line)
+    }
+}
+
+public func assertClose(_ got: Float, _ want: Float, atol: Float = 1e-5, rtol: Float = 1e-5,
+                        _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    assertClose([got], [want], atol: atol, rtol: rtol, message, file: file, line: line)
+}
+
+public func assertClose(_ got: Double, _ want: Double, atol: Double = 1e-9, rtol: Double = 1e-9,
+                        _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    let d = abs(got - want)
+    if !(d <= atol + rtol * abs(want)) {
+        XCTFail("\(message): expected \(want), observed \(got), diff \(d)", file: file, line: line)
+    }
+}
+
+/// Checks the tape's gradients of `sum(f(inputs) * w)` (w fixed random weights, so every output value
+/// matters differently) against central differences in float64-accumulated float32.
+/// Inputs are drawn N(0,1) unless `inputs` are given.
+public func gradCheck(shapes: [[Int]] = [], inputs given: [Tensor]? = nil, seed: UInt64 = 1,
+                      eps: Float = 1e-2, atol: Float = 2e-3, rtol: Float = 2e-2,
+                      file: StaticString = #filePath, line: UInt = #line,
+                      _ f: ([Tensor]) -> Tensor) {
+    var rng = SplitMix64(seed: seed)
+    let inputs = given ?? shapes.map { Tensor.normal(shape: $0, rng: &rng) }
+    let tracked = inputs.map { $0.trackingGradients() }
+    let y0 = f(tracked)
+    let w = Tensor.normal(shape: y0.shape, rng: &rng)
+    let loss = (y0 * w).sum()
+    let analytic = Tape.gradients(of: loss, wrt: tracked)
+
+    func value(_ xs: [Tensor]) -> Double {
+        Tape.withoutRecording {
+            let y = f(xs)
+            var acc = 0.0
+            for i in 0..<y.count { acc += Double(y.storage[i]) * Double(w.storage[i]) }
+            return acc
+        }
+    }
+    for (k, x) in inputs.enumerated() {
+        var numeric = [Float](repeating: 0, count: x.count)
+        for i in 0..<x.count {
+            var plus = inputs, minus = inputs
+            plus[k].storage[i] += eps
+            minus[k].storage[i] -= eps
+            numeric[i] = Float((value(plus) - value(minus)) / Double(2 * eps))
+        }
+        assertClose(analytic[k].storage, numeric, atol: atol, rtol: rtol, "gradient of input \(k) \(x.shape)", file: file, line: line)
+    }
+}
