@@ -22,7 +22,7 @@ public final class Parameter {
 
     /// In-place update of the values (the optimizer's path; no copy when the graph has been released).
     public func update(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
-        value.storage.withUnsafeMutableBufferPointer(body)
+        value.storage.withUnsafeMutableBufferPointer { body($0) }
     }
 }
 
