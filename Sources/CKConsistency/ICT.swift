@@ -1,0 +1,56 @@
+// Improved consistency training (Song & Dhariwal 2023, Algorithm 1 with the iCT changes): one loss evaluation.
+import CKTensor
+import CKNN
+
+public struct ICTConfig: Sendable {
+    public var curriculum: ICTCurriculum
+    public var preconditioning = Preconditioning()
+    public var pMean = -1.1, pStd = 2.0
+    /// Pseudo-Huber c; nil means 0.00054 sqrt(d).
+    public var huberC: Float? = nil
+
+    public init(totalSteps: Int, s0: Int = 10, s1: Int = 1280) {
+        curriculum = ICTCurriculum(totalSteps: totalSteps, s0: s0, s1: s1)
+    }
+}
+
+/// Caches one SigmaPairTable per N (the curriculum changes N a handful of times).
+public final class SigmaPairTables {
+    private var tables: [Int: SigmaPairTable] = [:]
+    public let pMean: Double, pStd: Double
+    public init(pMean: Double = -1.1, pStd: Double = 2.0) { self.pMean = pMean; self.pStd = pStd }
+    public func table(pointCount n: Int) -> SigmaPairTable {
+        if let t = tables[n] { return t }
+        let t = SigmaPairTable(pointCount: n, pMean: pMean, pStd: pStd)
+        tables[n] = t
+        return t
+    }
+}
+
+public struct ICTLossResult {
+    public let loss: Tensor              // scalar, on the graph
+    public let pointCount: Int           // N(k) used
+}
+
+/// iCT loss at iteration `step` (algorithms.md 1.8): one z per sample shared by student (sigma_{i+1},
+/// with gradient) and teacher (sigma_i, the same network under stop-gradient); lambda = 1/(sigma_{i+1} - sigma_i).
+/// `noise` may be given (immiscible assignment reorders it); otherwise it is drawn here.
+public func ictLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
+                    noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ICTLossResult {
+    let n = x.shape[0]
+    let table = tables.table(pointCount: config.curriculum.pointCount(atStep: step))
+    let pairs = (0..<n).map { _ in table.samplePair(rng: &rng) }
+    let z = noise ?? Tensor.normal(like: x, rng: &rng)
+    let sigmaTeacher = pairs.map { Float(table.sigmas[$0]) }
+    let sigmaStudent = pairs.map { Float(table.sigmas[$0 + 1]) }
+    let p = config.preconditioning
+
+    let teacher = Tape.withoutRecording {
+        p.consistency(network, addNoise(x, z, sigma: sigmaTeacher), sigma: sigmaTeacher)
+    }
+    let student = p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent)
+    let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
+    let lambda = Tensor(shape: [n], storage: pairs.map { Float(table.lambdas[$0]) })
+    let loss = (pseudoHuber(student - teacher, c: c) * lambda).mean()
+    return ICTLossResult(loss: loss, pointCount: table.sigmas.count)
+}

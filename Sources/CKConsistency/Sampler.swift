@@ -1,0 +1,73 @@
+// Consistency sampling: one step f(sigma_max z, sigma_max), or multistep with re-noising (CM Algorithm 1).
+import CKTensor
+import CKNN
+
+public enum SamplingError: Error, CustomStringConvertible, Equatable {
+    case emptySigmas
+    case notDecreasing([Float])
+    case outOfRange(Float, min: Float, max: Float)
+    case badCount(Int)
+
+    public var description: String {
+        switch self {
+        case .emptySigmas: return "the step list is empty: give at least one noise level (e.g. --steps 1)"
+        case .notDecreasing(let s): return "noise levels \(s) must be strictly decreasing (e.g. 80,0.8)"
+        case .outOfRange(let s, let lo, let hi): return "noise level \(s) is outside (\(lo), \(hi)]: use values in that range"
+        case .badCount(let n): return "sample count \(n) must be positive"
+        }
+    }
+}
+
+/// Checks a step list: non-empty, each in (sigmaMin, sigmaMax], strictly decreasing.
+public func validateSigmas(_ sigmas: [Float], sigmaMin: Float = 0.002, sigmaMax: Float = 80) throws {
+    guard !sigmas.isEmpty else { throw SamplingError.emptySigmas }
+    for s in sigmas where !(s > sigmaMin && s <= sigmaMax) { throw SamplingError.outOfRange(s, min: sigmaMin, max: sigmaMax) }
+    for (a, b) in zip(sigmas, sigmas.dropFirst()) where !(b < a) { throw SamplingError.notDecreasing(sigmas) }
+}
+
+/// Default step lists: 1 step [80]; otherwise sigma_max then levels spread over a Karras grid.
+/// These match the PyTorch port's toy lists for 2 and 4 steps ([80, 0.8], [80, 2, 0.8, 0.2]).
+public func defaultSigmas(steps: Int, sigmaMax: Float = 80) -> [Float] {
+    switch steps {
+    case 1: return [sigmaMax]
+    case 2: return [sigmaMax, 0.8]
+    case 4: return [sigmaMax, 2.0, 0.8, 0.2]
+    default:
+        // Karras levels between 2.5 and 0.05, evenly in sigma^(1/7), after the first jump from sigma_max.
+        let grid = karrasSigmas(count: steps - 1, sigmaMin: 0.05, sigmaMax: 2.5).reversed().map { Float($0) }
+        return [sigmaMax] + grid
+    }
+}
+
+/// Samples `count` items with multistep consistency sampling over `sigmas` (sigmas[0] is the first jump).
+/// Sample k draws all its noise from its own generator, split from `seed` by k: the same k gives the
+/// same image at any batch size or count.
+public func sampleConsistency(network: some Backbone, count: Int, sigmas: [Float], seed: UInt64,
+                              preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
+    guard count > 0 else { throw SamplingError.badCount(count) }
+    try validateSigmas(sigmas, sigmaMin: p.sigmaMin)
+    let shape = network.sampleShape, per = shape.reduce(1, *)
+    let root = SplitMix64(seed: seed)
+    var out = [Float]()
+    out.reserveCapacity(count * per)
+    for start in stride(from: 0, to: count, by: batchSize) {
+        let n = min(batchSize, count - start)
+        var generators = (0..<n).map { root.split(UInt64(start + $0)) }
+        func noise() -> Tensor {
+            var values = [Float]()
+            values.reserveCapacity(n * per)
+            for k in 0..<n { values += Tensor.normal(shape: [per], rng: &generators[k]).storage }
+            return Tensor(shape: [n] + shape, storage: values)
+        }
+        let x = Tape.withoutRecording { () -> Tensor in
+            var x = p.consistency(network, noise() * sigmas[0], sigma: Array(repeating: sigmas[0], count: n))
+            for s in sigmas.dropFirst() {
+                let noisy = x + noise() * (s * s - p.sigmaMin * p.sigmaMin).squareRoot()
+                x = p.consistency(network, noisy, sigma: Array(repeating: s, count: n))
+            }
+            return x
+        }
+        out += x.storage
+    }
+    return Tensor(shape: [count] + shape, storage: out)
+}

@@ -1,0 +1,30 @@
+// mlp-toy (bench-models.md): a 4-layer SiLU MLP for 2-D points, conditioned on the noise level.
+import CKTensor
+
+/// h = inp(c_in x) + tproj(SiLU(temb)); 3 x [SiLU -> Linear(256)]; SiLU -> Linear(256 -> 2).
+/// Parameter names follow the PyTorch port (`temb.l1.weight`, `hidden.0.bias`, ...).
+public struct MLPToy: Backbone {
+    public let temb: NoiseEmbedding
+    public let inp: Linear, tproj: Linear
+    public let hidden: [Linear]
+    public let out: Linear
+
+    public init(width: Int = 256, rng: inout some RandomNumberGenerator) {
+        temb = NoiseEmbedding(name: "temb", rng: &rng)
+        inp = Linear(inputSize: 2, outputSize: width, name: "inp", rng: &rng)
+        tproj = Linear(inputSize: 256, outputSize: width, name: "tproj", rng: &rng)
+        hidden = (0..<3).map { Linear(inputSize: width, outputSize: width, name: "hidden.\($0)", rng: &rng) }
+        out = Linear(inputSize: width, outputSize: 2, name: "out", rng: &rng)
+    }
+
+    public var sampleShape: [Int] { [2] }
+    public var parameters: [Parameter] {
+        temb.parameters + inp.parameters + tproj.parameters + hidden.flatMap(\.parameters) + out.parameters
+    }
+
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor) -> Tensor {
+        var h = inp(scaledInput) + tproj(temb(sigma: sigma).silu())
+        for layer in hidden { h = layer(h.silu()) }
+        return out(h.silu())
+    }
+}

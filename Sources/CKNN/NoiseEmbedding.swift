@@ -1,0 +1,38 @@
+// Noise-level embedding (bench-models.md): sinusoidal features of c_noise = 0.25 ln(sigma), then a 2-layer MLP.
+import CKTensor
+import Glibc
+
+/// temb = Linear(64 -> 256) -> SiLU -> Linear(256 -> 256) of [cos(1000 t f_k)] ++ [sin(1000 t f_k)],
+/// t = 0.25 ln(sigma), f_k = exp(-ln(10000) k / 32), k = 0..31.
+public struct NoiseEmbedding: Layer {
+    public static let frequencyCount = 32
+    public let l1: Linear, l2: Linear
+
+    public init(width: Int = 256, name: String, rng: inout some RandomNumberGenerator) {
+        l1 = Linear(inputSize: 2 * Self.frequencyCount, outputSize: width, name: join(name, "l1"), rng: &rng)
+        l2 = Linear(inputSize: width, outputSize: width, name: join(name, "l2"), rng: &rng)
+    }
+
+    public var parameters: [Parameter] { l1.parameters + l2.parameters }
+
+    /// sigma: (N) raw noise levels -> (N, 64) features. Constant in sigma: no gradient flows to it.
+    public static func features(sigma: Tensor) -> Tensor {
+        let n = sigma.count, half = frequencyCount
+        let frequencies = (0..<half).map { Float(exp(-log(10000.0) * Double($0) / Double(half))) }
+        return Tensor(shape: [n, 2 * half]) { out in
+            for b in 0..<n {
+                let t = 0.25 * logf(sigma.storage[b])   // EDM's c_noise; the 1000 below is the only scaling
+                for k in 0..<half {
+                    let arg = 1000 * t * frequencies[k]
+                    out[b * 2 * half + k] = cosf(arg)
+                    out[b * 2 * half + half + k] = sinf(arg)
+                }
+            }
+        }
+    }
+
+    /// sigma: (N) -> temb (N, width)
+    public func callAsFunction(sigma: Tensor) -> Tensor {
+        l2(l1(Self.features(sigma: sigma)).silu())
+    }
+}
