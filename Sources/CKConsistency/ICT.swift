@@ -8,6 +8,11 @@ public struct ICTConfig: Sendable {
     public var pMean = -1.1, pStd = 2.0
     /// Pseudo-Huber c; nil means 0.00054 sqrt(d).
     public var huberC: Float? = nil
+    /// A fixed number of sigma points instead of the curriculum (the benchmark uses N = 1281).
+    public var fixedPointCount: Int? = nil
+
+    /// N at iteration `step`.
+    public func pointCount(atStep step: Int) -> Int { fixedPointCount ?? curriculum.pointCount(atStep: step) }
 
     public init(totalSteps: Int, s0: Int = 10, s1: Int = 1280) {
         curriculum = ICTCurriculum(totalSteps: totalSteps, s0: s0, s1: s1)
@@ -38,7 +43,7 @@ public struct ICTLossResult {
 public func ictLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
                     noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ICTLossResult {
     let n = x.shape[0]
-    let table = tables.table(pointCount: config.curriculum.pointCount(atStep: step))
+    let table = tables.table(pointCount: config.pointCount(atStep: step))
     let pairs = (0..<n).map { _ in table.samplePair(rng: &rng) }
     let z = noise ?? Tensor.normal(like: x, rng: &rng)
     let sigmaTeacher = pairs.map { Float(table.sigmas[$0]) }

@@ -1,0 +1,81 @@
+// The benchmark workload of bench-models.md: timed full iCT steps and one-step sampling of 256.
+import CKTensor
+import CKNN
+import Glibc
+
+public struct BenchmarkResult: Sendable {
+    public var model: String, threads: Int, batch: Int
+    public var stepSecondsMedian: Double, stepSecondsMin: Double, sample256Seconds: Double
+    public var params: Int, timedSteps: Int, warmupSteps: Int, sampleRepetitions: Int
+    public var maxRSSMegabytes: Double
+
+    /// One JSON line with the PyTorch port's field names first.
+    public var json: String {
+        func f(_ x: Double) -> String { String(x) }
+        return "{\"model\": \"\(model)\", \"threads\": \(threads), \"batch\": \(batch), \"step_s_median\": \(f(stepSecondsMedian)), "
+            + "\"step_s_min\": \(f(stepSecondsMin)), \"sample256_s\": \(f(sample256Seconds)), \"params\": \(params), "
+            + "\"timed_steps\": \(timedSteps), \"warmup_steps\": \(warmupSteps), \"sample_reps\": \(sampleRepetitions), "
+            + "\"max_rss_mb\": \(f(maxRSSMegabytes)), \"impl\": \"consistencykit\"}"
+    }
+}
+
+public enum Benchmark {
+    /// Times `timedSteps` full iCT steps (pair sampling at N = 1281, noise, teacher forward without
+    /// recording, student forward, loss, backward, Adam) on one fixed batch, then one-step sampling of 256.
+    public static func run(model name: ModelName, batch: Tensor, threads: Int, timedSteps: Int, warmupSteps: Int,
+                           sampleRepetitions: Int, progress: (String) -> Void = { _ in }) -> BenchmarkResult {
+        Parallel.configure(threads: threads)
+        var initRNG = SplitMix64(seed: 0)
+        let network = name.make(rng: &initRNG)
+        let learningRate: Float = name == .mlpToy ? 3e-4 : 1e-4
+        var optimizer = Adam(parameters: network.parameters, learningRate: learningRate)
+        var config = ICTConfig(totalSteps: 1)
+        config.fixedPointCount = 1281
+        let tables = SigmaPairTables()
+        var rng = SplitMix64(seed: 1)
+
+        func step(_ k: Int) {
+            let result = ictLoss(network: network, batch: batch, step: k, config: config, tables: tables, rng: &rng)
+            _ = applyGradients(of: result.loss, to: network.parameters, optimizer: &optimizer)
+        }
+        for k in 0..<warmupSteps { step(k) }
+        progress("warm-up done (\(warmupSteps) steps)")
+        var times: [Double] = []
+        for k in 0..<timedSteps {
+            let t0 = now()
+            step(warmupSteps + k)
+            times.append(now() - t0)
+            if timedSteps >= 10 && (k + 1) % max(1, timedSteps / 5) == 0 { progress("timed \(k + 1)/\(timedSteps)") }
+        }
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+
+        func sampleOnce() { _ = try? sampleConsistency(network: network, count: 256, sigmas: [80], seed: 7) }
+        sampleOnce()
+        var sampleTimes: [Double] = []
+        for _ in 0..<sampleRepetitions {
+            let t0 = now()
+            sampleOnce()
+            sampleTimes.append(now() - t0)
+        }
+        sampleTimes.sort()
+        return BenchmarkResult(model: name.rawValue, threads: threads, batch: batch.shape[0],
+                               stepSecondsMedian: median, stepSecondsMin: times.first ?? .nan,
+                               sample256Seconds: sampleTimes[sampleTimes.count / 2], params: network.parameterCount,
+                               timedSteps: timedSteps, warmupSteps: warmupSteps, sampleRepetitions: sampleRepetitions,
+                               maxRSSMegabytes: maxRSSMegabytes())
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Peak resident set size of this process so far (Linux reports ru_maxrss in KiB).
+    public static func maxRSSMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}

@@ -1,0 +1,39 @@
+// cmkit bench: times the bench-models.md workload and prints one JSON line (release builds only make sense).
+import ArgumentParser
+import Foundation
+import CKTensor
+import CKNN
+import CKConsistency
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time one full iCT training step and one-step sampling of 256; print one JSON line.",
+        discussion: "Batch 128 of 2-D points for mlp-toy, 64 random images for unet-s, N = 1281 noise levels. "
+            + "Build with -c release: debug builds are many times slower.")
+
+    @Option(help: "Network to time: \(ModelName.allValueStrings.joined(separator: " | ")).")
+    var model: ModelName = .unetS
+    @OptionGroup var threading: ThreadOptions
+    @Option(help: "Timed training steps (default: 500 mlp-toy, 20 unet-s).")
+    var steps: Int?
+    @Option(help: "Untimed warm-up steps (default: 50 mlp-toy, 3 unet-s).")
+    var warmup: Int?
+
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1.") }
+        if let warmup, warmup < 0 { throw ValidationError("--warmup must not be negative.") }
+    }
+
+    func run() throws {
+        let toy = model == .mlpToy
+        var rng = SplitMix64(seed: 0)
+        // Only the batch's shape matters for timing: points in the toy board's range, images in [-1, 1].
+        let batch = toy ? Tensor.uniform(shape: [128, 2], low: -0.866, high: 0.866, rng: &rng)
+                        : Tensor.uniform(shape: [64, 1, 28, 28], low: -1, high: 1, rng: &rng)
+        let result = Benchmark.run(model: model, batch: batch, threads: threading.threads ?? Parallel.threadCount,
+                                   timedSteps: steps ?? (toy ? 500 : 20), warmupSteps: warmup ?? (toy ? 50 : 3),
+                                   sampleRepetitions: toy ? 50 : 5,
+                                   progress: { FileHandle.standardError.write(("bench: " + $0 + "\n").data(using: .utf8)!) })
+        print(result.json)
+    }
+}

@@ -1,0 +1,17 @@
+// Options shared by several subcommands, and argument conversions for library enums.
+import ArgumentParser
+import CKNN
+
+extension ModelName: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads for BLAS and our own kernels (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+    }
+}
