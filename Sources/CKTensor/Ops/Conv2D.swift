@@ -52,6 +52,8 @@ struct ConvGeometry {
     var k: Int { cin * kh * kw }
     var p: Int { ho * wo }
     var planeIn: Int { h * w }
+    /// Stride 1 with "same" padding: every tap reads the input plane shifted, which im2col copies wholesale.
+    var preservesSize: Bool { stride == 1 && ho == h && wo == w }
 
     init(input: [Int], weight: [Int], stride: Int, padding: Int) {
         (n, cin, h, w) = (input[0], input[1], input[2], input[3])
@@ -134,33 +136,63 @@ private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [
 }
 
 /// cols[(ci, a, b), j P + oy Wo + ox] = x[j, ci, oy s - pad + a, ox s - pad + b], zero outside the image.
-private func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>) {
+func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>) {
     // x (nc, Cin, H, W) -> cols (K, nc P); rows are independent, so they are split over the threads.
     let ld = nc * g.p, taps = g.kh * g.kw
-    let pointwise = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0
     Parallel.forEachChunk(g.k, minimumPerChunk: max(1, Parallel.grain / max(1, ld))) { rows in
         for r in rows {
             let ci = r / taps, a = (r / g.kw) % g.kh, b = r % g.kw
-            let (lo, hi) = validOutputRange(g, offset: b, size: g.w, outSize: g.wo)
             for j in 0..<nc {
-                let plane = x + (j * g.cin + ci) * g.planeIn
-                let dst = cols + r * ld + j * g.p
-                if pointwise { dst.update(from: plane, count: g.p); continue }
-                for oy in 0..<g.ho {
-                    let iy = oy * g.stride - g.padding + a
-                    let row = dst + oy * g.wo
-                    guard iy >= 0 && iy < g.h, lo < hi else { row.update(repeating: 0, count: g.wo); continue }
-                    row.update(repeating: 0, count: lo)
-                    let src = plane + iy * g.w - g.padding + b      // src[ox * s] is column ox
-                    if g.stride == 1 {
-                        (row + lo).update(from: src + lo, count: hi - lo)
-                    } else {
-                        for ox in lo..<hi { row[ox] = src[ox * g.stride] }
-                    }
-                    (row + hi).update(repeating: 0, count: g.wo - hi)
+                let plane = x + (j * g.cin + ci) * g.planeIn, dst = cols + r * ld + j * g.p
+                if g.preservesSize {
+                    shiftedPlane(g, plane, dy: a - g.padding, dx: b - g.padding, dst)
+                } else {
+                    gatherPlane(g, plane, a: a, b: b, dst)
                 }
             }
         }
+    }
+}
+
+/// dst[oy, ox] = src[oy + dy, ox + dx] on an H x W plane, zero where that falls outside.
+/// One flat copy with the offset dy W + dx does the interior: per-row copies of 28 floats
+/// spent most of their time in call overhead. Columns that wrapped into the neighbouring row are zeroed after.
+@inline(__always)
+private func shiftedPlane(_ g: ConvGeometry, _ src: UnsafePointer<Float>, dy: Int, dx: Int, _ dst: UnsafeMutablePointer<Float>) {
+    // src (H, W) -> dst (H, W)
+    let (h, w) = (g.h, g.w), n = h * w, d = dy * w + dx
+    let lo = max(max(0, -dy) * w, -d), hi = min(min(h, h - dy) * w, n - d)
+    guard lo < hi else { dst.update(repeating: 0, count: n); return }
+    dst.update(repeating: 0, count: lo)
+    (dst + lo).update(from: src + lo + d, count: hi - lo)
+    (dst + hi).update(repeating: 0, count: n - hi)
+    if dx != 0 {
+        let c0 = dx < 0 ? 0 : w - dx, c1 = dx < 0 ? -dx : w
+        var row = lo / w * w
+        while row < hi {
+            for c in c0..<c1 { dst[row + c] = 0 }
+            row += w
+        }
+    }
+}
+
+/// The general case: any stride and padding, row by row.
+@inline(__always)
+private func gatherPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, a: Int, b: Int, _ dst: UnsafeMutablePointer<Float>) {
+    // plane (H, W) -> dst (Ho, Wo)
+    let (lo, hi) = validOutputRange(g, offset: b, size: g.w, outSize: g.wo)
+    for oy in 0..<g.ho {
+        let iy = oy * g.stride - g.padding + a
+        let row = dst + oy * g.wo
+        guard iy >= 0 && iy < g.h, lo < hi else { row.update(repeating: 0, count: g.wo); continue }
+        for ox in 0..<lo { row[ox] = 0 }
+        let src = plane + iy * g.w - g.padding + b      // src[ox * s] is column ox
+        if g.stride == 1 {
+            for ox in lo..<hi { row[ox] = src[ox] }
+        } else {
+            for ox in lo..<hi { row[ox] = src[ox * g.stride] }
+        }
+        for ox in hi..<g.wo { row[ox] = 0 }
     }
 }
 
@@ -174,7 +206,7 @@ private func validOutputRange(_ g: ConvGeometry, offset: Int, size: Int, outSize
 }
 
 /// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[co]: the GEMM's channel-major chunk back to NCHW.
-private func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
+func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
                      bias: [Float]?) {
     // out (Cout, nc P) -> y (nc, Cout, P)
     let ld = nc * g.p, p = g.p, cout = g.cout
@@ -195,11 +227,22 @@ private func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<F
 // MARK: - Backward
 
 /// dX and dW of y = conv(x, weight) given g = dL/dy (N, Cout, Ho, Wo). `x` is passed only when dW is wanted,
-/// `weight` only when dX is. Per chunk: gy (Cout, nc P) = g regrouped; dW += gy cols^T; dX = col2im(weight^T gy).
+/// `weight` only when dX is. Per chunk: gy (Cout, nc P) = g regrouped; dW += gy cols^T; dX = col2im(weight^T gy),
+/// or, at stride 1, dX = conv(g, flipped weight), which reuses the forward's fast path.
 private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?, weight: [Float]?) -> (dx: [Float]?, dw: [Float]?) {
+    var dx: [Float]? = nil, dw: [Float]? = nil
+    var weightForCol2im = weight
+    if let weight, let t = transposedGeometry(g) {
+        dx = [Float](unsafeUninitializedCapacity: g.n * g.cin * g.planeIn) { buffer, initialized in
+            convForward(t, x: grad, weight: flippedWeight(g, weight), bias: nil, y: buffer.baseAddress!)
+            initialized = buffer.count
+        }
+        weightForCol2im = nil
+    }
+    guard x != nil || weightForCol2im != nil else { return (dx, dw) }
+    if weightForCol2im != nil { dx = [Float](repeating: 0, count: g.n * g.cin * g.planeIn) }
+    if x != nil { dw = [Float](repeating: 0, count: g.cout * g.k) }
     let chunk = g.chunkSize
-    var dx: [Float]? = weight == nil ? nil : [Float](repeating: 0, count: g.n * g.cin * g.planeIn)
-    var dw: [Float]? = x == nil ? nil : [Float](repeating: 0, count: g.cout * g.k)
     grad.withUnsafeBufferPointer { gb in
         ConvScratch.with(g.k * chunk * g.p, g.cout * chunk * g.p) { cols, gy in
             for (c, n0) in stride(from: 0, to: g.n, by: chunk).enumerated() {
@@ -215,7 +258,7 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
                              a: gy, lda: columns, b: cols, ldb: columns, beta: c == 0 ? 0 : 1, c: dwb.baseAddress!, ldc: g.k)
                     }
                 }
-                if let weight {
+                if let weight = weightForCol2im {
                     // dcols (K, nc P) = weight^T (K, Cout) gy (Cout, nc P); cols is free again, so it holds dcols.
                     weight.withUnsafeBufferPointer { wb in
                         gemm(transposeA: true, transposeB: false, m: g.k, n: columns, k: g.cout,
@@ -231,8 +274,30 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     return (dx, dw)
 }
 
+/// At stride 1, dX is the correlation of g with the weight flipped in space and with Cin and Cout swapped,
+/// padded by k - 1 - pad. Nil where that needs a negative or non-square padding (then col2im does it).
+private func transposedGeometry(_ g: ConvGeometry) -> ConvGeometry? {
+    guard g.stride == 1, g.kh == g.kw, g.padding <= g.kh - 1 else { return nil }
+    let t = ConvGeometry(input: [g.n, g.cout, g.ho, g.wo], weight: [g.cin, g.cout, g.kh, g.kw], stride: 1, padding: g.kh - 1 - g.padding)
+    precondition(t.ho == g.h && t.wo == g.w, "conv2d backward: transposed conv of \(g) gives \(t.ho)x\(t.wo)")
+    return t
+}
+
+/// flipped[ci, co, a, b] = weight[co, ci, kH-1-a, kW-1-b]
+private func flippedWeight(_ g: ConvGeometry, _ weight: [Float]) -> [Float] {
+    // (Cout, Cin, kH, kW) -> (Cin, Cout, kH, kW)
+    var out = [Float](repeating: 0, count: weight.count)
+    let taps = g.kh * g.kw
+    for co in 0..<g.cout {
+        for ci in 0..<g.cin {
+            for t in 0..<taps { out[(ci * g.cout + co) * taps + t] = weight[(co * g.cin + ci) * taps + taps - 1 - t] }
+        }
+    }
+    return out
+}
+
 /// gy[co, j P ..< (j+1) P] = g[j, co, :]: the inverse of `regroup`, without bias.
-private func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>) {
+func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>) {
     // grad (nc, Cout, P) -> gy (Cout, nc P)
     let ld = nc * g.p, p = g.p, cout = g.cout
     Parallel.forEachChunk(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p))) { range in
@@ -241,7 +306,7 @@ private func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafeP
 }
 
 /// The adjoint of `im2col`: dx[j, ci, iy, ix] += dcols[(ci, a, b), j P + oy Wo + ox] over all taps that read it.
-private func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>) {
+func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>) {
     // cols (K, nc P) -> dx (nc, Cin, H, W), zero on entry. Split by input channel: each thread owns its
     // channel's planes, so the accumulation needs no atomics.
     let ld = nc * g.p, taps = g.kh * g.kw
