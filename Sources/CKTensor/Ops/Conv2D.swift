@@ -1,0 +1,363 @@
+// 2-D convolution (NCHW, PyTorch weight layout): im2col over chunks of the batch + one sgemm per chunk,
+// with its backward (dX by col2im, dW accumulated over chunks, dB) beside it.
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+extension Tensor {
+    /// Cross-correlation as `torch.nn.functional.conv2d`: x (N, Cin, H, W), weight (Cout, Cin, kH, kW),
+    /// bias (Cout) or nil, zero padding on all four sides. Returns (N, Cout, Ho, Wo) with
+    /// Ho = (H + 2 padding - kH) / stride + 1 (floor), likewise Wo. Differentiable in all three inputs.
+    public func conv2d(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4,
+                     "conv2d: needs input (N, Cin, H, W) and weight (Cout, Cin, kH, kW), got \(shape) and \(weight.shape)")
+        precondition(shape[1] == weight.shape[1],
+                     "conv2d: input \(shape) has \(shape[1]) channels, weight \(weight.shape) expects \(weight.shape[1])")
+        precondition(stride >= 1 && padding >= 0, "conv2d: stride \(stride) and padding \(padding) for input \(shape)")
+        let geo = ConvGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
+        precondition(geo.ho >= 1 && geo.wo >= 1,
+                     "conv2d: kernel \(weight.shape) does not fit input \(shape) with padding \(padding)")
+        if let bias { precondition(bias.shape == [geo.cout], "conv2d: bias \(bias.shape) for weight \(weight.shape)") }
+
+        let y = Tensor(shape: [geo.n, geo.cout, geo.ho, geo.wo]) { out in
+            convForward(geo, x: storage, weight: weight.storage, bias: bias?.storage, y: out.baseAddress!)
+        }
+        let needX = requiresGradient, needW = weight.requiresGradient, needB = bias?.requiresGradient ?? false
+        // x is only read by dW, the weight only by dX: keep neither alive when it is not needed.
+        let xv: Tensor? = needW ? detached() : nil
+        let wv: Tensor? = needX ? weight.detached() : nil
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        let inputShape = shape, weightShape = weight.shape, hasBias = bias != nil
+        return y.recorded(inputs: inputs) { g in
+            precondition(g.shape == [geo.n, geo.cout, geo.ho, geo.wo], "conv2d backward: gradient \(g.shape) for output of \(inputShape) * \(weightShape)")
+            var dx: Tensor? = nil, dw: Tensor? = nil
+            if needX || needW {
+                let grads = convBackward(geo, gradient: g.storage, x: xv?.storage, weight: wv?.storage)
+                dx = grads.dx.map { Tensor(shape: inputShape, storage: $0) }
+                dw = grads.dw.map { Tensor(shape: weightShape, storage: $0) }
+            }
+            guard hasBias else { return [dx, dw] }
+            return [dx, dw, needB ? Tensor(shape: [geo.cout], storage: convBiasGradient(geo, gradient: g.storage)) : nil]
+        }
+    }
+}
+
+// MARK: - Geometry and scratch
+
+/// Sizes of one convolution; K = Cin kH kW is the GEMM inner size, P = Ho Wo the positions per sample.
+struct ConvGeometry {
+    let n, cin, h, w, cout, kh, kw, stride, padding, ho, wo: Int
+    var k: Int { cin * kh * kw }
+    var p: Int { ho * wo }
+    var planeIn: Int { h * w }
+    /// Stride 1 with "same" padding: every tap reads the input plane shifted, which im2col copies wholesale.
+    var preservesSize: Bool { stride == 1 && ho == h && wo == w }
+
+    init(input: [Int], weight: [Int], stride: Int, padding: Int) {
+        (n, cin, h, w) = (input[0], input[1], input[2], input[3])
+        (cout, kh, kw) = (weight[0], weight[2], weight[3])
+        (self.stride, self.padding) = (stride, padding)
+        ho = (h + 2 * padding - kh) / stride + 1
+        wo = (w + 2 * padding - kw) / stride + 1
+    }
+
+    /// Samples per GEMM: as many as keep the larger chunk buffer within `ConvTuning.chunkFloats`
+    /// (a long GEMM N dimension is what makes sgemm fast), then evened out over the chunks.
+    var chunkSize: Int {
+        let perSample = max(k, cout, cin) * p
+        let most = max(1, min(n, ConvTuning.chunkFloats / max(1, perSample)))
+        let chunks = (n + most - 1) / most
+        return (n + chunks - 1) / max(1, chunks)
+    }
+}
+
+/// Knobs for the convolution kernels (tests shrink the chunk to exercise chunking).
+enum ConvTuning {
+    /// Upper bound on the floats of one chunk buffer (columns or gathered outputs): 16 MB.
+    nonisolated(unsafe) static var chunkFloats = 1 << 22
+}
+
+/// Reusable float buffers for column matrices, so that a training step does not page-fault
+/// fresh megabytes for every conv. Locked, so concurrent callers each get their own buffers.
+private final class ConvScratch: @unchecked Sendable {
+    static let shared = ConvScratch()
+    private var free: [(UnsafeMutablePointer<Float>, Int)] = []
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    private init() { pthread_mutex_init(lock, nil) }
+
+    private func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        if let i = free.indices.filter({ free[$0].1 >= count }).min(by: { free[$0].1 < free[$1].1 }) {
+            return free.remove(at: i)
+        }
+        if let i = free.indices.max(by: { free[$0].1 < free[$1].1 }) {   // too small: replace the largest
+            free.remove(at: i).0.deallocate()
+        }
+        return (.allocate(capacity: max(count, 1)), max(count, 1))
+    }
+
+    private func give(_ buffer: (UnsafeMutablePointer<Float>, Int)) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        free.append(buffer)
+        if free.count > 4, let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
+    }
+
+    static func with<R>(_ a: Int, _ b: Int, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
+        let ba = shared.take(a), bb = shared.take(b)
+        defer { shared.give(ba); shared.give(bb) }
+        return body(ba.0, bb.0)
+    }
+}
+
+// MARK: - Forward
+
+private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
+    // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
+    // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
+    let chunk = g.chunkSize
+    x.withUnsafeBufferPointer { xb in
+        weight.withUnsafeBufferPointer { wb in
+            ConvScratch.with(g.k * chunk * g.p, g.cout * chunk * g.p) { cols, out in
+                for n0 in stride(from: 0, to: g.n, by: chunk) {
+                    let nc = min(chunk, g.n - n0), columns = nc * g.p
+                    im2col(g, x: xb.baseAddress! + n0 * g.cin * g.planeIn, count: nc, cols: cols)
+                    gemm(transposeA: false, transposeB: false, m: g.cout, n: columns, k: g.k,
+                         a: wb.baseAddress!, lda: g.k, b: cols, ldb: columns, c: out, ldc: columns)
+                    regroup(g, count: nc, from: out, to: y + n0 * g.cout * g.p, bias: bias)
+                }
+            }
+        }
+    }
+}
+
+/// cols[(ci, a, b), j P + oy Wo + ox] = x[j, ci, oy s - pad + a, ox s - pad + b], zero outside the image.
+func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>) {
+    // x (nc, Cin, H, W) -> cols (K, nc P); rows are independent, so they are split over the threads.
+    let ld = nc * g.p, taps = g.kh * g.kw
+    Parallel.forEachChunk(g.k, minimumPerChunk: max(1, Parallel.grain / max(1, ld))) { rows in
+        for r in rows {
+            let ci = r / taps, a = (r / g.kw) % g.kh, b = r % g.kw
+            for j in 0..<nc {
+                let plane = x + (j * g.cin + ci) * g.planeIn, dst = cols + r * ld + j * g.p
+                if g.preservesSize {
+                    shiftedPlane(g, plane, dy: a - g.padding, dx: b - g.padding, dst)
+                } else {
+                    gatherPlane(g, plane, a: a, b: b, dst)
+                }
+            }
+        }
+    }
+}
+
+/// dst[oy, ox] = src[oy + dy, ox + dx] on an H x W plane, zero where that falls outside.
+/// One flat copy with the offset dy W + dx does the interior: per-row copies of 28 floats
+/// spent most of their time in call overhead. Columns that wrapped into the neighbouring row are zeroed after.
+@inline(__always)
+private func shiftedPlane(_ g: ConvGeometry, _ src: UnsafePointer<Float>, dy: Int, dx: Int, _ dst: UnsafeMutablePointer<Float>) {
+    // src (H, W) -> dst (H, W)
+    let (h, w) = (g.h, g.w), n = h * w, d = dy * w + dx
+    let lo = max(max(0, -dy) * w, -d), hi = min(min(h, h - dy) * w, n - d)
+    guard lo < hi else { dst.update(repeating: 0, count: n); return }
+    dst.update(repeating: 0, count: lo)
+    (dst + lo).update(from: src + lo + d, count: hi - lo)
+    (dst + hi).update(repeating: 0, count: n - hi)
+    if dx != 0 {
+        let c0 = dx < 0 ? 0 : w - dx, c1 = dx < 0 ? -dx : w
+        var row = lo / w * w
+        while row < hi {
+            for c in c0..<c1 { dst[row + c] = 0 }
+            row += w
+        }
+    }
+}
+
+/// The general case: any stride and padding, row by row.
+@inline(__always)
+private func gatherPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, a: Int, b: Int, _ dst: UnsafeMutablePointer<Float>) {
+    // plane (H, W) -> dst (Ho, Wo)
+    let (lo, hi) = validOutputRange(g, offset: b, size: g.w, outSize: g.wo)
+    for oy in 0..<g.ho {
+        let iy = oy * g.stride - g.padding + a
+        let row = dst + oy * g.wo
+        guard iy >= 0 && iy < g.h, lo < hi else { row.update(repeating: 0, count: g.wo); continue }
+        for ox in 0..<lo { row[ox] = 0 }
+        let src = plane + iy * g.w - g.padding + b      // src[ox * s] is column ox
+        if g.stride == 1 {
+            for ox in lo..<hi { row[ox] = src[ox] }
+        } else {
+            for ox in lo..<hi { row[ox] = src[ox * g.stride] }
+        }
+        for ox in hi..<g.wo { row[ox] = 0 }
+    }
+}
+
+/// Output columns ox whose input column ox s - pad + offset lies in 0..<size.
+@inline(__always)
+private func validOutputRange(_ g: ConvGeometry, offset: Int, size: Int, outSize: Int) -> (Int, Int) {
+    let shift = g.padding - offset                        // need ox s >= shift and ox s < size + shift
+    let lo = shift <= 0 ? 0 : (shift + g.stride - 1) / g.stride
+    let hiRaw = size + shift <= 0 ? 0 : (size + shift - 1) / g.stride + 1
+    return (min(lo, outSize), min(max(hiRaw, 0), outSize))
+}
+
+/// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[co]: the GEMM's channel-major chunk back to NCHW.
+func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
+                     bias: [Float]?) {
+    // out (Cout, nc P) -> y (nc, Cout, P)
+    let ld = nc * g.p, p = g.p, cout = g.cout
+    Parallel.forEachChunk(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p))) { range in
+        for t in range {
+            let j = t / cout, co = t % cout
+            let src = out + co * ld + j * p, dst = y + t * p
+            if let bias {
+                let b = bias[co]
+                for i in 0..<p { dst[i] = src[i] + b }
+            } else {
+                dst.update(from: src, count: p)
+            }
+        }
+    }
+}
+
+// MARK: - Backward
+
+/// dX and dW of y = conv(x, weight) given g = dL/dy (N, Cout, Ho, Wo). `x` is passed only when dW is wanted,
+/// `weight` only when dX is. Per chunk: gy (Cout, nc P) = g regrouped; dW += gy cols^T; dX = col2im(weight^T gy),
+/// or, at stride 1, dX = conv(g, flipped weight), which reuses the forward's fast path.
+private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?, weight: [Float]?) -> (dx: [Float]?, dw: [Float]?) {
+    var dx: [Float]? = nil, dw: [Float]? = nil
+    var weightForCol2im = weight
+    if let weight, let t = transposedGeometry(g) {
+        dx = [Float](unsafeUninitializedCapacity: g.n * g.cin * g.planeIn) { buffer, initialized in
+            convForward(t, x: grad, weight: flippedWeight(g, weight), bias: nil, y: buffer.baseAddress!)
+            initialized = buffer.count
+        }
+        weightForCol2im = nil
+    }
+    guard x != nil || weightForCol2im != nil else { return (dx, dw) }
+    if weightForCol2im != nil { dx = [Float](repeating: 0, count: g.n * g.cin * g.planeIn) }
+    if x != nil { dw = [Float](repeating: 0, count: g.cout * g.k) }
+    let chunk = g.chunkSize
+    grad.withUnsafeBufferPointer { gb in
+        ConvScratch.with(g.k * chunk * g.p, g.cout * chunk * g.p) { cols, gy in
+            for (c, n0) in stride(from: 0, to: g.n, by: chunk).enumerated() {
+                let nc = min(chunk, g.n - n0), columns = nc * g.p
+                gatherGradient(g, count: nc, from: gb.baseAddress! + n0 * g.cout * g.p, to: gy)
+                if let x {
+                    // dW (Cout, K) += gy (Cout, nc P) cols^T (nc P, K)
+                    x.withUnsafeBufferPointer { xb in
+                        im2col(g, x: xb.baseAddress! + n0 * g.cin * g.planeIn, count: nc, cols: cols)
+                    }
+                    dw!.withUnsafeMutableBufferPointer { dwb in
+                        gemm(transposeA: false, transposeB: true, m: g.cout, n: g.k, k: columns,
+                             a: gy, lda: columns, b: cols, ldb: columns, beta: c == 0 ? 0 : 1, c: dwb.baseAddress!, ldc: g.k)
+                    }
+                }
+                if let weight = weightForCol2im {
+                    // dcols (K, nc P) = weight^T (K, Cout) gy (Cout, nc P); cols is free again, so it holds dcols.
+                    weight.withUnsafeBufferPointer { wb in
+                        gemm(transposeA: true, transposeB: false, m: g.k, n: columns, k: g.cout,
+                             a: wb.baseAddress!, lda: g.k, b: gy, ldb: columns, c: cols, ldc: columns)
+                    }
+                    dx!.withUnsafeMutableBufferPointer { dxb in
+                        col2im(g, cols: cols, count: nc, dx: dxb.baseAddress! + n0 * g.cin * g.planeIn)
+                    }
+                }
+            }
+        }
+    }
+    return (dx, dw)
+}
+
+/// At stride 1, dX is the correlation of g with the weight flipped in space and with Cin and Cout swapped,
+/// padded by k - 1 - pad. Nil where that needs a negative or non-square padding (then col2im does it).
+private func transposedGeometry(_ g: ConvGeometry) -> ConvGeometry? {
+    guard g.stride == 1, g.kh == g.kw, g.padding <= g.kh - 1 else { return nil }
+    let t = ConvGeometry(input: [g.n, g.cout, g.ho, g.wo], weight: [g.cin, g.cout, g.kh, g.kw], stride: 1, padding: g.kh - 1 - g.padding)
+    precondition(t.ho == g.h && t.wo == g.w, "conv2d backward: transposed conv of \(g) gives \(t.ho)x\(t.wo)")
+    return t
+}
+
+/// flipped[ci, co, a, b] = weight[co, ci, kH-1-a, kW-1-b]
+private func flippedWeight(_ g: ConvGeometry, _ weight: [Float]) -> [Float] {
+    // (Cout, Cin, kH, kW) -> (Cin, Cout, kH, kW)
+    var out = [Float](repeating: 0, count: weight.count)
+    let taps = g.kh * g.kw
+    for co in 0..<g.cout {
+        for ci in 0..<g.cin {
+            for t in 0..<taps { out[(ci * g.cout + co) * taps + t] = weight[(co * g.cin + ci) * taps + taps - 1 - t] }
+        }
+    }
+    return out
+}
+
+/// gy[co, j P ..< (j+1) P] = g[j, co, :]: the inverse of `regroup`, without bias.
+func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>) {
+    // grad (nc, Cout, P) -> gy (Cout, nc P)
+    let ld = nc * g.p, p = g.p, cout = g.cout
+    Parallel.forEachChunk(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p))) { range in
+        for t in range { (gy + (t % cout) * ld + (t / cout) * p).update(from: grad + t * p, count: p) }
+    }
+}
+
+/// The adjoint of `im2col`: dx[j, ci, iy, ix] += dcols[(ci, a, b), j P + oy Wo + ox] over all taps that read it.
+func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>) {
+    // cols (K, nc P) -> dx (nc, Cin, H, W), zero on entry. Split by input channel: each thread owns its
+    // channel's planes, so the accumulation needs no atomics.
+    let ld = nc * g.p, taps = g.kh * g.kw
+    Parallel.forEachChunk(g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, taps * ld))) { channels in
+        for ci in channels {
+            for a in 0..<g.kh {
+                for b in 0..<g.kw {
+                    let r = (ci * g.kh + a) * g.kw + b
+                    let (lo, hi) = validOutputRange(g, offset: b, size: g.w, outSize: g.wo)
+                    guard lo < hi else { continue }
+                    for j in 0..<nc {
+                        let plane = dx + (j * g.cin + ci) * g.planeIn
+                        let src = cols + r * ld + j * g.p
+                        for oy in 0..<g.ho {
+                            let iy = oy * g.stride - g.padding + a
+                            guard iy >= 0 && iy < g.h else { continue }
+                            let row = src + oy * g.wo
+                            let dst = plane + iy * g.w - g.padding + b   // dst[ox * s] receives column ox
+                            if g.stride == 1 {
+                                for ox in lo..<hi { dst[ox] += row[ox] }
+                            } else {
+                                for ox in lo..<hi { dst[ox * g.stride] += row[ox] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dB[co] = sum over samples and positions of g[n, co, :].
+private func convBiasGradient(_ g: ConvGeometry, gradient grad: [Float]) -> [Float] {
+    // grad (N, Cout, P) -> (Cout)
+    var db = [Float](repeating: 0, count: g.cout)
+    grad.withUnsafeBufferPointer { gb in
+        db.withUnsafeMutableBufferPointer { dbb in
+            let src = gb.baseAddress!, out = dbb.baseAddress!
+            Parallel.forEachChunk(g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, g.n * g.p))) { channels in
+                for co in channels {
+                    var acc = 0.0                     // a batch of 28x28 planes is ~10^5 terms
+                    for j in 0..<g.n {
+                        let row = src + (j * g.cout + co) * g.p
+                        var part: Float = 0
+                        for i in 0..<g.p { part += row[i] }
+                        acc += Double(part)
+                    }
+                    out[co] = Float(acc)
+                }
+            }
+        }
+    }
+    return db
+}

@@ -1,0 +1,185 @@
+// conv2d: values and hand-written gradients against a direct loop convolution, and central-difference checks.
+import XCTest
+@testable import CKTensor
+import CKTestSupport
+
+/// Direct convolution in Double, PyTorch semantics: y[n,co,oy,ox] = b[co] + sum w[co,ci,a,b] x[n,ci,oy s-p+a, ox s-p+b].
+private func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride s: Int, padding p: Int) -> [Float] {
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (cout, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let ho = (h + 2 * p - kh) / s + 1, wo = (wd + 2 * p - kw) / s + 1
+    var y = [Float](repeating: 0, count: n * cout * ho * wo)
+    for i in 0..<n {
+        for co in 0..<cout {
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    var acc = Double(b?.storage[co] ?? 0)
+                    for ci in 0..<cin {
+                        for a in 0..<kh {
+                            for c in 0..<kw {
+                                let iy = oy * s - p + a, ix = ox * s - p + c
+                                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                                acc += Double(w.storage[((co * cin + ci) * kh + a) * kw + c])
+                                    * Double(x.storage[((i * cin + ci) * h + iy) * wd + ix])
+                            }
+                        }
+                    }
+                    y[((i * cout + co) * ho + oy) * wo + ox] = Float(acc)
+                }
+            }
+        }
+    }
+    return y
+}
+
+/// Gradients of sum(y * g) by the same loops: dx and dw collect every product that used them, db sums g.
+private func naiveConvGradients(_ x: Tensor, _ w: Tensor, _ g: Tensor, stride s: Int, padding p: Int)
+    -> (dx: [Float], dw: [Float], db: [Float]) {
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (cout, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let (ho, wo) = (g.shape[2], g.shape[3])
+    var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+    var db = [Double](repeating: 0, count: cout)
+    for i in 0..<n {
+        for co in 0..<cout {
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    let gv = Double(g.storage[((i * cout + co) * ho + oy) * wo + ox])
+                    db[co] += gv
+                    for ci in 0..<cin {
+                        for a in 0..<kh {
+                            for c in 0..<kw {
+                                let iy = oy * s - p + a, ix = ox * s - p + c
+                                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                                let xi = ((i * cin + ci) * h + iy) * wd + ix, wi = ((co * cin + ci) * kh + a) * kw + c
+                                dx[xi] += gv * Double(w.storage[wi])
+                                dw[wi] += gv * Double(x.storage[xi])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (dx.map(Float.init), dw.map(Float.init), db.map(Float.init))
+}
+
+final class Conv2DTests: XCTestCase {
+    /// Runs `body` with chunks of two samples, so a batch of three or more takes several GEMMs
+    /// (and an odd batch a short last chunk).
+    private func withTwoSampleChunks(input: [Int], weight: [Int], stride: Int, padding: Int, _ body: () -> Void) {
+        let geo = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
+        let saved = ConvTuning.chunkFloats
+        ConvTuning.chunkFloats = 2 * max(geo.k, geo.cout, geo.cin) * geo.p
+        defer { ConvTuning.chunkFloats = saved }
+        XCTAssertEqual(geo.chunkSize, 2, "chunking not exercised for \(input) * \(weight)")
+        body()
+    }
+
+    private func checkValues(n: Int, cin: Int, cout: Int, h: Int, w: Int, k: (Int, Int), stride: Int, padding: Int,
+                             bias: Bool, expectedOut: (Int, Int), file: StaticString = #filePath, line: UInt = #line) {
+        var rng = SplitMix64(seed: UInt64(h * 1000 + w * 10 + stride))
+        let x = Tensor.normal(shape: [n, cin, h, w], rng: &rng)
+        let wt = Tensor.normal(shape: [cout, cin, k.0, k.1], rng: &rng)
+        let b: Tensor? = bias ? Tensor.normal(shape: [cout], rng: &rng) : nil
+        let want = naiveConv(x, wt, b, stride: stride, padding: padding)
+        let label = "\(k.0)x\(k.1) s\(stride) p\(padding) \(h)x\(w) bias \(bias)"
+        // Whole batch in one chunk, then two samples per chunk.
+        let y1 = x.conv2d(weight: wt, bias: b, stride: stride, padding: padding)
+        XCTAssertEqual(y1.shape, [n, cout, expectedOut.0, expectedOut.1], label, file: file, line: line)
+        assertClose(y1.storage, want, atol: 1e-4, rtol: 1e-4, label, file: file, line: line)
+        withTwoSampleChunks(input: x.shape, weight: wt.shape, stride: stride, padding: padding) {
+            let y2 = x.conv2d(weight: wt, bias: b, stride: stride, padding: padding)
+            assertClose(y2.storage, want, atol: 1e-4, rtol: 1e-4, label + " chunked", file: file, line: line)
+        }
+    }
+
+    func testForward3x3Stride1Pad1() {
+        checkValues(n: 5, cin: 3, cout: 4, h: 6, w: 5, k: (3, 3), stride: 1, padding: 1, bias: true, expectedOut: (6, 5))
+        checkValues(n: 5, cin: 3, cout: 4, h: 6, w: 5, k: (3, 3), stride: 1, padding: 1, bias: false, expectedOut: (6, 5))
+        checkValues(n: 3, cin: 2, cout: 5, h: 28, w: 28, k: (3, 3), stride: 1, padding: 1, bias: true, expectedOut: (28, 28))
+    }
+
+    func testForward3x3Stride2Pad1() {
+        checkValues(n: 5, cin: 3, cout: 4, h: 7, w: 7, k: (3, 3), stride: 2, padding: 1, bias: true, expectedOut: (4, 4))
+        checkValues(n: 3, cin: 2, cout: 3, h: 28, w: 28, k: (3, 3), stride: 2, padding: 1, bias: false, expectedOut: (14, 14))
+        checkValues(n: 3, cin: 2, cout: 3, h: 6, w: 8, k: (3, 3), stride: 2, padding: 1, bias: true, expectedOut: (3, 4))
+    }
+
+    func testForward1x1() {
+        checkValues(n: 5, cin: 6, cout: 4, h: 5, w: 7, k: (1, 1), stride: 1, padding: 0, bias: true, expectedOut: (5, 7))
+        checkValues(n: 5, cin: 3, cout: 7, h: 4, w: 4, k: (1, 1), stride: 1, padding: 0, bias: false, expectedOut: (4, 4))
+    }
+
+    func testForwardGeneralKernels() {
+        // Non-square kernel, stride 3, padding 2, and a kernel with no padding that shrinks the image.
+        checkValues(n: 3, cin: 2, cout: 3, h: 11, w: 9, k: (5, 3), stride: 3, padding: 2, bias: true, expectedOut: (4, 4))
+        checkValues(n: 3, cin: 2, cout: 3, h: 8, w: 6, k: (3, 3), stride: 1, padding: 0, bias: true, expectedOut: (6, 4))
+        checkValues(n: 4, cin: 2, cout: 2, h: 5, w: 5, k: (1, 1), stride: 2, padding: 1, bias: false, expectedOut: (4, 4))
+    }
+
+    /// Backward values at sizes beyond gradCheck's reach (many channels, several chunks).
+    func testBackwardAgainstLoops() {
+        for (h, stride, k, padding) in [(9, 1, 3, 1), (9, 2, 3, 1), (8, 2, 3, 1), (7, 1, 1, 0)] {
+            var rng = SplitMix64(seed: UInt64(10 * h + stride))
+            let x = Tensor.normal(shape: [5, 9, h, h], rng: &rng)
+            let w = Tensor.normal(shape: [11, 9, k, k], rng: &rng)
+            let b = Tensor.normal(shape: [11], rng: &rng)
+            let label = "\(k)x\(k) s\(stride) p\(padding) \(h)x\(h)"
+            withTwoSampleChunks(input: x.shape, weight: w.shape, stride: stride, padding: padding) {
+                let (tx, tw, tb) = (x.trackingGradients(), w.trackingGradients(), b.trackingGradients())
+                let y = tx.conv2d(weight: tw, bias: tb, stride: stride, padding: padding)
+                let g = Tensor.normal(shape: y.shape, rng: &rng)
+                let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw, tb])
+                let want = naiveConvGradients(x, w, g, stride: stride, padding: padding)
+                assertClose(got[0].storage, want.dx, atol: 1e-3, rtol: 1e-4, "dx " + label)
+                assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
+                assertClose(got[2].storage, want.db, atol: 1e-3, rtol: 1e-4, "db " + label)
+            }
+        }
+    }
+
+    func testGradCheck3x3Stride1() {
+        let shapes = [[3, 2, 5, 4], [3, 2, 3, 3], [3]]
+        withTwoSampleChunks(input: shapes[0], weight: shapes[1], stride: 1, padding: 1) {
+            gradCheck(shapes: shapes) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 1, padding: 1) }
+            gradCheck(shapes: Array(shapes.prefix(2))) { $0[0].conv2d(weight: $0[1], bias: nil, stride: 1, padding: 1) }
+        }
+    }
+
+    func testGradCheck3x3Stride2() {
+        for size in [5, 6] {    // odd and even: the last row/column is read by one tap or by two
+            let shapes = [[3, 2, size, size], [2, 2, 3, 3], [2]]
+            withTwoSampleChunks(input: shapes[0], weight: shapes[1], stride: 2, padding: 1) {
+                gradCheck(shapes: shapes) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 2, padding: 1) }
+            }
+        }
+    }
+
+    func testGradCheck1x1() {
+        let shapes = [[3, 3, 3, 4], [4, 3, 1, 1], [4]]
+        withTwoSampleChunks(input: shapes[0], weight: shapes[1], stride: 1, padding: 0) {
+            gradCheck(shapes: shapes) { $0[0].conv2d(weight: $0[1], bias: $0[2]) }
+        }
+    }
+
+    func testGradCheckGeneralKernel() {
+        gradCheck(shapes: [[2, 2, 7, 5], [2, 2, 3, 2], [2]]) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 2, padding: 2) }
+    }
+
+    /// Only the tracked inputs get gradients, and each equals the one computed with everything tracked.
+    func testPartialGradients() {
+        var rng = SplitMix64(seed: 7)
+        let x = Tensor.normal(shape: [2, 3, 5, 5], rng: &rng), w = Tensor.normal(shape: [4, 3, 3, 3], rng: &rng)
+        let b = Tensor.normal(shape: [4], rng: &rng)
+        let (tx, tw, tb) = (x.trackingGradients(), w.trackingGradients(), b.trackingGradients())
+        let all = Tape.gradients(of: tx.conv2d(weight: tw, bias: tb, padding: 1).squared().sum(), wrt: [tx, tw, tb])
+        let onlyW = Tape.gradients(of: x.conv2d(weight: tw, bias: b, padding: 1).squared().sum(), wrt: [tw])
+        assertClose(onlyW[0].storage, all[1].storage, "dw with x untracked")
+        let onlyX = Tape.gradients(of: tx.conv2d(weight: w, bias: nil, padding: 1).squared().sum(), wrt: [tx])
+        let allNoBias = Tape.gradients(of: tx.conv2d(weight: tw, bias: nil, padding: 1).squared().sum(), wrt: [tx])
+        assertClose(onlyX[0].storage, allNoBias[0].storage, "dx with weight untracked")
+        let onlyB = Tape.gradients(of: x.conv2d(weight: w, bias: tb, padding: 1).squared().sum(), wrt: [tb])
+        assertClose(onlyB[0].storage, all[2].storage, "db alone")
+    }
+}
