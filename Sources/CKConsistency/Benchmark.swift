@@ -75,7 +75,7 @@ public enum Benchmark {
     /// Peak resident set size of this process so far (Linux reports ru_maxrss in KiB).
     public static func maxRSSMegabytes() -> Double {
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Double(usage.ru_maxrss) / 1024
     }
 }

@@ -36,10 +36,12 @@ public struct UNetS: Backbone {
     public let upRB1: ResBlock, upRB2: ResBlock, upConv1: Conv2D, upRB3: ResBlock, upRB4: ResBlock
     public let upConv2: Conv2D, upRB5: ResBlock, upRB6: ResBlock
     public let gnOut: GroupNorm, convOut: Conv2D
-    public let channels: Int
+    public let channels: Int, imageSize: Int
 
-    public init(channels: Int = 1, rng: inout some RandomNumberGenerator) {
+    public init(channels: Int = 1, imageSize: Int = 28, rng: inout some RandomNumberGenerator) {
+        precondition(imageSize % 4 == 0, "UNetS: image side \(imageSize) must be a multiple of 4 (two 2x downsamplings)")
         self.channels = channels
+        self.imageSize = imageSize
         temb = NoiseEmbedding(name: "temb", rng: &rng)
         convIn = .threeByThree(channels, 32, name: "conv_in", rng: &rng)
         rb1 = ResBlock(32, 32, name: "rb1", rng: &rng)
@@ -61,7 +63,7 @@ public struct UNetS: Backbone {
         convOut = .threeByThree(32, channels, name: "conv_out", rng: &rng)
     }
 
-    public var sampleShape: [Int] { [channels, 28, 28] }
+    public var sampleShape: [Int] { [channels, imageSize, imageSize] }
 
     public var parameters: [Parameter] {
         let blocks: [any Layer] = [temb, convIn, rb1, down1, rb2, down2, rb3, mid1, mid2, upRB1, upRB2, upConv1,

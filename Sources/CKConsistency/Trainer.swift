@@ -1,0 +1,117 @@
+// The training loop's state: network, optimizer, EMA, step counter; checkpoints that resume bit for bit.
+import Foundation
+import CKTensor
+import CKNN
+
+/// Everything that defines a run; stored as JSON in the checkpoint's metadata under "config".
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    public var method = "ict"
+    public var model = ModelName.mlpToy.rawValue
+    public var data = "toy:checkerboard"
+    public var sampleShape = [2]
+    public var iterations = 10_000
+    public var batchSize = 128
+    public var learningRate: Float = 3e-4
+    public var optimizer = "adam"                 // adam | radam
+    public var emaDecay: Float? = nil             // nil: half-life of 10% of the run (algorithms.md 1.7)
+    public var seed: UInt64 = 0
+    public var s0 = 10, s1 = 1280
+    public var maxGradientNorm: Float? = nil
+    public var immiscible = "off"                 // off | exact | quantized
+
+    public init() {}
+
+    public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFiniteLoss(step: Int, loss: Float)
+    case incompatibleCheckpoint(String)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let step, let loss):
+            return "loss became \(loss) at iteration \(step); the last good checkpoint is kept. Lower --lr (or set --max-grad-norm) and --resume."
+        case .incompatibleCheckpoint(let why): return why
+        }
+    }
+}
+
+public struct StepReport: Sendable {
+    public let step: Int, loss: Float, pointCount: Int
+}
+
+/// Owns backward, the optimizer step, EMA and checkpoints; the losses are plain functions.
+/// Randomness of iteration k comes from a generator split from the seed by k, so a run resumed at
+/// step k continues exactly as the uninterrupted run would.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let network: any Backbone
+    public private(set) var optimizer: any Optimizer
+    public private(set) var ema: EMA
+    public private(set) var step = 0
+    public private(set) var lastLoss: Float = .nan
+    let tables = SigmaPairTables()
+
+    public init(config: TrainingConfig, network: any Backbone) throws {
+        self.config = config
+        self.network = network
+        switch config.optimizer {
+        case "adam": optimizer = Adam(parameters: network.parameters, learningRate: config.learningRate)
+        case "radam": optimizer = RAdam(parameters: network.parameters, learningRate: config.learningRate)
+        default: throw TrainingError.incompatibleCheckpoint("unknown optimizer '\(config.optimizer)': use adam or radam")
+        }
+        ema = EMA(parameters: network.parameters, decay: config.resolvedEMADecay)
+    }
+
+    /// The generator for iteration k's data and noise.
+    public func rng(forStep k: Int) -> SplitMix64 { SplitMix64(seed: config.seed).split(UInt64(k) &+ 0x5EED) }
+
+    /// One iteration on `batch`. Throws on a non-finite loss before touching the weights.
+    public func trainStep(batch: Tensor, noise: Tensor? = nil, rng: inout SplitMix64) throws -> StepReport {
+        var ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
+        ict.huberC = nil
+        let result = ictLoss(network: network, batch: batch, step: step, config: ict, tables: tables, noise: noise, rng: &rng)
+        let value = result.loss.scalar
+        guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: value) }
+        _ = applyGradients(of: result.loss, to: network.parameters, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
+        ema.update(from: network.parameters)
+        step += 1
+        lastLoss = value
+        return StepReport(step: step, loss: value, pointCount: result.pointCount)
+    }
+
+    // MARK: - Checkpoints
+
+    /// Online weights under their own names, EMA and optimizer state prefixed; config and step in metadata.
+    public func checkpoint() throws -> Checkpoint {
+        var c = Checkpoint()
+        c.append(network.parameters)
+        c.append(ema.state)
+        c.append(optimizer.state)
+        for (k, v) in optimizer.stateMetadata { c.metadata[k] = v }
+        c.metadata["config"] = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        c.metadata["step"] = String(step)
+        c.metadata["last_loss"] = String(lastLoss)
+        c.metadata["format"] = "consistencykit-train-1"
+        return c
+    }
+
+    /// Rebuilds a trainer from a checkpoint written by `checkpoint()`.
+    public static func restore(from c: Checkpoint, path: String) throws -> Trainer {
+        guard let json = c.metadata["config"], let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
+            throw TrainingError.incompatibleCheckpoint("\(path): no training config in its metadata; was it written by `cmkit train`?")
+        }
+        guard let name = ModelName(rawValue: config.model) else {
+            throw TrainingError.incompatibleCheckpoint("\(path): unknown model '\(config.model)'")
+        }
+        var rng = SplitMix64(seed: config.seed)
+        let trainer = try Trainer(config: config, network: name.make(sampleShape: config.sampleShape, rng: &rng))
+        try c.load(into: trainer.network.parameters, model: config.model)
+        try trainer.ema.loadState(from: c)
+        try trainer.optimizer.loadState(from: c)
+        trainer.step = try c.intMetadata("step")
+        trainer.lastLoss = Float(c.metadata["last_loss"] ?? "") ?? .nan
+        return trainer
+    }
+}
