@@ -1,0 +1,394 @@
+// Checkpoints in the safetensors format: atomic write, fully validated read, loading into parameters.
+import Foundation
+import CKTensor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Named float32 tensors plus string metadata, stored as safetensors
+/// (https://github.com/huggingface/safetensors):
+///
+///     8 bytes   header length N, little-endian UInt64 (N is a multiple of 8: the header is space-padded)
+///     N bytes   UTF-8 JSON {"__metadata__": {k: v}, "<name>": {"dtype": "F32", "shape": [...],
+///                                                               "data_offsets": [begin, end]}, ...}
+///     rest      raw little-endian float32 data; offsets are relative to its start and the
+///               tensors lie back to back in the order they were written.
+///
+/// Training config, step counter and RNG state go in the metadata (see the typed accessors).
+public struct Checkpoint {
+    public var tensors: [(name: String, tensor: Tensor)]
+    public var metadata: [String: String]
+    /// The file this checkpoint was read from, for error messages (nil when built in memory).
+    public var source: URL?
+
+    public init(tensors: [(name: String, tensor: Tensor)] = [], metadata: [String: String] = [:]) {
+        self.tensors = tensors
+        self.metadata = metadata
+        self.source = nil
+    }
+
+    /// The tensor stored under `name`, if any.
+    public func tensor(named name: String) -> Tensor? {
+        tensors.first { $0.name == name }?.tensor
+    }
+
+    /// Appends named tensors (parameter values, optimizer or EMA state).
+    public mutating func append(_ named: [(String, Tensor)]) {
+        for (name, tensor) in named { tensors.append((name: name, tensor: tensor.detached())) }
+    }
+
+    /// Appends the current values of `parameters` under `prefix + name`.
+    public mutating func append(_ parameters: [Parameter], prefix: String = "") {
+        for p in parameters { tensors.append((name: prefix + p.name, tensor: p.value.detached())) }
+    }
+
+    var displayPath: String { source?.relativePath ?? "(in memory)" }
+}
+
+// MARK: - Errors
+
+/// Everything a user can get wrong about a checkpoint file. The message names the file,
+/// the problem and what to do about it.
+public struct CheckpointError: Error, LocalizedError, CustomStringConvertible, Equatable {
+    public enum Kind: Equatable {
+        case fileMissing
+        case unreadable(reason: String)
+        case tooShort(bytes: Int)
+        case headerBeyondFile(headerLength: UInt64, fileLength: Int)
+        case headerNotJSON(detail: String)
+        case unsupportedDType(tensor: String, dtype: String)
+        case badTensorEntry(tensor: String, problem: String)
+        case badLayout(problem: String)
+        case duplicateName(String)
+        case missingTensor(name: String, hint: String)
+        case shapeMismatch(name: String, expected: [Int], found: [Int])
+        case missingMetadata(key: String)
+        case badMetadata(key: String, value: String, type: String)
+        case writeFailed(reason: String)
+    }
+
+    public let path: String
+    public let kind: Kind
+
+    public init(path: String, kind: Kind) {
+        self.path = path
+        self.kind = kind
+    }
+
+    public var description: String {
+        let problem: String
+        switch kind {
+        case .fileMissing:
+            problem = "no such file; check the path (checkpoints are written as <out>/*.safetensors)"
+        case let .unreadable(reason):
+            problem = "cannot be read (\(reason)); check its permissions"
+        case let .tooShort(bytes):
+            problem = "only \(bytes) bytes, too short for a safetensors header; the file is truncated or not a checkpoint"
+        case let .headerBeyondFile(headerLength, fileLength):
+            problem = "header length \(headerLength) runs past the end of the \(fileLength)-byte file; the file is truncated or not safetensors"
+        case let .headerNotJSON(detail):
+            problem = "header is not a JSON object (\(detail)); the file is corrupt or not safetensors"
+        case let .unsupportedDType(tensor, dtype):
+            problem = "tensor '\(tensor)' has dtype \(dtype), but only F32 is supported; convert it to float32 before loading"
+        case let .badTensorEntry(tensor, detail):
+            problem = "tensor '\(tensor)': \(detail); the file is corrupt"
+        case let .badLayout(detail):
+            problem = "\(detail); the file is corrupt or truncated"
+        case let .duplicateName(name):
+            problem = "tensor name '\(name)' appears twice; every tensor needs its own name"
+        case let .missingTensor(name, hint):
+            problem = "no tensor '\(name)'; \(hint)"
+        case let .shapeMismatch(name, expected, found):
+            problem = "tensor '\(name)' has shape \(found) but the model expects \(expected); was it saved with the same model configuration?"
+        case let .missingMetadata(key):
+            problem = "no metadata entry '\(key)'; was it written by this version of cmkit?"
+        case let .badMetadata(key, value, type):
+            problem = "metadata '\(key)' = '\(value)' is not a valid \(type); the file is corrupt or was edited by hand"
+        case let .writeFailed(reason):
+            problem = "could not be written (\(reason)); check that the directory exists and has free space"
+        }
+        return "checkpoint \(path): \(problem)"
+    }
+
+    public var errorDescription: String? { description }
+}
+
+// MARK: - Writing
+
+extension Checkpoint {
+    /// Writes the safetensors file to a temporary file in the same directory, flushes it, and renames
+    /// it over `url`: a crash leaves either the old file or the new one, never a torn one.
+    public func write(to url: URL) throws {
+        let path = url.relativePath
+        let bytes = try serialized(path: path)
+        let dir = url.deletingLastPathComponent()
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        func fail(_ what: String) -> CheckpointError {
+            CheckpointError(path: path, kind: .writeFailed(reason: "\(what): \(String(cString: strerror(errno)))"))
+        }
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw fail("create \(tmp.path)") }
+        var renamed = false
+        defer { if !renamed { unlink(tmp.path) } }
+        do {
+            defer { close(fd) }
+            try bytes.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 { if errno == EINTR { continue }; throw fail("write") }
+                    done += n
+                }
+            }
+            guard fsync(fd) == 0 else { throw fail("fsync") }
+        }
+        guard rename(tmp.path, url.path) == 0 else { throw fail("rename onto \(url.path)") }
+        renamed = true
+        // Make the rename itself durable; failing here loses nothing already written.
+        let dfd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+
+    /// The complete file contents.
+    func serialized(path: String) throws -> [UInt8] {
+        var seen = Set<String>()
+        var header = "{\"__metadata__\":{"
+        header += metadata.sorted { $0.key < $1.key }
+            .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        header += "}"
+        var offset = 0
+        for (name, tensor) in tensors {
+            guard seen.insert(name).inserted, name != "__metadata__" else {
+                throw CheckpointError(path: path, kind: .duplicateName(name))
+            }
+            let end = offset + 4 * tensor.count
+            header += ",\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
+            header += "\"data_offsets\":[\(offset),\(end)]}"
+            offset = end
+        }
+        header += "}"
+        var headerBytes = Array(header.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }   // spaces: safetensors aligns data to 8
+
+        var out = [UInt8]()
+        out.reserveCapacity(8 + headerBytes.count + offset)
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: headerBytes)
+        for (_, tensor) in tensors {
+            #if _endian(little)
+            tensor.storage.withUnsafeBytes { out.append(contentsOf: $0) }
+            #else
+            for v in tensor.storage { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            #endif
+        }
+        return out
+    }
+}
+
+/// A JSON string literal: quotes, backslashes and control characters escaped; other UTF-8 kept.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "\""
+}
+
+// MARK: - Reading
+
+extension Checkpoint {
+    /// Reads and validates a safetensors file. Throws `CheckpointError` on anything malformed; never traps.
+    public static func read(from url: URL) throws -> Checkpoint {
+        let path = url.relativePath
+        func error(_ kind: CheckpointError.Kind) -> CheckpointError { CheckpointError(path: path, kind: kind) }
+
+        guard FileManager.default.fileExists(atPath: url.path) else { throw error(.fileMissing) }
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw CheckpointError(path: path, kind: .unreadable(reason: error.localizedDescription))
+        }
+        guard data.count >= 8 else { throw error(.tooShort(bytes: data.count)) }
+        let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw error(.headerBeyondFile(headerLength: headerLength, fileLength: data.count))
+        }
+        let dataStart = 8 + Int(headerLength)
+        let headerData = data.subdata(in: data.startIndex + 8 ..< data.startIndex + dataStart)
+        guard headerData.first == UInt8(ascii: "{") else {
+            throw error(.headerNotJSON(detail: "it does not start with '{'"))
+        }
+        let json: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+                throw error(.headerNotJSON(detail: "top level is not an object"))
+            }
+            json = object
+        } catch let e as CheckpointError { throw e } catch {
+            throw CheckpointError(path: path, kind: .headerNotJSON(detail: "\(error.localizedDescription)"))
+        }
+
+        var checkpoint = Checkpoint()
+        checkpoint.source = url
+        if let meta = json["__metadata__"] {
+            guard let dict = meta as? [String: Any] else {
+                throw error(.badLayout(problem: "__metadata__ is not an object of strings"))
+            }
+            for (k, v) in dict {
+                guard let s = v as? String else {
+                    throw error(.badLayout(problem: "__metadata__ entry '\(k)' is not a string"))
+                }
+                checkpoint.metadata[k] = s
+            }
+        }
+
+        // Parse every entry, then check that the data regions tile the data section exactly.
+        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        for (name, value) in json where name != "__metadata__" {
+            func bad(_ problem: String) -> CheckpointError { error(.badTensorEntry(tensor: name, problem: problem)) }
+            guard let info = value as? [String: Any] else { throw bad("entry is not an object") }
+            guard let dtype = info["dtype"] as? String else { throw bad("no dtype") }
+            guard dtype == "F32" else { throw error(.unsupportedDType(tensor: name, dtype: dtype)) }
+            guard let shapeList = info["shape"] as? [Any] else { throw bad("no shape list") }
+            let shape = shapeList.compactMap(jsonInteger)
+            guard shape.count == shapeList.count, shape.allSatisfy({ $0 >= 0 }) else {
+                throw bad("shape \(shapeList) is not a list of non-negative integers")
+            }
+            guard let offsetList = info["data_offsets"] as? [Any], offsetList.count == 2,
+                  let begin = jsonInteger(offsetList[0]), let end = jsonInteger(offsetList[1]) else {
+                throw bad("data_offsets is not a pair of integers")
+            }
+            guard 0 <= begin, begin <= end else { throw bad("data_offsets [\(begin), \(end)] are reversed or negative") }
+            var count = 1
+            for d in shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw bad("shape \(shape) is too large") }
+                count = p
+            }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: 4)
+            guard !overflow, end - begin == bytes else {
+                throw bad("shape \(shape) needs \(count) floats (\(count &* 4) bytes) but data_offsets [\(begin), \(end)] span \(end - begin) bytes")
+            }
+            entries.append((name, shape, begin, end))
+        }
+        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        let dataLength = data.count - dataStart
+        var expected = 0
+        for e in entries {
+            guard e.begin == expected else {
+                throw error(.badLayout(problem: e.begin < expected
+                    ? "tensor '\(e.name)' data [\(e.begin), \(e.end)] overlaps the previous tensor"
+                    : "tensor '\(e.name)' data starts at \(e.begin), leaving a gap after byte \(expected)"))
+            }
+            guard e.end <= dataLength else {
+                throw error(.badLayout(problem: "tensor '\(e.name)' data [\(e.begin), \(e.end)] runs past the \(dataLength) data bytes"))
+            }
+            expected = e.end
+        }
+        guard expected == dataLength else {
+            throw error(.badLayout(problem: "tensors cover \(expected) data bytes but the file holds \(dataLength)"))
+        }
+
+        checkpoint.tensors.reserveCapacity(entries.count)
+        for e in entries {
+            let tensor = Tensor(shape: e.shape) { buffer in
+                data.withUnsafeBytes { raw in
+                    let src = UnsafeRawBufferPointer(rebasing: raw[(dataStart + e.begin)..<(dataStart + e.end)])
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: src)
+                }
+                #if _endian(big)
+                for i in buffer.indices { buffer[i] = Float(bitPattern: UInt32(littleEndian: buffer[i].bitPattern)) }
+                #endif
+            }
+            checkpoint.tensors.append((name: e.name, tensor: tensor))
+        }
+        return checkpoint
+    }
+}
+
+/// A JSON integer (not a boolean, not a fraction, within Int).
+private func jsonInteger(_ value: Any) -> Int? {
+    guard let number = value as? NSNumber else { return nil }
+    let type = String(cString: number.objCType)
+    guard !["c", "C", "B", "f", "d"].contains(type) else { return nil }   // bool or floating point
+    return value as? Int
+}
+
+// MARK: - Loading into parameters
+
+extension Checkpoint {
+    /// Assigns every parameter from the tensor named `prefix + parameter.name`. Nothing is assigned unless
+    /// all of them are present with the right shapes; the error names the first one that is not.
+    /// `model` names the architecture the caller expects, for the error message.
+    public func load(into parameters: [Parameter], prefix: String = "", model: String? = nil) throws {
+        let index = Dictionary(tensors.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        var sources: [Int] = []
+        sources.reserveCapacity(parameters.count)
+        for p in parameters {
+            let name = prefix + p.name
+            guard let k = index[name] else {
+                var hint = model.map { "was it saved from \($0)?" } ?? "was it saved from the same model?"
+                if let saved = metadata["model"], saved != model { hint += " (its metadata says model '\(saved)')" }
+                throw CheckpointError(path: displayPath, kind: .missingTensor(name: name, hint: hint))
+            }
+            guard tensors[k].tensor.shape == p.shape else {
+                throw CheckpointError(path: displayPath, kind: .shapeMismatch(name: name, expected: p.shape, found: tensors[k].tensor.shape))
+            }
+            sources.append(k)
+        }
+        for (p, k) in zip(parameters, sources) {
+            tensors[k].tensor.storage.withUnsafeBufferPointer { src in
+                p.update { dst in _ = dst.initialize(from: src) }
+            }
+        }
+    }
+
+    /// The tensor `name` with shape `shape`, or an error naming what is wrong (for optimizer and EMA state).
+    public func requireTensor(_ name: String, shape: [Int]) throws -> Tensor {
+        guard let t = tensor(named: name) else {
+            throw CheckpointError(path: displayPath, kind: .missingTensor(name: name, hint: "was it saved with the same training setup?"))
+        }
+        guard t.shape == shape else {
+            throw CheckpointError(path: displayPath, kind: .shapeMismatch(name: name, expected: shape, found: t.shape))
+        }
+        return t
+    }
+}
+
+// MARK: - Typed metadata
+
+extension Checkpoint {
+    /// Stores any value whose `description` round-trips (Int, UInt64, Double, Float, Bool, String).
+    public mutating func setMetadata<T: LosslessStringConvertible>(_ key: String, _ value: T) {
+        metadata[key] = value.description
+    }
+
+    /// Reads a typed metadata value; throws when missing or unparsable.
+    public func metadataValue<T: LosslessStringConvertible>(_ key: String, as type: T.Type = T.self) throws -> T {
+        guard let s = metadata[key] else { throw CheckpointError(path: displayPath, kind: .missingMetadata(key: key)) }
+        guard let v = T(s) else {
+            throw CheckpointError(path: displayPath, kind: .badMetadata(key: key, value: s, type: "\(T.self)"))
+        }
+        return v
+    }
+
+    public func intMetadata(_ key: String) throws -> Int { try metadataValue(key) }
+    public func doubleMetadata(_ key: String) throws -> Double { try metadataValue(key) }
+    public func uint64Metadata(_ key: String) throws -> UInt64 { try metadataValue(key) }
+
+    /// Saves a generator's whole state (one UInt64) so a resumed run draws the same numbers.
+    public mutating func setRNG(_ rng: SplitMix64, key: String = "rng.state") {
+        setMetadata(key, rng.state)
+    }
+
+    public func rng(key: String = "rng.state") throws -> SplitMix64 {
+        SplitMix64(seed: try uint64Metadata(key))
+    }
+}
