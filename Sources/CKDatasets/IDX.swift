@@ -31,7 +31,7 @@ public enum IDX {
         guard data.count - header == need else {
             throw DatasetError("IDX \(path): header says \(dims) = \(need) values, file holds \(data.count - header)")
         }
-        return (dims, Array(data[header...]))
+        return (dims, Array(data.dropFirst(header)))
     }
 
     /// The whole decompressed content of a gzip file (a plain file is passed through by zlib).
@@ -40,17 +40,19 @@ public enum IDX {
             throw DatasetError("\(path): cannot open (\(String(cString: strerror(errno))))")
         }
         defer { gzclose(file) }
-        var out: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var out = [UInt8](repeating: 0, count: 1 << 20), used = 0
         while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+            if used == out.count { out += [UInt8](repeating: 0, count: out.count) }     // grow by doubling
+            let n = out.withUnsafeMutableBytes { gzread(file, $0.baseAddress! + used, UInt32($0.count - used)) }
             if n < 0 {
                 var code: Int32 = 0
                 let reason = gzerror(file, &code).map { String(cString: $0) } ?? "unknown zlib error"
                 throw DatasetError("\(path): cannot decompress: \(reason)")
             }
             if n == 0 { break }
-            out.append(contentsOf: chunk[0..<Int(n)])
+            used += Int(n)
         }
+        out.removeSubrange(used...)
         return out
     }
 }
@@ -77,7 +79,9 @@ public enum FashionMNIST {
             throw DatasetError("Fashion-MNIST \(directory): images \(dims) do not match labels \(ldims); reinstall dataset-fashion-mnist")
         }
         let images = Tensor(shape: [dims[0], 1, dims[1], dims[2]]) { out in
-            for i in 0..<pixels.count { out[i] = Float(pixels[i]) / 127.5 - 1 }
+            pixels.withUnsafeBufferPointer { src in
+                for i in 0..<src.count { out[i] = Float(src[i]) / 127.5 - 1 }
+            }
         }
         return (images, labels.map(Int.init))
     }
