@@ -42,13 +42,17 @@ public enum ImageGrid {
     public static func sideBySide(_ panels: [(label: String, image: Bitmap)], gap: Int = 8, scale: Int = 1) -> Bitmap {
         precondition(!panels.isEmpty, "ImageGrid.sideBySide: no panels")
         let labelHeight = BitmapFont.glyphHeight * scale + gap + 2      // gap/2 + 1 above and below the text
-        let width = gap + panels.reduce(0) { $0 + max($1.image.width, BitmapFont.size(of: $1.label, scale: scale).width) + gap }
+        // A column is as wide as its picture or its label plus one blank glyph each side, whichever is wider.
+        let columnWidth = { (p: (label: String, image: Bitmap)) in
+            max(p.image.width, BitmapFont.size(of: p.label, scale: scale).width + 2 * BitmapFont.advance * scale)
+        }
+        let width = gap + panels.reduce(0) { $0 + columnWidth($1) + gap }
         let height = labelHeight + panels.map(\.image.height).max()! + gap
         var canvas = Canvas(width: width, height: height, background: .black)
         var x = gap
         for (label, image) in panels {
             let textWidth = BitmapFont.size(of: label, scale: scale).width
-            let column = max(image.width, textWidth)
+            let column = columnWidth((label, image))
             canvas.text(label, x: x + (column - textWidth) / 2, y: gap / 2 + 1, .white, scale: scale)
             canvas.draw(image, x: x + (column - image.width) / 2, y: labelHeight)
             x += column + gap

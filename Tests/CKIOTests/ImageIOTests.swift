@@ -122,15 +122,22 @@ final class ImageIOTests: XCTestCase {
         XCTAssertEqual(s.channels, 1, "gray panels stay gray")
         let labelHeight = 7 + 8 + 2
         XCTAssertEqual(s.height, labelHeight + 22 + 8)
-        let textWidth = 6 * 6 - 1                                                               // "1 STEP": 6 glyphs
-        XCTAssertEqual(s.width, 8 + max(22, textWidth) + 8 + 12 + 8)
+        // Columns: max(picture, label + one blank glyph (6 px) each side). "1 STEP": 6 glyphs = 35 px.
+        let textWidth = 6 * 6 - 1, column = textWidth + 12
+        XCTAssertEqual(s.width, 8 + column + 8 + max(12, 5 + 12) + 8)
         // Some white text pixels in the label band above each panel, and the panel's white tiles below.
         let band = (0..<labelHeight).flatMap { y in (0..<s.width).map { s[y, $0, 0] } }
         XCTAssertTrue(band.contains(255) && band.contains(0))
-        let aLeft = 8 + (textWidth - 22) / 2
+        let aLeft = 8 + (column - 22) / 2
         XCTAssertEqual(s[labelHeight + 2, aLeft + 2, 0], 255)
         XCTAssertEqual(s[labelHeight + 1, aLeft + 2, 0], 0)
         XCTAssertEqual(ImageGrid.sideBySide([(label: "x", image: a.rgb())]).channels, 3)
+        // For eyeballing: three random RGB grids with labels, as `cmkit compare` lays them out.
+        var rng = SplitMix64(seed: 11)
+        let panels = ["1 step", "2 steps", "4 steps: SW2=0.031"].map { label in
+            (label: label, image: ImageGrid.bitmap(Tensor.uniform(shape: [16, 3, 12, 12], low: -1, high: 1, rng: &rng), columns: 4))
+        }
+        try PNG.write(ImageGrid.sideBySide(panels, scale: 2), to: "\(try keptOutputDirectory(self))/compare.png")
     }
 
     func testFontDrawsKnownGlyph() {
