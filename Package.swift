@@ -18,12 +18,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
         .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
         .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: fastMath),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
-        .target(name: "CKDatasets", dependencies: ["CKTensor"], swiftSettings: fastMath),
+        .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),
         .target(name: "CKMetrics", dependencies: ["CKTensor"], swiftSettings: fastMath),
         .executableTarget(name: "cmkit", dependencies: [
             "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKMetrics",
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "CKTensorTests", dependencies: ["CKTensor", "CKTestSupport"]),
         .testTarget(name: "CKNNTests", dependencies: ["CKNN", "CKTestSupport"]),
         .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKTestSupport"]),
+        .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKMetrics", "CKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
