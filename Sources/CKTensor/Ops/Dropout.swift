@@ -6,6 +6,8 @@ extension Tensor {
     /// is unchanged. The mask depends on `rng` alone (one 32-bit draw per value, two per `next()`), so the
     /// same generator state gives the same mask: iCT runs student and teacher with one saved state.
     /// The backward applies the same mask. Rate 0 returns `self` and draws nothing.
+    /// Inlinable so the generator's `next()` is specialized and inlined into the mask loop.
+    @inlinable
     public func dropout(rate: Float, rng: inout some RandomNumberGenerator) -> Tensor {
         precondition(rate >= 0 && rate < 1, "dropout: rate \(rate) outside [0, 1) for input \(shape)")
         if rate == 0 { return self }
@@ -28,7 +30,8 @@ extension Tensor {
     }
 
     // x, y: (count); mask: (count) of 0 or 1
-    private static func masked(_ x: Tensor, _ mask: [UInt8], scale: Float) -> Tensor {
+    @usableFromInline
+    static func masked(_ x: Tensor, _ mask: [UInt8], scale: Float) -> Tensor {
         Tensor(shape: x.shape) { out in
             x.storage.withUnsafeBufferPointer { px in mask.withUnsafeBufferPointer { pm in
                 let o = out.baseAddress!, x = px.baseAddress!, m = pm.baseAddress!

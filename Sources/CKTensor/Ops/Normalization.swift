@@ -52,7 +52,8 @@ extension Tensor {
         let hasW = weight != nil, hasB = bias != nil
         return y.recorded(inputs: inputs) { g in
             // silu needs a dL/dz buffer even when x wants no gradient; dx reuses it.
-            var dx = [Float](repeating: 0, count: (wantX || silu) ? x.count : 0)
+            // Every value of dx is written by the kernel.
+            var dx = [Float](unsafeUninitializedCapacity: (wantX || silu) ? x.count : 0) { _, n in n = (wantX || silu) ? x.count : 0 }
             var sums = [Double](repeating: 0, count: (wantW || wantB) ? 2 * geo.samples * c : 0)
             g.storage.withUnsafeBufferPointer { g in x.storage.withUnsafeBufferPointer { x in
                 w.withUnsafeBufferPointer { w in b.withUnsafeBufferPointer { b in stats.withUnsafeBufferPointer { st in
@@ -103,7 +104,7 @@ func groupNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float
         for k in 0..<geo.perGroup {
             let a = r * w[first + k], bc = b[first + k], xp = x + base + k * s, yp = y + base + k * s
             if silu {
-                forEachLane(s) { i, n in let z = (Lanes(xp + i, n) - mu) * a + bc; (z * z.sigmoid()).store(yp + i, n) }
+                for i in 0..<s { let z = (xp[i] - mu) * a + bc; yp[i] = z / (1 + fastExp(-z)) }
             } else {
                 for i in 0..<s { yp[i] = (xp[i] - mu) * a + bc }
             }
@@ -126,13 +127,13 @@ func groupNormBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
             let ch = first + k, off = base + k * s, gp = g + off, xp = x + off
             let (sz, szd): (Double, Double)   // Σ dz and Σ dz (x - μ) over the channel
             if silu {
+                // dz = g silu'(z) in a plain loop (it vectorizes), then its sums while dz is in cache
                 let a = r * w[ch], bc = b[ch], dz = dx! + off
-                (sz, szd) = blockedSums(s) { i, n in
-                    let d = Lanes(xp + i, n) - mu, z = d * a + bc, sg = z.sigmoid()
-                    let v = Lanes(gp + i, n) * sg * (1 + z * (1 - sg))
-                    v.store(dz + i, n)
-                    return (v, v * d)
+                for i in 0..<s {
+                    let z = (xp[i] - mu) * a + bc, sg = 1 / (1 + fastExp(-z))
+                    dz[i] = gp[i] * sg * (1 + z * (1 - sg))
                 }
+                (sz, szd) = blockedSums(s) { i, n in let v = Lanes(dz + i, n); return (v, v * (Lanes(xp + i, n) - mu)) }
             } else {
                 (sz, szd) = blockedSums(s) { i, n in let v = Lanes(gp + i, n); return (v, v * (Lanes(xp + i, n) - mu)) }
             }
@@ -266,44 +267,6 @@ extension SIMD8 where Scalar == Float {
 
     @inline(__always)
     init(_ p: UnsafeMutablePointer<Float>, _ n: Int) { self.init(UnsafePointer(p), n) }
-
-    /// Writes the first `n` (1...8) lanes to `p`.
-    @inline(__always)
-    func store(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n == 8 { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self); return }
-        for j in 0..<n { p[j] = self[j] }
-    }
-
-    /// e^x lane by lane (Cephes expf: 2^k times a degree-6 polynomial on [-ln2/2, ln2/2]; about 1 ulp),
-    /// inputs clamped to [-87, 87] so 2^k stays a normal float.
-    @inline(__always)
-    func exp() -> Self {
-        let x = clamped(lowerBound: Self(repeating: -87), upperBound: Self(repeating: 87))
-        let shifter = Self(repeating: 12_582_912)                  // 1.5·2^23: adding it rounds to an integer
-        let kShifted = x * 1.442_695_04 + shifter
-        let k = kShifted - shifter
-        let r = (x - k * 0.693_359_375) - k * -2.121_944_4e-4      // x - k ln2, ln2 split in two
-        var p = r * 1.987_569_15e-4 + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        p = p * (r * r) + r + 1
-        // k sits in the low mantissa bits of kShifted (bit pattern 0x4B40_0000 + k); move it to the exponent.
-        let k32 = unsafeBitCast(kShifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
-        return p * unsafeBitCast((k32 &+ 127) &<< 23, to: Self.self)
-    }
-
-    @inline(__always)
-    func sigmoid() -> Self { 1 / (1 + (-self).exp()) }
-}
-
-/// Calls `body(i, n)` for i = 0, 8, 16, ... < count, with n = min(8, count - i) values at i.
-@inline(__always)
-func forEachLane(_ count: Int, _ body: (Int, Int) -> Void) {
-    var i = 0
-    while i + 8 <= count { body(i, 8); i += 8 }
-    if i < count { body(i, count - i) }
 }
 
 /// Two sums of lane values over 0..<count: Float lanes within blocks of 4096 values (short enough for
@@ -341,4 +304,23 @@ func spanStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mea
     let mean = Float(total / Double(count))
     let squares = blockedSums(count) { i, n in let d = Lanes(p + i, n) - mean; return (d * d, Lanes()) }.0
     return (mean, Float(1 / (squares / Double(count) + Double(eps)).squareRoot()))
+}
+
+/// e^x without a library call, so loops that use it vectorize (Cephes expf: 2^k times a degree-6
+/// polynomial on [-ln2/2, ln2/2]; relative error about 2e-7). Inputs are clamped to [-87, 87].
+@inline(__always)
+func fastExp(_ x: Float) -> Float {
+    let x = x < -87 ? -87 : (x > 87 ? 87 : x)
+    let shifter: Float = 12_582_912                               // 1.5·2^23: adding it rounds to an integer
+    let kShifted = x * 1.442_695_04 + shifter
+    let k = kShifted - shifter
+    let r = (x - k * 0.693_359_375) - k * -2.121_944_4e-4          // x - k ln2, ln2 split in two
+    var p = r * 1.987_569_15e-4 + 1.398_199_950_7e-3
+    p = p * r + 8.333_451_907_3e-3
+    p = p * r + 4.166_579_589_4e-2
+    p = p * r + 1.666_666_545_9e-1
+    p = p * r + 5.000_000_120_1e-1
+    p = p * (r * r) + r + 1
+    // k sits in the low mantissa bits of kShifted (bit pattern 0x4B40_0000 + k); move it to the exponent.
+    return p * Float(bitPattern: (kShifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
 }
