@@ -81,6 +81,11 @@ public final class Trainer {
         return StepReport(step: step, loss: value, pointCount: result.pointCount)
     }
 
+    /// Runs `body` with the EMA weights in the network, then puts the online weights back.
+    public func withEMAWeights<T>(_ body: () throws -> T) rethrows -> T {
+        try ema.withAveragedValues(in: network.parameters, body)
+    }
+
     // MARK: - Checkpoints
 
     /// Online weights under their own names, EMA and optimizer state prefixed; config and step in metadata.

@@ -1,0 +1,33 @@
+// Rebuilding a trained network from a `cmkit train` checkpoint, with its EMA or online weights.
+import Foundation
+import CKTensor
+import CKNN
+
+public enum WeightChoice: String, CaseIterable, Sendable {
+    case ema, online
+}
+
+public struct TrainedModel {
+    public let config: TrainingConfig
+    public let network: any Backbone
+    public let weights: WeightChoice
+    public let step: Int
+}
+
+/// Reads `url`, rebuilds the network its config names, and loads the chosen weights
+/// (EMA weights are stored as `ema.<name>`). Errors name the file and the problem.
+public func loadTrainedModel(from url: URL, weights: WeightChoice = .ema) throws -> TrainedModel {
+    let checkpoint = try Checkpoint.read(from: url)
+    guard let json = checkpoint.metadata["config"],
+          let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
+        throw TrainingError.incompatibleCheckpoint(
+            "checkpoint \(url.path): no training config in its metadata; pass a checkpoint written by `cmkit train`")
+    }
+    guard let name = ModelName(rawValue: config.model) else {
+        throw TrainingError.incompatibleCheckpoint("checkpoint \(url.path): unknown model '\(config.model)'")
+    }
+    var rng = SplitMix64(seed: config.seed)
+    let network = name.make(sampleShape: config.sampleShape, rng: &rng)
+    try checkpoint.load(into: network.parameters, prefix: weights == .ema ? "ema." : "", model: config.model)
+    return TrainedModel(config: config, network: network, weights: weights, step: (try? checkpoint.intMetadata("step")) ?? 0)
+}

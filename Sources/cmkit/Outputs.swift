@@ -1,0 +1,56 @@
+// Files and terminal output shared by the subcommands: sample pictures, CSV, progress lines.
+import Foundation
+import CKTensor
+import CKImageIO
+
+/// Progress and notes go to standard error so that standard output stays machine-readable.
+func note(_ message: String) {
+    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+}
+
+/// Images become a PNG grid; 2-D points a scatter plot PNG.
+func writeSamplePicture(_ samples: Tensor, to path: String, columns: Int = 8, title: String = "") throws {
+    if samples.rank == 2 && samples.shape[1] == 2 {
+        try PNG.write(Plot.scatter(samples, title: title), to: path)
+    } else {
+        try ImageGrid.write(samples, to: path, columns: columns)
+    }
+}
+
+/// One "x,y" line per point, no header (as the PyTorch port writes its samples).
+func writePointsCSV(_ points: Tensor, to path: String) throws {
+    var text = ""
+    for i in 0..<points.shape[0] {
+        text += String(format: "%.6f,%.6f\n", points.storage[2 * i], points.storage[2 * i + 1])
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s)s"
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Parses "1,2,4" style lists; the error names the option.
+func parseList<T: LosslessStringConvertible>(_ text: String, option: String) throws -> [T] {
+    let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let values = parts.compactMap { T($0) }
+    guard !parts.isEmpty, values.count == parts.count else {
+        throw CLIError("\(option) '\(text)' is not a comma-separated list of numbers (e.g. 1,2,4)")
+    }
+    return values
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

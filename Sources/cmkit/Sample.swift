@@ -1,0 +1,52 @@
+// cmkit sample: one-step or multistep consistency sampling from a checkpoint to a PNG grid (and raw files).
+import ArgumentParser
+import Foundation
+import CKTensor
+import CKConsistency
+import CKImageIO
+
+extension WeightChoice: ExpressibleByArgument {}
+
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sample from a trained checkpoint in one or a few steps and write a PNG.",
+        discussion: "Images go to a grid (rows of --columns, 2-pixel padding); 2-D models write a scatter plot and, "
+            + "with --csv, the points. --sigmas overrides the noise levels that --steps picks.")
+
+    @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
+    @Option(help: "Number of sampling steps (network evaluations).") var steps = 1
+    @Option(help: "Explicit decreasing noise levels, e.g. 80,0.8 (the first is the first jump).") var sigmas: String?
+    @Option(help: "Number of samples.") var count = 64
+    @Option(help: "Sampling seed: sample k is the same for any --count.") var seed: UInt64 = 0
+    @Option(help: "Weights to sample with: ema | online.") var weights: WeightChoice = .ema
+    @Option(help: "Output PNG.") var out: String
+    @Option(help: "Grid columns.") var columns = 8
+    @Option(help: "Also write the raw samples as float32 .npy (N, C, H, W) or (N, 2).") var npy: String?
+    @Option(help: "Also write 2-D samples as CSV lines x,y.") var csv: String?
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws {
+        if count < 1 { throw ValidationError("--count must be at least 1.") }
+        if steps < 1 { throw ValidationError("--steps must be at least 1.") }
+        if columns < 1 { throw ValidationError("--columns must be at least 1.") }
+    }
+
+    func run() throws {
+        if let threads = threading.threads { Parallel.configure(threads: threads) }
+        let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
+        let levels: [Float] = try sigmas.map { try parseList($0, option: "--sigmas") } ?? defaultSigmas(steps: steps)
+        do { try validateSigmas(levels) } catch let e as SamplingError { throw CLIError("--sigmas: \(e)") }
+        let t0 = monotonicSeconds()
+        let samples = try sampleConsistency(network: model.network, count: count, sigmas: levels, seed: seed)
+        let seconds = monotonicSeconds() - t0
+        try writeSamplePicture(samples, to: out, columns: columns, title: "\(levels.count) STEP")
+        if let npy { try NPY.write(samples, to: npy) }
+        if let csv {
+            guard samples.shape == [count, 2] else { throw CLIError("--csv is for 2-D point models; this model makes \(model.config.sampleShape)") }
+            try writePointsCSV(samples, to: csv)
+        }
+        note(String(format: "%d samples, sigmas %@, %@ weights at iteration %d: %.3f s (%.2f ms per sample) -> %@",
+                    count, levels.map { String($0) }.joined(separator: ","), weights.rawValue, model.step,
+                    seconds, 1000 * seconds / Double(count), out))
+    }
+}

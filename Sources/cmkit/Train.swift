@@ -1,0 +1,172 @@
+// cmkit train: iCT training with progress lines, periodic checkpoints and sample pictures, exact resume.
+import ArgumentParser
+import Foundation
+import CKTensor
+import CKNN
+import CKConsistency
+import CKDatasets
+import CKImageIO
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a consistency model (iCT) and write checkpoints and sample pictures to --out.",
+        discussion: """
+            Writes RUN/checkpoint.safetensors (online, EMA and optimizer state), RUN/train.log (CSV), \
+            RUN/samples-<iter>.png (one-step samples from the EMA weights) every --save-every iterations and at \
+            the end, and RUN/loss.png. --resume RUN/ continues a run exactly where it stopped.
+            """)
+
+    @Option(help: "Training method (ict).") var method = "ict"
+    @Option(help: "Training data: \(DataSpec.help).") var data = "toy:checkerboard"
+    @Option(help: "Network: \(ModelName.allValueStrings.joined(separator: " | ")).") var model: ModelName?
+    @Option(help: "Training iterations (the curriculum is laid out over this many).") var iters = 10_000
+    @Option(help: "Batch size.") var batch = 128
+    @Option(help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 for unet-s).") var lr: Float?
+    @Option(help: "Optimizer: adam | radam.") var optimizer = "adam"
+    @Option(help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
+    @Option(help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
+    @Option(help: "Curriculum s1: the final number of discretization intervals.") var s1 = 1280
+    @Option(help: "Random seed: the same seed gives the same run.") var seed: UInt64 = 0
+    @Option(help: "Output folder for the run.") var out: String?
+    @Option(help: "Write a checkpoint and sample picture every N iterations (0: only at the end).") var saveEvery = 1000
+    @Option(help: "Print a progress line every N iterations (default: about 40 lines per run).") var logEvery: Int?
+    @Option(help: "Continue the run in this folder from its checkpoint.") var resume: String?
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws {
+        guard method == "ict" else { throw ValidationError("--method \(method) is not available yet; use ict.") }
+        if iters < 1 { throw ValidationError("--iters must be positive.") }
+        if batch < 1 { throw ValidationError("--batch must be positive.") }
+        if let lr, !(lr > 0) { throw ValidationError("--lr must be positive.") }
+        if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1).") }
+        if !["adam", "radam"].contains(optimizer) { throw ValidationError("--optimizer must be adam or radam.") }
+        if saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
+        if resume == nil && out == nil { throw ValidationError("give --out RUN/ for a new run, or --resume RUN/.") }
+    }
+
+    func run() throws {
+        if let threads = threading.threads { Parallel.configure(threads: threads) }
+        let runDirectory: String
+        let trainer: Trainer
+        if let resume {
+            runDirectory = resume
+            let url = URL(fileURLWithPath: resume).appendingPathComponent("checkpoint.safetensors")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw CLIError("--resume \(resume): no checkpoint.safetensors there; start a new run with --out")
+            }
+            trainer = try Trainer.restore(from: try Checkpoint.read(from: url), path: url.path)
+            note("resuming \(trainer.config.data) / \(trainer.config.model) at iteration \(trainer.step) of \(trainer.config.iterations)")
+        } else {
+            runDirectory = out!
+            trainer = try newTrainer()
+        }
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        try TrainingRun(trainer: trainer, directory: runDirectory, saveEvery: saveEvery, logEvery: logEvery).run()
+    }
+
+    private func newTrainer() throws -> Trainer {
+        let spec = try DataSpec(parsing: data)
+        let dataset = try spec.open()
+        let name = model ?? (spec.isPointCloud ? .mlpToy : .unetS)
+        if let why = name.incompatibility(with: dataset.sampleShape) { throw CLIError(why) }
+        var config = TrainingConfig()
+        config.method = method
+        config.model = name.rawValue
+        config.data = spec.description
+        config.sampleShape = dataset.sampleShape
+        config.iterations = iters
+        config.batchSize = batch
+        config.learningRate = lr ?? (name == .mlpToy ? 3e-4 : 1e-4)
+        config.optimizer = optimizer
+        config.emaDecay = emaDecay
+        config.maxGradientNorm = maxGradNorm
+        config.s1 = s1
+        config.seed = seed
+        var rng = SplitMix64(seed: seed)
+        return try Trainer(config: config, network: name.make(sampleShape: dataset.sampleShape, rng: &rng))
+    }
+}
+
+/// The loop around a Trainer: batches, progress, periodic files, and the NaN stop.
+struct TrainingRun {
+    let trainer: Trainer
+    let directory: String
+    let saveEvery: Int
+    let logEvery: Int?
+
+    func run() throws {
+        let config = trainer.config
+        var batcher = try StepBatcher(dataset: try DataSpec(parsing: config.data).open(), batchSize: config.batchSize, seed: config.seed)
+        let logURL = URL(fileURLWithPath: directory).appendingPathComponent("train.log")
+        if trainer.step == 0 || !FileManager.default.fileExists(atPath: logURL.path) {
+            try "iteration,loss,N,seconds\n".write(to: logURL, atomically: true, encoding: .utf8)
+        }
+        let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
+        defer { try? log.close() }
+
+        let every = logEvery ?? max(1, config.iterations / 40)
+        let start = monotonicSeconds(), firstStep = trainer.step
+        var windowLoss = 0.0, windowCount = 0
+        note("training \(config.model) (\(trainer.network.parameterCount) parameters) on \(config.data): \(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay)")
+        while trainer.step < config.iterations {
+            let k = trainer.step
+            var rng = trainer.rng(forStep: k)
+            let batch = batcher.batch(forStep: k)
+            let report: StepReport
+            do {
+                report = try trainer.trainStep(batch: batch, rng: &rng)
+            } catch let error as TrainingError {
+                throw CLIError("\(error) (checkpoint: \(directory)/checkpoint.safetensors)")
+            }
+            windowLoss += Double(report.loss); windowCount += 1
+            let elapsed = monotonicSeconds() - start
+            log.write("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n".data(using: .utf8)!)
+            if report.step % every == 0 || report.step == config.iterations {
+                let rate = Double(report.step - firstStep) / max(elapsed, 1e-9)
+                let eta = Double(config.iterations - report.step) / rate
+                note(String(format: "iter %d/%d  loss %.4f  N=%d  %.2f it/s  ETA %@", report.step, config.iterations,
+                            windowLoss / Double(windowCount), report.pointCount, rate, formatDuration(eta)))
+                windowLoss = 0; windowCount = 0
+            }
+            if (saveEvery > 0 && report.step % saveEvery == 0) || report.step == config.iterations {
+                try save()
+            }
+        }
+        try writeLossPlot(logURL: logURL)
+        note("done: \(directory)/checkpoint.safetensors, samples-\(trainer.step).png, loss.png")
+    }
+
+    /// Checkpoint first (atomic), then the preview picture from the EMA weights.
+    func save() throws {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent("checkpoint.safetensors")
+        try trainer.checkpoint().write(to: url)
+        let isPoints = trainer.config.sampleShape == [2]
+        let samples = try trainer.withEMAWeights {
+            try sampleConsistency(network: trainer.network, count: isPoints ? 2048 : 64, sigmas: [80], seed: 7)
+        }
+        try writeSamplePicture(samples, to: "\(directory)/samples-\(trainer.step).png",
+                               title: "ONE STEP, ITER \(trainer.step)")
+    }
+
+    func writeLossPlot(logURL: URL) throws {
+        let lines = try String(contentsOf: logURL, encoding: .utf8).split(separator: "\n").dropFirst()
+        var xs: [Double] = [], ys: [Double] = []
+        for line in lines {
+            let f = line.split(separator: ",")
+            if f.count >= 2, let x = Double(f[0]), let y = Double(f[1]) { xs.append(x); ys.append(y) }
+        }
+        guard !xs.isEmpty else { return }
+        // A running mean over ~1% of the run: single-batch losses are too noisy to read.
+        let window = max(1, xs.count / 100)
+        var smooth: [Double] = [], acc = 0.0
+        for i in ys.indices {
+            acc += ys[i]
+            if i >= window { acc -= ys[i - window] }
+            smooth.append(acc / Double(min(i + 1, window)))
+        }
+        let plot = Plot.lines([PlotSeries(name: "loss (running mean)", x: xs, y: smooth)],
+                              title: "ICT LOSS", xLabel: "iteration", yLabel: "loss", logY: true)
+        try PNG.write(plot, to: "\(directory)/loss.png")
+    }
+}
