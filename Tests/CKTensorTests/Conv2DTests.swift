@@ -69,10 +69,9 @@ final class Conv2DTests: XCTestCase {
     /// (and an odd batch a short last chunk).
     private func withTwoSampleChunks(input: [Int], weight: [Int], stride: Int, padding: Int, _ body: () -> Void) {
         let geo = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
-        let saved = (ConvTuning.chunkFloats, ConvTuning.winogradChunkFloats)
+        let saved = ConvTuning.chunkFloats
         ConvTuning.chunkFloats = 2 * max(geo.k, geo.cout, geo.cin) * geo.p
-        ConvTuning.winogradChunkFloats = 2 * 16 * max(geo.cout, geo.cin) * ((geo.h + 1) / 2) * ((geo.w + 1) / 2)
-        defer { (ConvTuning.chunkFloats, ConvTuning.winogradChunkFloats) = saved }
+        defer { ConvTuning.chunkFloats = saved }
         XCTAssertEqual(geo.chunkSize, 2, "chunking not exercised for \(input) * \(weight)")
         body()
     }
@@ -166,34 +165,6 @@ final class Conv2DTests: XCTestCase {
 
     func testGradCheckGeneralKernel() {
         gradCheck(shapes: [[2, 2, 7, 5], [2, 2, 3, 2], [2]]) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 2, padding: 2) }
-    }
-
-    /// The Winograd kernel (3x3 stride 1 pad 1) against the im2col path, values and gradients, at odd and even sizes.
-    func testWinogradMatchesIm2col() {
-        for (n, cin, cout, size) in [(5, 6, 4, 7), (3, 4, 5, 14), (2, 3, 2, 5), (3, 2, 3, 28)] {
-            var rng = SplitMix64(seed: UInt64(size))
-            let x = Tensor.normal(shape: [n, cin, size, size], rng: &rng).trackingGradients()
-            let w = Tensor.normal(shape: [cout, cin, 3, 3], rng: &rng).trackingGradients()
-            let b = Tensor.normal(shape: [cout], rng: &rng).trackingGradients()
-            let g = Tensor.normal(shape: [n, cout, size, size], rng: &rng)
-            func run() -> [[Float]] {
-                let y = x.conv2d(weight: w, bias: b, padding: 1)
-                return [y.storage] + Tape.gradients(of: y, seed: g, wrt: [x, w, b]).map(\.storage)
-            }
-            XCTAssertTrue(ConvGeometry(input: x.shape, weight: w.shape, stride: 1, padding: 1).isWinograd3x3)
-            ConvTuning.useWinograd = true
-            defer { ConvTuning.useWinograd = false }
-            let fast = run()
-            ConvTuning.useWinograd = false
-            let reference = run()
-            ConvTuning.useWinograd = true
-            for (k, name) in ["y", "dx", "dw", "db"].enumerated() {
-                assertClose(fast[k], reference[k], atol: 1e-4, rtol: 1e-4, "\(name) \(size)x\(size) \(cin)->\(cout)")
-            }
-            withTwoSampleChunks(input: x.shape, weight: w.shape, stride: 1, padding: 1) {
-                assertClose(x.conv2d(weight: w, bias: b, padding: 1).storage, reference[0], atol: 1e-4, rtol: 1e-4, "chunked \(size)")
-            }
-        }
     }
 
     /// Only the tracked inputs get gradients, and each equals the one computed with everything tracked.

@@ -78,10 +78,6 @@ enum ConvTuning {
     /// Upper bound on the floats of one chunk buffer (columns or gathered outputs): 2 MB, about one core's L2,
     /// where sgemm's packing finds the columns im2col just wrote.
     nonisolated(unsafe) static var chunkFloats = 1 << 19
-    /// The same bound for the Winograd kernel's transformed-input and product buffers.
-    nonisolated(unsafe) static var winogradChunkFloats = 1 << 20
-    /// Off by default: in A/B timing (1 thread, CPU time) this F(2x2,3x3) kernel was 1.2x slower than im2col overall.
-    nonisolated(unsafe) static var useWinograd = false
 }
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault
@@ -124,12 +120,6 @@ final class ConvScratch: @unchecked Sendable {
 private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
     // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
-    if g.isWinograd3x3 && ConvTuning.useWinograd {
-        x.withUnsafeBufferPointer { xb in
-            weight.withUnsafeBufferPointer { wb in winogradForward(g, x: xb.baseAddress!, weight: wb.baseAddress!, bias: bias, y: y) }
-        }
-        return
-    }
     let chunk = g.chunkSize
     x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
