@@ -1,5 +1,6 @@
-// 2-D convolution (NCHW, PyTorch weight layout): im2col over chunks of the batch + one sgemm per chunk,
-// with its backward (dX by col2im, dW accumulated over chunks, dB) beside it.
+// 2-D convolution (NCHW, PyTorch weight layout): im2col over chunks of the batch + one sgemm per chunk, each
+// thread on its own chunks. Backward beside it: dW summed over chunks, dX as the transposed conv at stride 1
+// (col2im otherwise), dB.
 #if canImport(Glibc)
 import Glibc
 #else
@@ -128,10 +129,12 @@ final class ConvScratch: @unchecked Sendable {
         if let i = free.indices.filter({ free[$0].1 >= count }).min(by: { free[$0].1 < free[$1].1 }) {
             return free.remove(at: i)
         }
-        if let i = free.indices.max(by: { free[$0].1 < free[$1].1 }) {   // too small: replace the largest
+        if let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) {   // all too small: replace the smallest
             free.remove(at: i).0.deallocate()
         }
-        return (.allocate(capacity: max(count, 1)), max(count, 1))
+        // At least a full chunk, so that layers of different sizes keep reusing the same few buffers.
+        let capacity = max(count, ConvTuning.chunkFloats, 1)
+        return (.allocate(capacity: capacity), capacity)
     }
 
     private func give(_ buffer: (UnsafeMutablePointer<Float>, Int)) {
