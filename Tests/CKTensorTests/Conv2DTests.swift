@@ -157,6 +157,14 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    func testEmptyBatch() {
+        let x = Tensor(zeros: [0, 2, 5, 5]).trackingGradients(), w = Tensor(repeating: 1, shape: [3, 2, 3, 3]).trackingGradients()
+        let y = x.conv2d(weight: w, bias: nil, padding: 1)
+        XCTAssertEqual(y.shape, [0, 3, 5, 5])
+        let grads = Tape.gradients(of: y.sum(), wrt: [x, w])
+        assertClose(grads[1].storage, [Float](repeating: 0, count: w.count), "dw of an empty batch")
+    }
+
     func testGradCheck3x3Stride1() {
         let shapes = [[3, 2, 5, 4], [3, 2, 3, 3], [3]]
         withTwoSampleChunks(input: shapes[0], weight: shapes[1], stride: 1, padding: 1) {

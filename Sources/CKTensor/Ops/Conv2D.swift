@@ -73,7 +73,7 @@ struct ConvGeometry {
         let threads = Parallel.threadCount
         var chunks = (n + most - 1) / most
         chunks = min(n, (chunks + threads - 1) / threads * threads)
-        return (n + chunks - 1) / max(1, chunks)
+        return max(1, (n + chunks - 1) / max(1, chunks))
     }
 
     /// Runs `body(chunk)` on the batch chunks. With several threads each thread takes whole chunks and BLAS
@@ -81,6 +81,7 @@ struct ConvGeometry {
     /// no barrier between the steps. Returns the number of workers used.
     @discardableResult
     func forEachChunk(_ body: (ConvChunk) -> Void) -> Int {
+        guard n > 0 else { return 0 }
         let chunk = chunkSize, count = (n + chunk - 1) / chunk
         let workers = min(Parallel.threadCount, count)
         let n = n
@@ -116,7 +117,7 @@ enum ConvTuning {
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault
 /// fresh megabytes for every conv. Locked, so concurrent callers each get their own buffers.
-final class ConvScratch: @unchecked Sendable {
+private final class ConvScratch: @unchecked Sendable {
     static let shared = ConvScratch()
     private var free: [(UnsafeMutablePointer<Float>, Int)] = []
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -194,7 +195,7 @@ private func pointwiseForward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight
 }
 
 /// cols[(ci, a, b), j P + oy Wo + ox] = x[j, ci, oy s - pad + a, ox s - pad + b], zero outside the image.
-func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>, serial: Bool = false) {
+private func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>, serial: Bool) {
     // x (nc, Cin, H, W) -> cols (K, nc P); rows are independent, so they are split over the threads.
     let ld = nc * g.p, taps = g.kh * g.kw
     split(g.k, minimumPerChunk: max(1, Parallel.grain / max(1, ld)), serial: serial) { rows in
@@ -264,8 +265,8 @@ private func validOutputRange(_ g: ConvGeometry, offset: Int, size: Int, outSize
 }
 
 /// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[co]: the GEMM's channel-major chunk back to NCHW.
-func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
-             bias: [Float]?, serial: Bool = false) {
+private func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
+             bias: [Float]?, serial: Bool) {
     // out (Cout, nc P) -> y (nc, Cout, P)
     let ld = nc * g.p, p = g.p, cout = g.cout
     split(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p)), serial: serial) { range in
@@ -334,7 +335,7 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     guard x != nil else { return (dx, nil) }
     let dw = [Float](unsafeUninitializedCapacity: dwCount) { buffer, initialized in
         for i in 0..<dwCount {
-            var acc = dwSlots[i]
+            var acc: Float = workers == 0 ? 0 : dwSlots[i]      // no workers: an empty batch
             for w in 1..<max(1, workers) { acc += dwSlots[w * dwCount + i] }
             buffer[i] = acc
         }
@@ -366,8 +367,8 @@ private func flippedWeight(_ g: ConvGeometry, _ weight: [Float]) -> [Float] {
 }
 
 /// gy[co, j P ..< (j+1) P] = g[j, co, :]: the inverse of `regroup`, without bias.
-func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>,
-                    serial: Bool = false) {
+private func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>,
+                    serial: Bool) {
     // grad (nc, Cout, P) -> gy (Cout, nc P)
     let ld = nc * g.p, p = g.p, cout = g.cout
     split(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p)), serial: serial) { range in
@@ -376,7 +377,7 @@ func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<F
 }
 
 /// The adjoint of `im2col`: dx[j, ci, iy, ix] += dcols[(ci, a, b), j P + oy Wo + ox] over all taps that read it.
-func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>, serial: Bool = false) {
+private func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>, serial: Bool) {
     // cols (K, nc P) -> dx (nc, Cin, H, W), zero on entry. Split by input channel: each thread owns its
     // channel's planes, so the accumulation needs no atomics.
     let ld = nc * g.p, taps = g.kh * g.kw
