@@ -23,6 +23,15 @@ public enum Parallel {
         openblas_set_num_threads(Int32(threadCount))
     }
 
+    /// Runs `body` with OpenBLAS on one thread, so that each of our own threads can call `gemm` on its own
+    /// block of work (BLAS then runs in the calling thread). Restores `threadCount` BLAS threads after.
+    public static func withSerialBLAS<R>(_ body: () -> R) -> R {
+        guard threadCount > 1 else { return body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threadCount)) }
+        return body()
+    }
+
     /// Below this many elements an elementwise loop runs on one thread: waking a second costs more.
     public static let grain = 1 << 15
 

@@ -139,6 +139,32 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// A single sample is one chunk: the kernels then split their own loops over the threads instead.
+    func testSingleSampleLargePlane() {
+        for (stride, k, padding) in [(1, 3, 1), (2, 3, 1), (1, 1, 0)] {
+            var rng = SplitMix64(seed: UInt64(3 + stride + k))
+            let x = Tensor.normal(shape: [1, 12, 28, 28], rng: &rng), w = Tensor.normal(shape: [6, 12, k, k], rng: &rng)
+            let b = Tensor.normal(shape: [6], rng: &rng)
+            let (tx, tw) = (x.trackingGradients(), w.trackingGradients())
+            let y = tx.conv2d(weight: tw, bias: b, stride: stride, padding: padding)
+            let label = "\(k)x\(k) s\(stride) 28x28 N=1"
+            assertClose(y.storage, naiveConv(x, w, b, stride: stride, padding: padding), atol: 1e-4, rtol: 1e-4, label)
+            let g = Tensor.normal(shape: y.shape, rng: &rng)
+            let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw])
+            let want = naiveConvGradients(x, w, g, stride: stride, padding: padding)
+            assertClose(got[0].storage, want.dx, atol: 1e-3, rtol: 1e-4, "dx " + label)
+            assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
+        }
+    }
+
+    func testEmptyBatch() {
+        let x = Tensor(zeros: [0, 2, 5, 5]).trackingGradients(), w = Tensor(repeating: 1, shape: [3, 2, 3, 3]).trackingGradients()
+        let y = x.conv2d(weight: w, bias: nil, padding: 1)
+        XCTAssertEqual(y.shape, [0, 3, 5, 5])
+        let grads = Tape.gradients(of: y.sum(), wrt: [x, w])
+        assertClose(grads[1].storage, [Float](repeating: 0, count: w.count), "dw of an empty batch")
+    }
+
     func testGradCheck3x3Stride1() {
         let shapes = [[3, 2, 5, 4], [3, 2, 3, 3], [3]]
         withTwoSampleChunks(input: shapes[0], weight: shapes[1], stride: 1, padding: 1) {

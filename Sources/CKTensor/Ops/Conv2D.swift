@@ -1,5 +1,6 @@
-// 2-D convolution (NCHW, PyTorch weight layout): im2col over chunks of the batch + one sgemm per chunk,
-// with its backward (dX by col2im, dW accumulated over chunks, dB) beside it.
+// 2-D convolution (NCHW, PyTorch weight layout): im2col over chunks of the batch + one sgemm per chunk, each
+// thread on its own chunks. Backward beside it: dW summed over chunks, dX as the transposed conv at stride 1
+// (col2im otherwise), dB.
 #if canImport(Glibc)
 import Glibc
 #else
@@ -52,6 +53,7 @@ struct ConvGeometry {
     var k: Int { cin * kh * kw }
     var p: Int { ho * wo }
     var planeIn: Int { h * w }
+    var isPointwise: Bool { kh == 1 && kw == 1 && stride == 1 && padding == 0 }
     /// Stride 1 with "same" padding: every tap reads the input plane shifted, which im2col copies wholesale.
     var preservesSize: Bool { stride == 1 && ho == h && wo == w }
 
@@ -63,20 +65,54 @@ struct ConvGeometry {
         wo = (w + 2 * padding - kw) / stride + 1
     }
 
-    /// Samples per GEMM: as many as keep the larger chunk buffer within `ConvTuning.chunkFloats`
-    /// (a long GEMM N dimension is what makes sgemm fast), then evened out over the chunks.
+    /// Samples per GEMM: as many as keep the larger chunk buffer within `ConvTuning.chunkFloats`, then
+    /// evened out over a number of chunks that the threads share equally.
     var chunkSize: Int {
         let perSample = max(k, cout, cin) * p
         let most = max(1, min(n, ConvTuning.chunkFloats / max(1, perSample)))
-        let chunks = (n + most - 1) / most
-        return (n + chunks - 1) / max(1, chunks)
+        let threads = Parallel.threadCount
+        var chunks = (n + most - 1) / most
+        chunks = min(n, (chunks + threads - 1) / threads * threads)
+        return max(1, (n + chunks - 1) / max(1, chunks))
     }
+
+    /// Runs `body(chunk)` on the batch chunks. With several threads each thread takes whole chunks and BLAS
+    /// runs single-threaded inside them: a core then im2cols into its own L2 and sgemm packs from there, with
+    /// no barrier between the steps. Returns the number of workers used.
+    @discardableResult
+    func forEachChunk(_ body: (ConvChunk) -> Void) -> Int {
+        guard n > 0 else { return 0 }
+        let chunk = chunkSize, count = (n + chunk - 1) / chunk
+        let workers = min(Parallel.threadCount, count)
+        let n = n
+        func run(_ w: Int) {
+            for c in Swift.stride(from: w, to: count, by: workers) {
+                body(ConvChunk(worker: w, start: c * chunk, count: min(chunk, n - c * chunk), isFirst: c == w, serial: workers > 1))
+            }
+        }
+        if workers <= 1 { run(0) } else { Parallel.withSerialBLAS { Parallel.forEach(workers) { run($0) } } }
+        return workers
+    }
+}
+
+/// One chunk of the batch as a worker sees it. `serial`: the kernels run on this thread only (the others
+/// are busy with their own chunks). `isFirst`: the worker's first chunk, where dW starts from zero.
+struct ConvChunk {
+    let worker, start, count: Int
+    let isFirst, serial: Bool
+}
+
+/// Splits `0..<count` over the threads unless the caller is itself one of several workers.
+@inline(__always)
+private func split(_ count: Int, minimumPerChunk: Int, serial: Bool, _ body: (Range<Int>) -> Void) {
+    if serial { body(0..<count) } else { Parallel.forEachChunk(count, minimumPerChunk: minimumPerChunk, body) }
 }
 
 /// Knobs for the convolution kernels (tests shrink the chunk to exercise chunking).
 enum ConvTuning {
-    /// Upper bound on the floats of one chunk buffer (columns or gathered outputs): 16 MB.
-    nonisolated(unsafe) static var chunkFloats = 1 << 22
+    /// Upper bound on the floats of one chunk buffer (columns or gathered outputs): 2 MB, about one core's L2,
+    /// where sgemm's packing finds the columns im2col just wrote.
+    nonisolated(unsafe) static var chunkFloats = 1 << 19
 }
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault
@@ -94,10 +130,12 @@ private final class ConvScratch: @unchecked Sendable {
         if let i = free.indices.filter({ free[$0].1 >= count }).min(by: { free[$0].1 < free[$1].1 }) {
             return free.remove(at: i)
         }
-        if let i = free.indices.max(by: { free[$0].1 < free[$1].1 }) {   // too small: replace the largest
+        if let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) {   // all too small: replace the smallest
             free.remove(at: i).0.deallocate()
         }
-        return (.allocate(capacity: max(count, 1)), max(count, 1))
+        // At least a full chunk, so that layers of different sizes keep reusing the same few buffers.
+        let capacity = max(count, ConvTuning.chunkFloats, 1)
+        return (.allocate(capacity: capacity), capacity)
     }
 
     private func give(_ buffer: (UnsafeMutablePointer<Float>, Int)) {
@@ -119,27 +157,48 @@ private final class ConvScratch: @unchecked Sendable {
 private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
     // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
-    let chunk = g.chunkSize
     x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
-            ConvScratch.with(g.k * chunk * g.p, g.cout * chunk * g.p) { cols, out in
-                for n0 in stride(from: 0, to: g.n, by: chunk) {
-                    let nc = min(chunk, g.n - n0), columns = nc * g.p
-                    im2col(g, x: xb.baseAddress! + n0 * g.cin * g.planeIn, count: nc, cols: cols)
+            g.forEachChunk { c in
+                let columns = c.count * g.p
+                if g.isPointwise {
+                    pointwiseForward(g, x: xb.baseAddress!, weight: wb.baseAddress!, bias: bias, y: y, chunk: c)
+                    return
+                }
+                ConvScratch.with(g.k * columns, g.cout * columns) { cols, out in
+                    im2col(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, count: c.count, cols: cols, serial: c.serial)
                     gemm(transposeA: false, transposeB: false, m: g.cout, n: columns, k: g.k,
                          a: wb.baseAddress!, lda: g.k, b: cols, ldb: columns, c: out, ldc: columns)
-                    regroup(g, count: nc, from: out, to: y + n0 * g.cout * g.p, bias: bias)
+                    regroup(g, count: c.count, from: out, to: y + c.start * g.cout * g.p, bias: bias, serial: c.serial)
                 }
             }
         }
     }
 }
 
+/// A 1x1 stride-1 conv is a GEMM on each sample's planes as they lie: no im2col copy and no regrouping.
+private func pointwiseForward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?,
+                              y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
+    // x (nc, Cin, P), weight (Cout, Cin) -> y (nc, Cout, P): y[j] = weight x[j] + bias
+    for j in c.start..<(c.start + c.count) {
+        let out = y + j * g.cout * g.p
+        gemm(transposeA: false, transposeB: false, m: g.cout, n: g.p, k: g.cin,
+             a: weight, lda: g.cin, b: x + j * g.cin * g.p, ldb: g.p, c: out, ldc: g.p)
+        guard let bias else { continue }
+        split(g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, g.p)), serial: c.serial) { channels in
+            for co in channels {
+                let row = out + co * g.p, b = bias[co]
+                for i in 0..<g.p { row[i] += b }
+            }
+        }
+    }
+}
+
 /// cols[(ci, a, b), j P + oy Wo + ox] = x[j, ci, oy s - pad + a, ox s - pad + b], zero outside the image.
-func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>) {
+private func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, cols: UnsafeMutablePointer<Float>, serial: Bool) {
     // x (nc, Cin, H, W) -> cols (K, nc P); rows are independent, so they are split over the threads.
     let ld = nc * g.p, taps = g.kh * g.kw
-    Parallel.forEachChunk(g.k, minimumPerChunk: max(1, Parallel.grain / max(1, ld))) { rows in
+    split(g.k, minimumPerChunk: max(1, Parallel.grain / max(1, ld)), serial: serial) { rows in
         for r in rows {
             let ci = r / taps, a = (r / g.kw) % g.kh, b = r % g.kw
             for j in 0..<nc {
@@ -206,11 +265,11 @@ private func validOutputRange(_ g: ConvGeometry, offset: Int, size: Int, outSize
 }
 
 /// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[co]: the GEMM's channel-major chunk back to NCHW.
-func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
-                     bias: [Float]?) {
+private func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
+             bias: [Float]?, serial: Bool) {
     // out (Cout, nc P) -> y (nc, Cout, P)
     let ld = nc * g.p, p = g.p, cout = g.cout
-    Parallel.forEachChunk(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p))) { range in
+    split(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p)), serial: serial) { range in
         for t in range {
             let j = t / cout, co = t % cout
             let src = out + co * ld + j * p, dst = y + t * p
@@ -230,46 +289,57 @@ func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, t
 /// `weight` only when dX is. Per chunk: gy (Cout, nc P) = g regrouped; dW += gy cols^T; dX = col2im(weight^T gy),
 /// or, at stride 1, dX = conv(g, flipped weight), which reuses the forward's fast path.
 private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?, weight: [Float]?) -> (dx: [Float]?, dw: [Float]?) {
-    var dx: [Float]? = nil, dw: [Float]? = nil
-    var weightForCol2im = weight
+    let dxCount = g.n * g.cin * g.planeIn, dwCount = g.cout * g.k
+    var dx: [Float]? = nil
     if let weight, let t = transposedGeometry(g) {
-        dx = [Float](unsafeUninitializedCapacity: g.n * g.cin * g.planeIn) { buffer, initialized in
+        dx = [Float](unsafeUninitializedCapacity: dxCount) { buffer, initialized in
             convForward(t, x: grad, weight: flippedWeight(g, weight), bias: nil, y: buffer.baseAddress!)
-            initialized = buffer.count
+            initialized = dxCount
         }
-        weightForCol2im = nil
     }
-    guard x != nil || weightForCol2im != nil else { return (dx, dw) }
-    if weightForCol2im != nil { dx = [Float](repeating: 0, count: g.n * g.cin * g.planeIn) }
-    if x != nil { dw = [Float](repeating: 0, count: g.cout * g.k) }
-    let chunk = g.chunkSize
-    grad.withUnsafeBufferPointer { gb in
-        ConvScratch.with(g.k * chunk * g.p, g.cout * chunk * g.p) { cols, gy in
-            for (c, n0) in stride(from: 0, to: g.n, by: chunk).enumerated() {
-                let nc = min(chunk, g.n - n0), columns = nc * g.p
-                gatherGradient(g, count: nc, from: gb.baseAddress! + n0 * g.cout * g.p, to: gy)
+    let col2imWeight = dx == nil ? weight : nil
+    guard x != nil || col2imWeight != nil else { return (dx, nil) }
+    // Every worker sums dW over its own chunks, worker w into slot w; the slots are added at the end.
+    let slots = x == nil ? 0 : Parallel.threadCount
+    let dwSlots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, slots * dwCount))
+    defer { dwSlots.deallocate() }
+    let dxBuffer = UnsafeMutablePointer<Float>.allocate(capacity: col2imWeight == nil ? 1 : dxCount)
+    defer { dxBuffer.deallocate() }
+    if col2imWeight != nil { dxBuffer.initialize(repeating: 0, count: dxCount) }   // col2im accumulates
+
+    let workers = grad.withUnsafeBufferPointer { gb in
+        g.forEachChunk { c in
+            let columns = c.count * g.p
+            ConvScratch.with(g.k * columns, g.cout * columns) { cols, gy in
+                gatherGradient(g, count: c.count, from: gb.baseAddress! + c.start * g.cout * g.p, to: gy, serial: c.serial)
                 if let x {
                     // dW (Cout, K) += gy (Cout, nc P) cols^T (nc P, K)
                     x.withUnsafeBufferPointer { xb in
-                        im2col(g, x: xb.baseAddress! + n0 * g.cin * g.planeIn, count: nc, cols: cols)
+                        im2col(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, count: c.count, cols: cols, serial: c.serial)
                     }
-                    dw!.withUnsafeMutableBufferPointer { dwb in
-                        gemm(transposeA: false, transposeB: true, m: g.cout, n: g.k, k: columns,
-                             a: gy, lda: columns, b: cols, ldb: columns, beta: c == 0 ? 0 : 1, c: dwb.baseAddress!, ldc: g.k)
-                    }
+                    gemm(transposeA: false, transposeB: true, m: g.cout, n: g.k, k: columns, a: gy, lda: columns,
+                         b: cols, ldb: columns, beta: c.isFirst ? 0 : 1, c: dwSlots + c.worker * dwCount, ldc: g.k)
                 }
-                if let weight = weightForCol2im {
+                if let weight = col2imWeight {
                     // dcols (K, nc P) = weight^T (K, Cout) gy (Cout, nc P); cols is free again, so it holds dcols.
                     weight.withUnsafeBufferPointer { wb in
                         gemm(transposeA: true, transposeB: false, m: g.k, n: columns, k: g.cout,
                              a: wb.baseAddress!, lda: g.k, b: gy, ldb: columns, c: cols, ldc: columns)
                     }
-                    dx!.withUnsafeMutableBufferPointer { dxb in
-                        col2im(g, cols: cols, count: nc, dx: dxb.baseAddress! + n0 * g.cin * g.planeIn)
-                    }
+                    col2im(g, cols: cols, count: c.count, dx: dxBuffer + c.start * g.cin * g.planeIn, serial: c.serial)
                 }
             }
         }
+    }
+    if col2imWeight != nil { dx = Array(UnsafeBufferPointer(start: dxBuffer, count: dxCount)) }
+    guard x != nil else { return (dx, nil) }
+    let dw = [Float](unsafeUninitializedCapacity: dwCount) { buffer, initialized in
+        for i in 0..<dwCount {
+            var acc: Float = workers == 0 ? 0 : dwSlots[i]      // no workers: an empty batch
+            for w in 1..<max(1, workers) { acc += dwSlots[w * dwCount + i] }
+            buffer[i] = acc
+        }
+        initialized = dwCount
     }
     return (dx, dw)
 }
@@ -297,20 +367,21 @@ private func flippedWeight(_ g: ConvGeometry, _ weight: [Float]) -> [Float] {
 }
 
 /// gy[co, j P ..< (j+1) P] = g[j, co, :]: the inverse of `regroup`, without bias.
-func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>) {
+private func gatherGradient(_ g: ConvGeometry, count nc: Int, from grad: UnsafePointer<Float>, to gy: UnsafeMutablePointer<Float>,
+                    serial: Bool) {
     // grad (nc, Cout, P) -> gy (Cout, nc P)
     let ld = nc * g.p, p = g.p, cout = g.cout
-    Parallel.forEachChunk(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p))) { range in
+    split(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p)), serial: serial) { range in
         for t in range { (gy + (t % cout) * ld + (t / cout) * p).update(from: grad + t * p, count: p) }
     }
 }
 
 /// The adjoint of `im2col`: dx[j, ci, iy, ix] += dcols[(ci, a, b), j P + oy Wo + ox] over all taps that read it.
-func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>) {
+private func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int, dx: UnsafeMutablePointer<Float>, serial: Bool) {
     // cols (K, nc P) -> dx (nc, Cin, H, W), zero on entry. Split by input channel: each thread owns its
     // channel's planes, so the accumulation needs no atomics.
     let ld = nc * g.p, taps = g.kh * g.kw
-    Parallel.forEachChunk(g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, taps * ld))) { channels in
+    split(g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, taps * ld)), serial: serial) { channels in
         for ci in channels {
             for a in 0..<g.kh {
                 for b in 0..<g.kw {
