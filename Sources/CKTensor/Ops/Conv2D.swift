@@ -157,7 +157,7 @@ private final class ConvScratch: @unchecked Sendable {
 private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
     // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
-    x.withUnsafeBufferPointer { xb in
+    _ = x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
             g.forEachChunk { c in
                 let columns = c.count * g.p
