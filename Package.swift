@@ -1,8 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds of the numeric modules drop overflow and bounds checks in their kernels.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Release builds of the numeric modules drop overflow and bounds checks in their kernels, and on x86-64
+// use AVX2/FMA (8-wide loops; every x86 server of the last decade has them).
+#if arch(x86_64)
+let vectorFlags = ["-target-cpu", "haswell"]
+#else
+let vectorFlags: [String] = []
+#endif
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorFlags, .when(configuration: .release))]
 
 let package = Package(
     name: "ConsistencyKit",

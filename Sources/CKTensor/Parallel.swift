@@ -5,6 +5,10 @@ import Glibc
 #endif
 import COpenBLAS
 
+#if canImport(Glibc)
+@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif
+
 public enum Parallel {
     /// Threads our own kernels use; BLAS gets the same number (set once by `configure`).
     nonisolated(unsafe) public private(set) static var threadCount: Int = defaultThreadCount()
@@ -21,6 +25,17 @@ public enum Parallel {
     public static func configure(threads: Int) {
         threadCount = max(1, threads)
         openblas_set_num_threads(Int32(threadCount))
+        keepFreedMemory()
+    }
+
+    /// Activations are allocated and freed every step. By default glibc serves such large blocks with
+    /// fresh mmaps (and trims the heap), so every step pays page faults and kernel page clearing;
+    /// keeping freed blocks in the heap removes that cost.
+    public static func keepFreedMemory() {
+        #if canImport(Glibc)
+        _ = glibcMallopt(-3, 1 << 30)          // M_MMAP_THRESHOLD (malloc.h is not in the Glibc module)
+        _ = glibcMallopt(-1, Int32.max)        // M_TRIM_THRESHOLD
+        #endif
     }
 
     /// Runs `body` with OpenBLAS on one thread, so that each of our own threads can call `gemm` on its own

@@ -1,6 +1,7 @@
 // Options shared by several subcommands, and argument conversions for library enums.
 import ArgumentParser
 import CKNN
+import CKTensor
 
 extension ModelName: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument) }
@@ -14,4 +15,7 @@ struct ThreadOptions: ParsableArguments {
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
     }
+
+    /// Sets our kernels' and OpenBLAS's thread counts (and the allocator's policy) before any work.
+    func apply() { Parallel.configure(threads: threads ?? Parallel.threadCount) }
 }

@@ -32,7 +32,7 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        if let threads = threading.threads { Parallel.configure(threads: threads) }
+        threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
         let levels: [Float] = try sigmas.map { try parseList($0, option: "--sigmas") } ?? defaultSigmas(steps: steps)
         do { try validateSigmas(levels) } catch let e as SamplingError { throw CLIError("--sigmas: \(e)") }

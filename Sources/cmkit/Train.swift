@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if let threads = threading.threads { Parallel.configure(threads: threads) }
+        threading.apply()
         let runDirectory: String
         let trainer: Trainer
         if let resume {
