@@ -41,11 +41,19 @@ public enum Parallel {
     /// Runs `body` with OpenBLAS on one thread, so that each of our own threads can call `gemm` on its own
     /// block of work (BLAS then runs in the calling thread). Restores `threadCount` BLAS threads after.
     public static func withSerialBLAS<R>(_ body: () -> R) -> R {
-        guard threadCount > 1 else { return body() }
+        guard threadCount > 1, !blasIsSerial else { return body() }
         openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threadCount)) }
+        blasIsSerial = true
+        defer { openblas_set_num_threads(Int32(threadCount)); blasIsSerial = false }
         return body()
     }
+
+    /// True inside `withSerialBLAS` (set and read only by the thread that runs ops).
+    nonisolated(unsafe) static var blasIsSerial = false
+
+    /// GEMMs with fewer multiply-adds than this run on one BLAS thread: below it, OpenBLAS's threads
+    /// spend more time waking and yielding than computing (seen in the mlp-toy profile).
+    public static let serialGEMMWork = 1 << 24
 
     /// Below this many elements an elementwise loop runs on one thread: waking a second costs more.
     public static let grain = 1 << 15

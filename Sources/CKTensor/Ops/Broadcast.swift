@@ -64,15 +64,26 @@ struct BroadcastLoop {
     }
 }
 
+/// A scalar function of two values. Kernels are generic over it (not closures) so that the call
+/// specializes and inlines inside the loops that run on several threads.
+public protocol BinaryFunction {
+    func callAsFunction(_ a: Float, _ b: Float) -> Float
+}
+
+/// The first argument, unchanged: broadcasting a tensor to a shape is `broadcastBinary(x, zerosOfShape, First())`.
+struct First: BinaryFunction {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a }
+}
+
 /// Elementwise `op(a, b)` with broadcasting; no recording (callers add the pullback).
 @inline(__always)
-func broadcastBinary(_ a: Tensor, _ b: Tensor, _ name: String, _ op: (Float, Float) -> Float) -> Tensor {
+func broadcastBinary<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ name: String, _ op: F) -> Tensor {
     if a.shape == b.shape {
         return Tensor(shape: a.shape) { out in
             a.storage.withUnsafeBufferPointer { pa in
                 b.storage.withUnsafeBufferPointer { pb in
                     let o = out.baseAddress!, x = pa.baseAddress!, y = pb.baseAddress!
-                    Parallel.forEachChunk(out.count) { r in for i in r { o[i] = op(x[i], y[i]) } }
+                    Parallel.forEachChunk(out.count) { r in binaryLoop(op, x, y, o, r) }
                 }
             }
         }
@@ -84,17 +95,29 @@ func broadcastBinary(_ a: Tensor, _ b: Tensor, _ name: String, _ op: (Float, Flo
     return Tensor(shape: shape) { out in
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
-                let o = out.baseAddress!, x = pa.baseAddress!, y = pb.baseAddress!
-                loop.forEachRun { off, offA, offB, n, sa, sb in
-                    if sa == 1 && sb == 0 {
-                        let v = y[offB]; for i in 0..<n { o[off + i] = op(x[offA + i], v) }
-                    } else if sa == 0 && sb == 1 {
-                        let v = x[offA]; for i in 0..<n { o[off + i] = op(v, y[offB + i]) }
-                    } else {
-                        for i in 0..<n { o[off + i] = op(x[offA + i * sa], y[offB + i * sb]) }
-                    }
-                }
+                broadcastLoop(op, loop, pa.baseAddress!, pb.baseAddress!, out.baseAddress!)
             }
+        }
+    }
+}
+
+@inline(__always)
+func binaryLoop<F: BinaryFunction>(_ op: F, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                   _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    for i in r { o[i] = op(x[i], y[i]) }
+}
+
+func broadcastLoop<F: BinaryFunction>(_ op: F, _ loop: BroadcastLoop, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                      _ o: UnsafeMutablePointer<Float>) {
+    loop.forEachRun { off, offA, offB, n, sa, sb in
+        if sa == 1 && sb == 0 {
+            let v = y[offB]; for i in 0..<n { o[off + i] = op(x[offA + i], v) }
+        } else if sa == 0 && sb == 1 {
+            let v = x[offA]; for i in 0..<n { o[off + i] = op(v, y[offB + i]) }
+        } else if sa == 1 && sb == 1 {
+            for i in 0..<n { o[off + i] = op(x[offA + i], y[offB + i]) }
+        } else {
+            for i in 0..<n { o[off + i] = op(x[offA + i * sa], y[offB + i * sb]) }
         }
     }
 }
@@ -105,7 +128,7 @@ extension Tensor {
         if shape == target { return self }
         precondition(broadcastShape(shape, target) == target, "broadcasted: \(shape) does not broadcast to \(target)")
         // The zero tensor only supplies the shape; its values are ignored.
-        let y = broadcastBinary(self, Tensor(zeros: target), "broadcasted") { x, _ in x }
+        let y = broadcastBinary(self, Tensor(zeros: target), "broadcasted", First())
         let inputShape = shape
         return y.recorded(inputs: [self]) { g in [g.summed(toShape: inputShape)] }
     }

@@ -1,40 +1,93 @@
 // Elementwise arithmetic (broadcasting) and unary math: forward kernels with their pullbacks.
-#if canImport(Glibc)
+// Each scalar function is a small struct, not a closure: generic kernels specialize on it and the
+// per-element call inlines and vectorizes even inside the multi-threaded loops.
 import Glibc
-#else
-import Darwin
-#endif
+
+public protocol UnaryFunction {
+    func callAsFunction(_ x: Float) -> Float
+}
+
+// MARK: - Scalar functions
+
+struct Add: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
+struct Subtract: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
+struct Multiply: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
+struct Divide: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
+/// -g * a / b^2 as f(g/b, a/b) = -(g/b)(a/b): the divisor's gradient of a / b.
+struct NegativeProduct: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { -a * b } }
+
+struct Affine: UnaryFunction {
+    let scale: Float, shift: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { scale * x + shift }
+}
+struct Exp: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { expf(x) } }
+struct Log: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { logf(x) } }
+struct Sqrt: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() } }
+struct Power: UnaryFunction {
+    let p: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { powf(x, p) }
+}
+struct Square: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x * x } }
+struct SiLU: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + fastExp(-x)) } }
+struct Sigmoid: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) } }
+struct Clamp: UnaryFunction {
+    let low: Float, high: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
+}
+
+// Pullback helpers: f(g, saved) where saved is the op's input x or output y.
+struct ExpGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * y } }
+struct SqrtGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * 0.5 / y } }
+struct PowerGrad: BinaryFunction {
+    let p: Float
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { g * p * powf(x, p - 1) }
+}
+struct SquareGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { 2 * g * x } }
+struct SiLUGrad: BinaryFunction {
+    // d/dx x*s(x) = s * (1 + x * (1 - s))
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
+        let s = 1 / (1 + fastExp(-x))
+        return g * s * (1 + x * (1 - s))
+    }
+}
+struct SigmoidGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * y * (1 - y) } }
+struct ClampGrad: BinaryFunction {
+    let low: Float, high: Float
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { (x >= low && x <= high) ? g : 0 }
+}
 
 // MARK: - Binary (broadcasting)
 
 public func + (a: Tensor, b: Tensor) -> Tensor {
-    let y = broadcastBinary(a, b, "add", +)
+    let y = broadcastBinary(a, b, "add", Add())
     let sa = a.shape, sb = b.shape
     return y.recorded(inputs: [a, b]) { g in [g.summed(toShape: sa), g.summed(toShape: sb)] }
 }
 
 public func - (a: Tensor, b: Tensor) -> Tensor {
-    let y = broadcastBinary(a, b, "sub", -)
+    let y = broadcastBinary(a, b, "sub", Subtract())
     let sa = a.shape, sb = b.shape
     return y.recorded(inputs: [a, b]) { g in [g.summed(toShape: sa), (-g).summed(toShape: sb)] }
 }
 
 public func * (a: Tensor, b: Tensor) -> Tensor {
-    let y = broadcastBinary(a, b, "mul", *)
-    let av = a.detached(), bv = b.detached()
+    let y = broadcastBinary(a, b, "mul", Multiply())
+    let av = a.detached(), bv = b.detached(), needA = a.requiresGradient, needB = b.requiresGradient
     return y.recorded(inputs: [a, b]) { g in
-        [a.requiresGradient ? (g * bv).summed(toShape: av.shape) : nil,
-         b.requiresGradient ? (g * av).summed(toShape: bv.shape) : nil]
+        [needA ? (g * bv).summed(toShape: av.shape) : nil,
+         needB ? (g * av).summed(toShape: bv.shape) : nil]
     }
 }
 
 public func / (a: Tensor, b: Tensor) -> Tensor {
-    let y = broadcastBinary(a, b, "div", /)
-    let av = a.detached(), bv = b.detached()
+    let y = broadcastBinary(a, b, "div", Divide())
+    let bv = b.detached(), needA = a.requiresGradient, needB = b.requiresGradient
+    let sa = a.shape, sb = b.shape
     return y.recorded(inputs: [a, b]) { g in
-        // d(a/b)/db = -a / b^2
-        [a.requiresGradient ? (g / bv).summed(toShape: av.shape) : nil,
-         b.requiresGradient ? (broadcastBinary(g, bv, "div") { $0 / $1 } * av / bv).negated().summed(toShape: bv.shape) : nil]
+        // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * y
+        let gOverB = g / bv
+        return [needA ? gOverB.summed(toShape: sa) : nil,
+                needB ? broadcastBinary(gOverB, y, "div", NegativeProduct()).summed(toShape: sb) : nil]
     }
 }
 
@@ -51,28 +104,28 @@ public func - (a: Tensor, s: Float) -> Tensor { a.mapped(scale: 1, shift: -s) }
 public func - (s: Float, a: Tensor) -> Tensor { a.mapped(scale: -1, shift: s) }
 
 extension Tensor {
-    /// Applies `f` to every value (no recording); the building block of the unary ops below.
+    /// Applies `f` to every value (no recording): the kernel of the unary ops below.
     @inline(__always)
-    public func map(_ f: (Float) -> Float) -> Tensor {
+    public func map<F: UnaryFunction>(_ f: F) -> Tensor {
         Tensor(shape: shape) { out in
             storage.withUnsafeBufferPointer { px in
                 let o = out.baseAddress!, x = px.baseAddress!
-                Parallel.forEachChunk(out.count) { r in for i in r { o[i] = f(x[i]) } }
+                Parallel.forEachChunk(out.count) { r in unaryLoop(f, x, o, r) }
             }
         }
     }
 
     /// Combines two same-shaped tensors value by value (no recording).
     @inline(__always)
-    public func zipMap(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    public func zipMap<F: BinaryFunction>(_ other: Tensor, _ f: F) -> Tensor {
         precondition(shape == other.shape, "zipMap: shape mismatch \(shape) vs \(other.shape)")
         return broadcastBinary(self, other, "zipMap", f)
     }
 
     /// scale * x + shift. Differentiable.
     public func mapped(scale: Float, shift: Float) -> Tensor {
-        let y = map { scale * $0 + shift }
-        return y.recorded(inputs: [self]) { g in [g.map { scale * $0 }] }
+        let y = map(Affine(scale: scale, shift: shift))
+        return y.recorded(inputs: [self]) { g in [g.map(Affine(scale: scale, shift: 0))] }
     }
 
     public func negated() -> Tensor { mapped(scale: -1, shift: 0) }
@@ -80,54 +133,51 @@ extension Tensor {
     // MARK: - Unary math
 
     public func exp() -> Tensor {
-        let y = map { expf($0) }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(y) { $0 * $1 }] }
+        let y = map(Exp())
+        return y.recorded(inputs: [self]) { g in [g.zipMap(y, ExpGrad())] }
     }
 
     /// Natural log; the caller keeps values positive.
     public func log() -> Tensor {
         let x = detached()
-        let y = map { logf($0) }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(x) { $0 / $1 }] }
+        return map(Log()).recorded(inputs: [self]) { g in [g.zipMap(x, Divide())] }
     }
 
     public func sqrt() -> Tensor {
-        let y = map { sqrtf($0) }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(y) { $0 * 0.5 / $1 }] }
+        let y = map(Sqrt())
+        return y.recorded(inputs: [self]) { g in [g.zipMap(y, SqrtGrad())] }
     }
 
     /// x^p for a constant exponent.
     public func pow(_ p: Float) -> Tensor {
         let x = detached()
-        let y = map { powf($0, p) }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(x) { $0 * p * powf($1, p - 1) }] }
+        return map(Power(p: p)).recorded(inputs: [self]) { g in [g.zipMap(x, PowerGrad(p: p))] }
     }
 
     public func squared() -> Tensor {
         let x = detached()
-        let y = map { $0 * $0 }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(x) { 2 * $0 * $1 }] }
+        return map(Square()).recorded(inputs: [self]) { g in [g.zipMap(x, SquareGrad())] }
     }
 
-    /// SiLU: x * sigmoid(x). Uses the call-free `fastExp` so the loops vectorize.
+    /// SiLU: x * sigmoid(x), through the call-free `fastExp`.
     public func silu() -> Tensor {
         let x = detached()
-        let y = map { $0 / (1 + fastExp(-$0)) }
-        return y.recorded(inputs: [self]) { g in
-            // d/dx x*s(x) = s * (1 + x * (1 - s))
-            [g.zipMap(x) { gi, xi in let s = 1 / (1 + fastExp(-xi)); return gi * s * (1 + xi * (1 - s)) }]
-        }
+        return map(SiLU()).recorded(inputs: [self]) { g in [g.zipMap(x, SiLUGrad())] }
     }
 
     public func sigmoid() -> Tensor {
-        let y = map { 1 / (1 + fastExp(-$0)) }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(y) { $0 * $1 * (1 - $1) }] }
+        let y = map(Sigmoid())
+        return y.recorded(inputs: [self]) { g in [g.zipMap(y, SigmoidGrad())] }
     }
 
     /// Values clamped to [low, high]; the gradient passes where the value was inside.
     public func clamped(_ low: Float, _ high: Float) -> Tensor {
         let x = detached()
-        let y = map { Swift.min(Swift.max($0, low), high) }
-        return y.recorded(inputs: [self]) { g in [g.zipMap(x) { ($1 >= low && $1 <= high) ? $0 : 0 }] }
+        return map(Clamp(low: low, high: high)).recorded(inputs: [self]) { g in [g.zipMap(x, ClampGrad(low: low, high: high))] }
     }
+}
+
+@inline(__always)
+func unaryLoop<F: UnaryFunction>(_ f: F, _ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    for i in r { o[i] = f(x[i]) }
 }

@@ -169,7 +169,7 @@ extension Tensor {
         func expanded(_ t: Tensor?, _ name: String) -> [Float]? {
             guard let t else { return nil }
             precondition(broadcastShape(t.shape, inner) == inner, "layerNorm: \(name) \(t.shape) does not broadcast to \(inner), the last \(normalizedRank) dimensions of \(shape)")
-            return t.shape == inner ? t.storage : broadcastBinary(t, Tensor(zeros: inner), "layerNorm") { v, _ in v }.storage
+            return t.shape == inner ? t.storage : broadcastBinary(t, Tensor(zeros: inner), "layerNorm", First()).storage
         }
         let w = expanded(weight, "weight"), b = expanded(bias, "bias")
         var stats = [Float](repeating: 0, count: 2 * rows)
