@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "CKTestSupport", dependencies: ["CKTensor"], path: "Tests/_CKTestSupport"),
         .testTarget(name: "CKTensorTests", dependencies: ["CKTensor", "CKTestSupport"]),
         .testTarget(name: "CKNNTests", dependencies: ["CKNN", "CKTestSupport"]),
-        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKTestSupport"]),
+        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKDatasets", "CKMetrics", "CKTestSupport"]),
         .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKMetrics", "CKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
