@@ -36,31 +36,35 @@ public struct UNetS: Backbone {
     public let upRB1: ResBlock, upRB2: ResBlock, upConv1: Conv2D, upRB3: ResBlock, upRB4: ResBlock
     public let upConv2: Conv2D, upRB5: ResBlock, upRB6: ResBlock
     public let gnOut: GroupNorm, convOut: Conv2D
-    public let channels: Int, imageSize: Int
+    public let channels: Int, imageSize: Int, width: Int
 
-    public init(channels: Int = 1, imageSize: Int = 28, rng: inout some RandomNumberGenerator) {
+    /// `width` 32 is the reference `unet-s`; 16 is `unet-xs` (about a quarter of the work), for quick runs.
+    public init(channels: Int = 1, imageSize: Int = 28, width: Int = 32, rng: inout some RandomNumberGenerator) {
         precondition(imageSize % 4 == 0, "UNetS: image side \(imageSize) must be a multiple of 4 (two 2x downsamplings)")
+        precondition(width % 8 == 0, "UNetS: width \(width) must be a multiple of 8 (GroupNorm(8))")
         self.channels = channels
         self.imageSize = imageSize
+        self.width = width
+        let w = width, w2 = 2 * width
         temb = NoiseEmbedding(name: "temb", rng: &rng)
-        convIn = .threeByThree(channels, 32, name: "conv_in", rng: &rng)
-        rb1 = ResBlock(32, 32, name: "rb1", rng: &rng)
-        down1 = .threeByThree(32, 32, stride: 2, name: "down1", rng: &rng)
-        rb2 = ResBlock(32, 64, name: "rb2", rng: &rng)
-        down2 = .threeByThree(64, 64, stride: 2, name: "down2", rng: &rng)
-        rb3 = ResBlock(64, 64, name: "rb3", rng: &rng)
-        mid1 = ResBlock(64, 64, name: "mid1", rng: &rng)
-        mid2 = ResBlock(64, 64, name: "mid2", rng: &rng)
-        upRB1 = ResBlock(128, 64, name: "up_rb1", rng: &rng)
-        upRB2 = ResBlock(128, 64, name: "up_rb2", rng: &rng)
-        upConv1 = .threeByThree(64, 64, name: "up_conv1", rng: &rng)
-        upRB3 = ResBlock(128, 64, name: "up_rb3", rng: &rng)
-        upRB4 = ResBlock(96, 64, name: "up_rb4", rng: &rng)
-        upConv2 = .threeByThree(64, 64, name: "up_conv2", rng: &rng)
-        upRB5 = ResBlock(96, 32, name: "up_rb5", rng: &rng)
-        upRB6 = ResBlock(64, 32, name: "up_rb6", rng: &rng)
-        gnOut = GroupNorm(groupCount: 8, channels: 32, name: "gn_out")
-        convOut = .threeByThree(32, channels, name: "conv_out", rng: &rng)
+        convIn = .threeByThree(channels, w, name: "conv_in", rng: &rng)
+        rb1 = ResBlock(w, w, name: "rb1", rng: &rng)
+        down1 = .threeByThree(w, w, stride: 2, name: "down1", rng: &rng)
+        rb2 = ResBlock(w, w2, name: "rb2", rng: &rng)
+        down2 = .threeByThree(w2, w2, stride: 2, name: "down2", rng: &rng)
+        rb3 = ResBlock(w2, w2, name: "rb3", rng: &rng)
+        mid1 = ResBlock(w2, w2, name: "mid1", rng: &rng)
+        mid2 = ResBlock(w2, w2, name: "mid2", rng: &rng)
+        upRB1 = ResBlock(2 * w2, w2, name: "up_rb1", rng: &rng)
+        upRB2 = ResBlock(2 * w2, w2, name: "up_rb2", rng: &rng)
+        upConv1 = .threeByThree(w2, w2, name: "up_conv1", rng: &rng)
+        upRB3 = ResBlock(2 * w2, w2, name: "up_rb3", rng: &rng)
+        upRB4 = ResBlock(w2 + w, w2, name: "up_rb4", rng: &rng)
+        upConv2 = .threeByThree(w2, w2, name: "up_conv2", rng: &rng)
+        upRB5 = ResBlock(w2 + w, w, name: "up_rb5", rng: &rng)
+        upRB6 = ResBlock(2 * w, w, name: "up_rb6", rng: &rng)
+        gnOut = GroupNorm(groupCount: 8, channels: w, name: "gn_out")
+        convOut = .threeByThree(w, channels, name: "conv_out", rng: &rng)
     }
 
     public var sampleShape: [Int] { [channels, imageSize, imageSize] }
