@@ -22,7 +22,7 @@ let package = Package(
 
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
         .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
-        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: fastMath),
+        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN", "CKMetrics"], swiftSettings: fastMath),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),
         .target(name: "CKMetrics", dependencies: ["CKTensor"], swiftSettings: fastMath),
@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CKTestSupport", dependencies: ["CKTensor"], path: "Tests/_CKTestSupport"),
         .testTarget(name: "CKTensorTests", dependencies: ["CKTensor", "CKTestSupport"]),
         .testTarget(name: "CKNNTests", dependencies: ["CKNN", "CKTestSupport"]),
-        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKTestSupport"]),
+        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKDatasets", "CKTestSupport"]),
         .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKMetrics", "CKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
