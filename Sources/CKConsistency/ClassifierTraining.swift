@@ -34,7 +34,7 @@ public struct ClassifierTrainingResult {
 /// cross-entropy, Adam, `learningRate` warmed up linearly over the first 5% of the iterations and then
 /// cosine-decayed to 0, batches drawn in epoch-wise shuffled order. Weights and batch order depend only
 /// on `seed`. Throws `TrainingError.nonFiniteLoss` before applying a non-finite loss.
-public func trainClassifier(images: Tensor, labels: [Int], classes: Int, iterations: Int, batchSize: Int = 128,
+public func trainClassifier(images: Tensor, labels: [Int], classes: Int, iterations: Int, batchSize: Int = 64,
                             learningRate: Float = 2e-3, seed: UInt64 = 0,
                             test: (images: Tensor, labels: [Int])? = nil,
                             progress: ((ClassifierProgress) -> Void)? = nil) throws -> ClassifierTrainingResult {
