@@ -51,7 +51,7 @@ struct TrainClassifier: ParsableCommand {
         guard batch <= train.labels.count else {
             throw ValidationError("--batch \(batch) is larger than the \(train.labels.count) training images.")
         }
-        log("train-classifier: \(data.rawValue), \(train.labels.count) training images \(Array(train.images.shape.dropFirst())), "
+        status("train-classifier: \(data.rawValue), \(train.labels.count) training images \(Array(train.images.shape.dropFirst())), "
             + "\(classes) classes, \(iters) iterations of batch \(batch), \(Parallel.threadCount) threads")
         let every = max(1, iters / 50)
         let result = try trainClassifier(
@@ -59,7 +59,7 @@ struct TrainClassifier: ParsableCommand {
             learningRate: lr, seed: seed, test: test,
             progress: { p in
                 guard p.iteration % every == 0 || p.iteration == p.iterations else { return }
-                log(String(format: "iter %d/%d  loss %.4f  %.1f it/s  ETA %@", p.iteration, p.iterations, p.smoothedLoss,
+                status(String(format: "iter %d/%d  loss %.4f  %.1f it/s  ETA %@", p.iteration, p.iterations, p.smoothedLoss,
                            p.iterationsPerSecond, duration(p.secondsRemaining)))
             })
         let url = URL(fileURLWithPath: out)
@@ -97,7 +97,7 @@ private func labeledShapes(count: Int, seed: UInt64) -> (images: Tensor, labels:
     return (images, labels)
 }
 
-private func log(_ line: String) { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
+private func status(_ line: String) { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
 
 /// 95 -> "1m35s", 3725 -> "1h02m05s".
 private func duration(_ seconds: Double) -> String {
