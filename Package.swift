@@ -28,7 +28,7 @@ let package = Package(
 
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
         .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
-        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: fastMath),
+        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN", "CKMetrics"], swiftSettings: fastMath),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),
         .target(name: "CKMetrics", dependencies: ["CKTensor"], swiftSettings: fastMath),
