@@ -98,9 +98,7 @@ struct TrainingRun {
         let config = trainer.config
         var batcher = try StepBatcher(dataset: try DataSpec(parsing: config.data).open(), batchSize: config.batchSize, seed: config.seed)
         let logURL = URL(fileURLWithPath: directory).appendingPathComponent("train.log")
-        if trainer.step == 0 || !FileManager.default.fileExists(atPath: logURL.path) {
-            try "iteration,loss,N,seconds\n".write(to: logURL, atomically: true, encoding: .utf8)
-        }
+        try prepareLog(logURL)
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
         defer { try? log.close() }
@@ -135,6 +133,20 @@ struct TrainingRun {
         }
         try writeLossPlot(logURL: logURL)
         note("done: \(directory)/checkpoint.safetensors, samples-\(trainer.step).png, loss.png")
+    }
+
+    /// A new run starts the log; a resumed one drops the lines written after its checkpoint
+    /// (an interrupted run logs past its last save), so every iteration appears once.
+    func prepareLog(_ url: URL) throws {
+        let header = "iteration,loss,N,seconds\n"
+        guard trainer.step > 0, let old = try? String(contentsOf: url, encoding: .utf8) else {
+            try header.write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        let kept = old.split(separator: "\n").dropFirst().filter { line in
+            Int(line.split(separator: ",").first ?? "").map { $0 <= trainer.step } ?? false
+        }
+        try (header + kept.map { $0 + "\n" }.joined()).write(to: url, atomically: true, encoding: .utf8)
     }
 
     /// Checkpoint first (atomic), then the preview picture from the EMA weights.
