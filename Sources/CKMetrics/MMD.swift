@@ -82,17 +82,7 @@ public func medianPairwiseDistance(_ points: [Double], count: Int, dimension d: 
 func select(_ v: UnsafeMutableBufferPointer<Double>, _ k: Int) -> Double {
     var lo = 0, hi = v.count - 1
     while hi > lo {
-        let mid = lo + (hi - lo) / 2
-        if v[mid] < v[lo] { v.swapAt(mid, lo) }
-        if v[hi] < v[lo] { v.swapAt(hi, lo) }
-        if v[hi] < v[mid] { v.swapAt(hi, mid) }
-        let pivot = v[mid]
-        var i = lo, j = hi
-        while i <= j {
-            while v[i] < pivot { i += 1 }
-            while v[j] > pivot { j -= 1 }
-            if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
-        }
+        let (i, j) = hoarePartition(v, lo, hi)
         // Now v[lo...j] <= pivot <= v[i...hi], and anything between j and i equals the pivot.
         if k <= j { hi = j } else if k >= i { lo = i } else { return v[k] }
     }

@@ -68,17 +68,7 @@ func sortAscending(_ v: UnsafeMutableBufferPointer<Double>) {
     while let (lo0, hi0) = stack.popLast() {
         var lo = lo0, hi = hi0
         while hi - lo > 16 {
-            let mid = lo + (hi - lo) / 2
-            if v[mid] < v[lo] { v.swapAt(mid, lo) }
-            if v[hi] < v[lo] { v.swapAt(hi, lo) }
-            if v[hi] < v[mid] { v.swapAt(hi, mid) }
-            let pivot = v[mid]
-            var i = lo, j = hi
-            while i <= j {
-                while v[i] < pivot { i += 1 }
-                while v[j] > pivot { j -= 1 }
-                if i <= j { let t = v[i]; v[i] = v[j]; v[j] = t; i += 1; j -= 1 }
-            }
+            let (i, j) = hoarePartition(v, lo, hi)
             // v[lo...j] <= pivot <= v[i...hi]: push the larger side, keep working on the smaller.
             if j - lo < hi - i { stack.append((i, hi)); hi = j } else { stack.append((lo, j)); lo = i }
         }
@@ -91,4 +81,22 @@ func sortAscending(_ v: UnsafeMutableBufferPointer<Double>) {
             }
         }
     }
+}
+
+/// One Hoare partition of v[lo...hi] around a median-of-three pivot. Returns (i, j) with
+/// v[lo...j] <= pivot <= v[i...hi] and everything strictly between j and i equal to the pivot.
+@inline(__always)
+func hoarePartition(_ v: UnsafeMutableBufferPointer<Double>, _ lo: Int, _ hi: Int) -> (Int, Int) {
+    let mid = lo + (hi - lo) / 2
+    if v[mid] < v[lo] { v.swapAt(mid, lo) }
+    if v[hi] < v[lo] { v.swapAt(hi, lo) }
+    if v[hi] < v[mid] { v.swapAt(hi, mid) }
+    let pivot = v[mid]
+    var i = lo, j = hi
+    while i <= j {
+        while v[i] < pivot { i += 1 }
+        while v[j] > pivot { j -= 1 }
+        if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+    }
+    return (i, j)
 }

@@ -37,6 +37,10 @@ final class ElementwiseTests: XCTestCase {
         gradCheck(inputs: [positive]) { $0[0].log() }
         gradCheck(inputs: [positive]) { $0[0].sqrt() }
         gradCheck(inputs: [positive]) { $0[0].pow(1.5) }
+        gradCheck(shapes: [[3, 5]]) { $0[0].negated() }
+        // clamp: values kept clear of the bounds, where the derivative is 1 inside and 0 outside
+        let spread = Tensor(shape: [2, 4], storage: [-2.5, -0.5, 0.3, 0.9, 1.7, -1.4, 0.05, 2.2])
+        gradCheck(inputs: [spread]) { $0[0].clamped(-1, 1) }
     }
 
     func testFanOutGradientsAreSummed() {
