@@ -42,9 +42,9 @@ public enum Benchmark {
         progress("warm-up done (\(warmupSteps) steps)")
         var times: [Double] = []
         for k in 0..<timedSteps {
-            let t0 = now()
+            let t0 = Clock.seconds()
             step(warmupSteps + k)
-            times.append(now() - t0)
+            times.append(Clock.seconds() - t0)
             if timedSteps >= 10 && (k + 1) % max(1, timedSteps / 5) == 0 { progress("timed \(k + 1)/\(timedSteps)") }
         }
         times.sort()
@@ -54,9 +54,9 @@ public enum Benchmark {
         sampleOnce()
         var sampleTimes: [Double] = []
         for _ in 0..<sampleRepetitions {
-            let t0 = now()
+            let t0 = Clock.seconds()
             sampleOnce()
-            sampleTimes.append(now() - t0)
+            sampleTimes.append(Clock.seconds() - t0)
         }
         sampleTimes.sort()
         return BenchmarkResult(model: name.rawValue, threads: threads, batch: batch.shape[0],
@@ -64,12 +64,6 @@ public enum Benchmark {
                                sample256Seconds: sampleTimes[sampleTimes.count / 2], params: network.parameterCount,
                                timedSteps: timedSteps, warmupSteps: warmupSteps, sampleRepetitions: sampleRepetitions,
                                maxRSSMegabytes: maxRSSMegabytes())
-    }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     /// Peak resident set size of this process so far (Linux reports ru_maxrss in KiB).

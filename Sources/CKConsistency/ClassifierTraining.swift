@@ -51,7 +51,7 @@ public func trainClassifier(images: Tensor, labels: [Int], classes: Int, iterati
     var order: [Int] = [], position = n
     let warmup = max(1, iterations / 20)
     var smoothed: Float = .nan
-    let start = Date()
+    let start = Clock.seconds()
 
     for iteration in stride(from: 1, through: iterations, by: 1) {
         if position + batchSize > n {                         // new epoch: the remainder is dropped
@@ -78,9 +78,9 @@ public func trainClassifier(images: Tensor, labels: [Int], classes: Int, iterati
         _ = applyGradients(of: loss, to: classifier.parameters, optimizer: &optimizer)
         smoothed = smoothed.isNaN ? value : 0.95 * smoothed + 0.05 * value
         progress?(ClassifierProgress(iteration: iteration, iterations: iterations, loss: value, smoothedLoss: smoothed,
-                                     learningRate: optimizer.learningRate, seconds: Date().timeIntervalSince(start)))
+                                     learningRate: optimizer.learningRate, seconds: Clock.seconds() - start))
     }
-    let seconds = Date().timeIntervalSince(start)
+    let seconds = Clock.seconds() - start
     let accuracy = test.map { classifierAccuracy(classifier, images: $0.images, labels: $0.labels) }
     return ClassifierTrainingResult(classifier: classifier, finalLoss: smoothed, testAccuracy: accuracy, seconds: seconds)
 }

@@ -49,9 +49,9 @@ struct Compare: ParsableCommand {
         var panels: [(label: String, image: Bitmap)] = []
         for sigmas in lists {
             let label = "\(sigmas.count) STEP" + (sigmas.count == 1 ? "" : "S")
-            let t0 = monotonicSeconds()
+            let t0 = Clock.seconds()
             let samples = try sampleConsistency(network: model.network, count: n, sigmas: sigmas, seed: seed &+ 1)
-            let seconds = monotonicSeconds() - t0
+            let seconds = Clock.seconds() - t0
             let scores = metric.evaluate(samples)
             let grid: Bitmap
             if isPoints {

@@ -34,12 +34,6 @@ func formatDuration(_ seconds: Double) -> String {
     return "\(s)s"
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// Parses "1,2,4" style lists; the error names the option.
 func parseList<T: LosslessStringConvertible>(_ text: String, option: String) throws -> [T] {
     let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -36,9 +36,9 @@ struct Sample: ParsableCommand {
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
         let levels: [Float] = try sigmas.map { try parseList($0, option: "--sigmas") } ?? defaultSigmas(steps: steps)
         do { try validateSigmas(levels) } catch let e as SamplingError { throw CLIError("--sigmas: \(e)") }
-        let t0 = monotonicSeconds()
+        let t0 = Clock.seconds()
         let samples = try sampleConsistency(network: model.network, count: count, sigmas: levels, seed: seed)
-        let seconds = monotonicSeconds() - t0
+        let seconds = Clock.seconds() - t0
         try writeSamplePicture(samples, to: out, columns: columns, title: "\(levels.count) STEP")
         if let npy { try NPY.write(samples, to: npy) }
         if let csv {

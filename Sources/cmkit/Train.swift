@@ -104,7 +104,7 @@ struct TrainingRun {
         defer { try? log.close() }
 
         let every = logEvery ?? max(1, config.iterations / 40)
-        let start = monotonicSeconds(), firstStep = trainer.step
+        let start = Clock.seconds(), firstStep = trainer.step
         var windowLoss = 0.0, windowCount = 0
         note("training \(config.model) (\(trainer.network.parameterCount) parameters) on \(config.data): \(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay)")
         while trainer.step < config.iterations {
@@ -118,7 +118,7 @@ struct TrainingRun {
                 throw CLIError("\(error) (checkpoint: \(directory)/checkpoint.safetensors)")
             }
             windowLoss += Double(report.loss); windowCount += 1
-            let elapsed = monotonicSeconds() - start
+            let elapsed = Clock.seconds() - start
             log.write("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n".data(using: .utf8)!)
             if report.step % every == 0 || report.step == config.iterations {
                 let rate = Double(report.step - firstStep) / max(elapsed, 1e-9)

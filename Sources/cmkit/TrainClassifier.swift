@@ -46,12 +46,12 @@ struct TrainClassifier: ParsableCommand {
     }
 
     func run() throws {
-        if let threads = threading.threads { Parallel.configure(threads: threads) }
+        threading.apply()
         let (train, test, classes) = try load()
         guard batch <= train.labels.count else {
             throw ValidationError("--batch \(batch) is larger than the \(train.labels.count) training images.")
         }
-        status("train-classifier: \(data.rawValue), \(train.labels.count) training images \(Array(train.images.shape.dropFirst())), "
+        note("train-classifier: \(data.rawValue), \(train.labels.count) training images \(Array(train.images.shape.dropFirst())), "
             + "\(classes) classes, \(iters) iterations of batch \(batch), \(Parallel.threadCount) threads")
         let every = max(1, iters / 50)
         let result = try trainClassifier(
@@ -59,14 +59,14 @@ struct TrainClassifier: ParsableCommand {
             learningRate: lr, seed: seed, test: test,
             progress: { p in
                 guard p.iteration % every == 0 || p.iteration == p.iterations else { return }
-                status(String(format: "iter %d/%d  loss %.4f  %.1f it/s  ETA %@", p.iteration, p.iterations, p.smoothedLoss,
-                           p.iterationsPerSecond, duration(p.secondsRemaining)))
+                note(String(format: "iter %d/%d  loss %.4f  %.1f it/s  ETA %@", p.iteration, p.iterations, p.smoothedLoss,
+                           p.iterationsPerSecond, formatDuration(p.secondsRemaining)))
             })
         let url = URL(fileURLWithPath: out)
         try classifierCheckpoint(result.classifier, dataset: data.rawValue, testAccuracy: result.testAccuracy).write(to: url)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         print(String(format: "test accuracy %.2f%% on %d %@ test images; trained in %@; wrote %@ (%d bytes)",
-                     100 * (result.testAccuracy ?? .nan), test.labels.count, data.rawValue, duration(result.seconds), out, bytes))
+                     100 * (result.testAccuracy ?? .nan), test.labels.count, data.rawValue, formatDuration(result.seconds), out, bytes))
     }
 
     /// Training set, test set and class count for `data`.
@@ -97,12 +97,7 @@ private func labeledShapes(count: Int, seed: UInt64) -> (images: Tensor, labels:
     return (images, labels)
 }
 
-private func status(_ line: String) { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
+
 
 /// 95 -> "1m35s", 3725 -> "1h02m05s".
-private func duration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    if s >= 3600 { return String(format: "%dh%02dm%02ds", s / 3600, s / 60 % 60, s % 60) }
-    return s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
-}
+
