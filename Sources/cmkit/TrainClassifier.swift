@@ -96,8 +96,3 @@ private func labeledShapes(count: Int, seed: UInt64) -> (images: Tensor, labels:
     }
     return (images, labels)
 }
-
-
-
-/// 95 -> "1m35s", 3725 -> "1h02m05s".
-
