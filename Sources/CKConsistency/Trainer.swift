@@ -18,10 +18,16 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var s0 = 10, s1 = 1280
     public var maxGradientNorm: Float? = nil
     public var immiscible = "off"                 // off | exact | quantized
+    public var bssRatio: Float? = nil             // Batch Styles Standardization band ratio; nil: off
 
     public init() {}
 
     public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
+
+    /// The batch transforms this config asks for (shared by every method).
+    public var batchTransforms: BatchTransforms {
+        BatchTransforms(bssRatio: bssRatio, assignment: NoiseAssignment(rawValue: immiscible) ?? .off)
+    }
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
@@ -67,11 +73,12 @@ public final class Trainer {
     /// The generator for iteration k's data and noise.
     public func rng(forStep k: Int) -> SplitMix64 { SplitMix64(seed: config.seed).split(UInt64(k) &+ 0x5EED) }
 
-    /// One iteration on `batch`. Throws on a non-finite loss before touching the weights.
-    public func trainStep(batch: Tensor, noise: Tensor? = nil, rng: inout SplitMix64) throws -> StepReport {
-        var ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
-        ict.huberC = nil
-        let result = ictLoss(network: network, batch: batch, step: step, config: ict, tables: tables, noise: noise, rng: &rng)
+    /// One iteration on `batch` (after the config's batch transforms). Throws on a non-finite loss before
+    /// touching the weights.
+    public func trainStep(batch: Tensor, rng: inout SplitMix64) throws -> StepReport {
+        let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
+        let (x, noise) = config.batchTransforms.apply(to: batch, rng: &rng)
+        let result = ictLoss(network: network, batch: x, step: step, config: ict, tables: tables, noise: noise, rng: &rng)
         let value = result.loss.scalar
         guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: value) }
         _ = applyGradients(of: result.loss, to: network.parameters, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)

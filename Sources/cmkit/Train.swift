@@ -26,6 +26,10 @@ struct Train: ParsableCommand {
     @Option(help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
     @Option(help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
     @Option(help: "Curriculum s1: the final number of discretization intervals.") var s1 = 1280
+    @Option(help: "Immiscible noise assignment: off | exact | quantized (binary16 distances, as the paper's code).")
+    var immiscible = "off"
+    @Option(help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
+    var bss: Float?
     @Option(help: "Random seed: the same seed gives the same run.") var seed: UInt64 = 0
     @Option(help: "Output folder for the run.") var out: String?
     @Option(help: "Write a checkpoint and sample picture every N iterations (0: only at the end).") var saveEvery = 1000
@@ -41,6 +45,8 @@ struct Train: ParsableCommand {
         if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1).") }
         if !["adam", "radam"].contains(optimizer) { throw ValidationError("--optimizer must be adam or radam.") }
         if saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
+        if NoiseAssignment(rawValue: immiscible) == nil { throw ValidationError("--immiscible must be off, exact or quantized.") }
+        if let bss, !(bss > 0 && bss <= 1) { throw ValidationError("--bss must be in (0, 1].") }
         if resume == nil && out == nil { throw ValidationError("give --out RUN/ for a new run, or --resume RUN/.") }
     }
 
@@ -82,6 +88,11 @@ struct Train: ParsableCommand {
         config.maxGradientNorm = maxGradNorm
         config.s1 = s1
         config.seed = seed
+        config.immiscible = immiscible
+        if let bss {
+            guard dataset.sampleShape.count == 3 else { throw CLIError("--bss works on images; \(spec) has samples of shape \(dataset.sampleShape)") }
+            config.bssRatio = bss
+        }
         var rng = SplitMix64(seed: seed)
         return try Trainer(config: config, network: name.make(sampleShape: dataset.sampleShape, rng: &rng))
     }
@@ -106,7 +117,7 @@ struct TrainingRun {
         let every = logEvery ?? max(1, config.iterations / 40)
         let start = Clock.seconds(), firstStep = trainer.step
         var windowLoss = 0.0, windowCount = 0
-        note("training \(config.model) (\(trainer.network.parameterCount) parameters) on \(config.data): \(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay)")
+        note("training \(config.model) (\(trainer.network.parameterCount) parameters) on \(config.data): \(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay), immiscible \(config.immiscible), BSS \(config.bssRatio.map { String($0) } ?? "off")")
         while trainer.step < config.iterations {
             let k = trainer.step
             var rng = trainer.rng(forStep: k)
