@@ -18,7 +18,9 @@ public func pairwiseDistances(_ x: Tensor, _ z: Tensor, squared: Bool) -> [Doubl
     precondition(z.shape[0] == b && x.count == z.count, "pairwiseDistances: shapes \(x.shape) and \(z.shape)")
     let d = x.count / max(b, 1)
     let xm = x.detached().reshaped([b, d]), zm = z.detached().reshaped([b, d])
-    let cross = xm.matmul(zm, transposeOther: true)          // (B, B)
+    // One BLAS thread: woken OpenBLAS workers keep spinning after the GEMM and slow the
+    // single-threaded solver that follows (seen as 30% sched_yield in its profile).
+    let cross = Parallel.withSerialBLAS { xm.matmul(zm, transposeOther: true) }     // (B, B)
     func norms(_ t: Tensor) -> [Double] {
         (0..<b).map { i in
             var acc = 0.0

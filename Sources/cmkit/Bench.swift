@@ -13,6 +13,8 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Network to time: \(ModelName.allValueStrings.joined(separator: " | ")).")
     var model: ModelName = .unetS
+    @Flag(help: "Instead: time the batch transforms (exact assignment at batches 64-512 of 784-d items, distances included; BSS on 64 x 1 x 28 x 28).")
+    var transforms = false
     @OptionGroup var threading: ThreadOptions
     @Option(help: "Timed training steps (default: 500 mlp-toy, 20 unet-s).")
     var steps: Int?
@@ -25,6 +27,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if transforms { return benchTransforms() }
         let toy = model == .mlpToy
         var rng = SplitMix64(seed: 0)
         // Only the batch's shape matters for timing: points in the toy board's range, images in [-1, 1].
@@ -35,5 +38,27 @@ struct Bench: ParsableCommand {
                                    sampleRepetitions: toy ? 50 : 5,
                                    progress: { FileHandle.standardError.write(("bench: " + $0 + "\n").data(using: .utf8)!) })
         print(result.json)
+    }
+}
+
+extension Bench {
+    /// One JSON line per workload: the median of `repetitions` timed calls after one warm-up.
+    func benchTransforms() {
+        threading.apply()
+        func median(_ repetitions: Int, _ body: () -> Void) -> Double {
+            body()
+            var times: [Double] = []
+            for _ in 0..<repetitions { let t0 = Clock.seconds(); body(); times.append(Clock.seconds() - t0) }
+            return times.sorted()[times.count / 2]
+        }
+        var rng = SplitMix64(seed: 0)
+        for (b, mode) in [(64, NoiseAssignment.exact), (128, .exact), (256, .exact), (512, .exact), (256, .quantized)] {
+            let x = Tensor.uniform(shape: [b, 784], low: -1, high: 1, rng: &rng), z = Tensor.normal(shape: [b, 784], rng: &rng)
+            let s = median(b >= 512 ? 5 : 21) { _ = noiseAssignment(batch: x, noise: z, mode: mode) }
+            print("{\"workload\": \"assignment\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(b), \"dim\": 784, \"threads\": \(Parallel.threadCount), \"seconds_median\": \(s)}")
+        }
+        let images = Tensor.uniform(shape: [64, 1, 28, 28], low: -1, high: 1, rng: &rng)
+        let s = median(51) { _ = batchStyleStandardization(images, ratio: 0.1, reference: 3) }
+        print("{\"workload\": \"bss\", \"shape\": [64, 1, 28, 28], \"ratio\": 0.1, \"threads\": \(Parallel.threadCount), \"seconds_median\": \(s)}")
     }
 }
