@@ -35,6 +35,8 @@ struct Train: ParsableCommand {
     @Option(help: "Write a checkpoint and sample picture every N iterations (0: only at the end).") var saveEvery = 1000
     @Option(help: "Print a progress line every N iterations (default: about 40 lines per run).") var logEvery: Int?
     @Option(help: "Continue the run in this folder from its checkpoint.") var resume: String?
+    @Option(help: "Every N iterations, sample with the EMA weights (1 and 2 steps) and log the quality metric to RUN/eval.csv (0: off).")
+    var evalEvery = 0
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
@@ -67,7 +69,8 @@ struct Train: ParsableCommand {
             trainer = try newTrainer()
         }
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        try TrainingRun(trainer: trainer, directory: runDirectory, saveEvery: saveEvery, logEvery: logEvery).run()
+        if evalEvery < 0 { throw ValidationError("--eval-every must not be negative.") }
+        try TrainingRun(trainer: trainer, directory: runDirectory, saveEvery: saveEvery, logEvery: logEvery, evalEvery: evalEvery).run()
     }
 
     private func newTrainer() throws -> Trainer {
@@ -104,6 +107,7 @@ struct TrainingRun {
     let directory: String
     let saveEvery: Int
     let logEvery: Int?
+    var evalEvery = 0
 
     func run() throws {
         let config = trainer.config
@@ -115,6 +119,8 @@ struct TrainingRun {
         defer { try? log.close() }
 
         let every = logEvery ?? max(1, config.iterations / 40)
+        var evaluationSeconds = 0.0
+        let evaluator = try evalEvery > 0 ? TrainingEvaluator(config: config, directory: directory, resumedAt: trainer.step) : nil
         let start = Clock.seconds(), firstStep = trainer.step
         var windowLoss = 0.0, windowCount = 0
         note("training \(config.model) (\(trainer.network.parameterCount) parameters) on \(config.data): \(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay), immiscible \(config.immiscible), BSS \(config.bssRatio.map { String($0) } ?? "off")")
@@ -140,6 +146,12 @@ struct TrainingRun {
             }
             if (saveEvery > 0 && report.step % saveEvery == 0) || report.step == config.iterations {
                 try save()
+            }
+            if let evaluator, report.step % evalEvery == 0 || report.step == config.iterations {
+                // Training time only: evaluation time is not counted against the run.
+                let t0 = Clock.seconds()
+                try evaluator.evaluate(trainer, elapsed: t0 - start - evaluationSeconds)
+                evaluationSeconds += Clock.seconds() - t0
             }
         }
         try writeLossPlot(logURL: logURL)
@@ -191,5 +203,38 @@ struct TrainingRun {
         let plot = Plot.lines([PlotSeries(name: "loss (running mean)", x: xs, y: smooth)],
                               title: "ICT LOSS", xLabel: "iteration", yLabel: "loss", logY: true)
         try PNG.write(plot, to: "\(directory)/loss.png")
+    }
+}
+
+/// Periodic quality measurement during training: one- and two-step samples from the EMA weights, scored
+/// with `compare`'s metric, appended to RUN/eval.csv (iteration, seconds, steps, metric columns...).
+struct TrainingEvaluator {
+    let metric: QualityMetric
+    let url: URL
+    let count: Int
+
+    init(config: TrainingConfig, directory: String, resumedAt step: Int) throws {
+        let isPoints = config.sampleShape == [2]
+        count = isPoints ? 2048 : 512
+        metric = try QualityMetric.make(for: try DataSpec(parsing: config.data), isPoints: isPoints, classifierPath: nil, referenceCount: count)
+        url = URL(fileURLWithPath: directory).appendingPathComponent("eval.csv")
+        if step == 0 || !FileManager.default.fileExists(atPath: url.path) {
+            try ("iteration,seconds,steps," + metric.columns.joined(separator: ",") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        }
+    }
+
+    func evaluate(_ trainer: Trainer, elapsed: Double) throws {
+        var lines = ""
+        for sigmas in [defaultSigmas(steps: 1), defaultSigmas(steps: 2)] {
+            let samples = try trainer.withEMAWeights {
+                try sampleConsistency(network: trainer.network, count: count, sigmas: sigmas, seed: 0xE7A1)
+            }
+            let scores = metric.evaluate(samples)
+            lines += "\(trainer.step),\(String(format: "%.3f", elapsed)),\(sigmas.count)," + scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        handle.seekToEndOfFile()
+        handle.write(lines.data(using: .utf8)!)
+        try handle.close()
     }
 }
