@@ -23,11 +23,10 @@ public func loadTrainedModel(from url: URL, weights: WeightChoice = .ema) throws
         throw TrainingError.incompatibleCheckpoint(
             "checkpoint \(url.path): no training config in its metadata; pass a checkpoint written by `cmkit train`")
     }
-    guard let name = ModelName(rawValue: config.model) else {
-        throw TrainingError.incompatibleCheckpoint("checkpoint \(url.path): unknown model '\(config.model)'")
+    let network: any Backbone
+    do { network = try config.makeNetwork() } catch let error as TrainingError {
+        throw TrainingError.incompatibleCheckpoint("checkpoint \(url.path): \(error)")
     }
-    var rng = SplitMix64(seed: config.seed)
-    let network = name.make(sampleShape: config.sampleShape, rng: &rng)
     try checkpoint.load(into: network.parameters, prefix: weights == .ema ? "ema." : "", model: config.model)
     return TrainedModel(config: config, network: network, weights: weights, step: (try? checkpoint.intMetadata("step")) ?? 0)
 }

@@ -7,6 +7,7 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
     case notDecreasing([Float])
     case outOfRange(Float, min: Float, max: Float)
     case badCount(Int)
+    case badGamma(Float)
 
     public var description: String {
         switch self {
@@ -14,6 +15,7 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
         case .notDecreasing(let s): return "noise levels \(s) must be strictly decreasing (e.g. 80,0.8)"
         case .outOfRange(let s, let lo, let hi): return "noise level \(s) is outside (\(lo), \(hi)]: use values in that range"
         case .badCount(let n): return "sample count \(n) must be positive"
+        case .badGamma(let g): return "gamma \(g) must be in [0, 1] (0: deterministic jumps, 1: consistency-style multistep)"
         }
     }
 }
@@ -46,28 +48,44 @@ public func sampleConsistency(network: some Backbone, count: Int, sigmas: [Float
                               preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
     guard count > 0 else { throw SamplingError.badCount(count) }
     try validateSigmas(sigmas, sigmaMin: p.sigmaMin)
-    let shape = network.sampleShape, per = shape.reduce(1, *)
+    return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
+        let n = noise.count
+        var x = p.consistency(network, noise() * sigmas[0], sigma: Array(repeating: sigmas[0], count: n))
+        for s in sigmas.dropFirst() {
+            let noisy = x + noise() * (s * s - p.sigmaMin * p.sigmaMin).squareRoot()
+            x = p.consistency(network, noisy, sigma: Array(repeating: s, count: n))
+        }
+        return x
+    }
+}
+
+/// Fresh standard-normal tensors for one batch of samples; each call draws the next one, sample k
+/// from its own generator.
+public struct SampleNoise {
+    var generators: [SplitMix64]
+    let shape: [Int]
+    public var count: Int { generators.count }
+
+    public mutating func callAsFunction() -> Tensor {
+        let per = shape.reduce(1, *)
+        var values = [Float]()
+        values.reserveCapacity(count * per)
+        for k in generators.indices { values += Tensor.normal(shape: [per], rng: &generators[k]).storage }
+        return Tensor(shape: [count] + shape, storage: values)
+    }
+}
+
+/// Runs a sampler over `count` samples in batches, without recording gradients. Sample k draws all of its
+/// noise from a generator split from `seed` by k: the same k gives the same sample at any batch size or count.
+func sampleInBatches(shape: [Int], count: Int, seed: UInt64, batchSize: Int,
+                     _ body: (inout SampleNoise) -> Tensor) -> Tensor {
     let root = SplitMix64(seed: seed)
     var out = [Float]()
-    out.reserveCapacity(count * per)
+    out.reserveCapacity(count * shape.reduce(1, *))
     for start in stride(from: 0, to: count, by: batchSize) {
         let n = min(batchSize, count - start)
-        var generators = (0..<n).map { root.split(UInt64(start + $0)) }
-        func noise() -> Tensor {
-            var values = [Float]()
-            values.reserveCapacity(n * per)
-            for k in 0..<n { values += Tensor.normal(shape: [per], rng: &generators[k]).storage }
-            return Tensor(shape: [n] + shape, storage: values)
-        }
-        let x = Tape.withoutRecording { () -> Tensor in
-            var x = p.consistency(network, noise() * sigmas[0], sigma: Array(repeating: sigmas[0], count: n))
-            for s in sigmas.dropFirst() {
-                let noisy = x + noise() * (s * s - p.sigmaMin * p.sigmaMin).squareRoot()
-                x = p.consistency(network, noisy, sigma: Array(repeating: s, count: n))
-            }
-            return x
-        }
-        out += x.storage
+        var noise = SampleNoise(generators: (0..<n).map { root.split(UInt64(start + $0)) }, shape: shape)
+        out += Tape.withoutRecording { body(&noise) }.storage
     }
     return Tensor(shape: [count] + shape, storage: out)
 }

@@ -19,8 +19,20 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var maxGradientNorm: Float? = nil
     public var immiscible = "off"                 // off | exact | quantized
     public var bssRatio: Float? = nil             // Batch Styles Standardization band ratio; nil: off
+    public var ctm: CTMConfig? = nil              // method "ctm" only
 
     public init() {}
+
+    public static let methods = ["ict", "edm", "ctm"]
+
+    /// The network this config trains, freshly initialised from `seed` (CTM's has the second time input).
+    public func makeNetwork() throws -> any Backbone {
+        guard let name = ModelName(rawValue: model) else {
+            throw TrainingError.incompatibleCheckpoint("unknown model '\(model)'; use \(ModelName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var rng = SplitMix64(seed: seed)
+        return name.make(sampleShape: sampleShape, conditionsOnTarget: method == "ctm", rng: &rng)
+    }
 
     public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
 
@@ -45,6 +57,8 @@ public enum TrainingError: Error, CustomStringConvertible {
 
 public struct StepReport: Sendable {
     public let step: Int, loss: Float, pointCount: Int
+    /// CTM only: the adaptive weight of the DSM term.
+    public var dsmWeight: Float? = nil
 }
 
 /// Owns backward, the optimizer step, EMA and checkpoints; the losses are plain functions.
@@ -58,10 +72,22 @@ public final class Trainer {
     public private(set) var step = 0
     public private(set) var lastLoss: Float = .nan
     let tables = SigmaPairTables()
+    /// CTM's teacher and target network; nil for the other methods.
+    public let ctm: CTMState?
 
-    public init(config: TrainingConfig, network: any Backbone) throws {
+    /// `teacher` is required for CTM (a one-time network of the same architecture, e.g. an EDM run's EMA weights).
+    public init(config: TrainingConfig, network: any Backbone, teacher: (any Backbone)? = nil) throws {
+        guard TrainingConfig.methods.contains(config.method) else {
+            throw TrainingError.incompatibleCheckpoint("unknown method '\(config.method)': use \(TrainingConfig.methods.joined(separator: ", "))")
+        }
         self.config = config
         self.network = network
+        if config.method == "ctm" {
+            guard let teacher else { throw TrainingError.incompatibleCheckpoint("CTM needs a teacher: pass --teacher EDM.safetensors") }
+            ctm = CTMState(config: config.ctm ?? CTMConfig(), student: network, teacher: teacher, target: try config.makeNetwork())
+        } else {
+            ctm = nil
+        }
         switch config.optimizer {
         case "adam": optimizer = Adam(parameters: network.parameters, learningRate: config.learningRate)
         case "radam": optimizer = RAdam(parameters: network.parameters, learningRate: config.learningRate)
@@ -76,16 +102,30 @@ public final class Trainer {
     /// One iteration on `batch` (after the config's batch transforms). Throws on a non-finite loss before
     /// touching the weights.
     public func trainStep(batch: Tensor, rng: inout SplitMix64) throws -> StepReport {
-        let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
         let (x, noise) = config.batchTransforms.apply(to: batch, rng: &rng)
-        let result = ictLoss(network: network, batch: x, step: step, config: ict, tables: tables, noise: noise, rng: &rng)
-        let value = result.loss.scalar
+        let gradients: [Tensor], value: Float, pointCount: Int
+        var dsmWeight: Float? = nil
+        switch config.method {
+        case "ctm":
+            let result = ctmGradients(student: network, state: ctm!, batch: x, noise: noise, rng: &rng)
+            (gradients, value, pointCount, dsmWeight) = (result.gradients, result.loss, ctm!.config.gridPoints, result.dsmWeight)
+        case "edm":
+            let loss = edmLoss(network: network, batch: x, noise: noise, rng: &rng)
+            (value, pointCount) = (loss.scalar, 0)
+            gradients = value.isFinite ? Tape.gradients(of: loss, wrt: network.parameters.map(\.value)) : []
+        default:
+            let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
+            let result = ictLoss(network: network, batch: x, step: step, config: ict, tables: tables, noise: noise, rng: &rng)
+            (value, pointCount) = (result.loss.scalar, result.pointCount)
+            gradients = value.isFinite ? Tape.gradients(of: result.loss, wrt: network.parameters.map(\.value)) : []
+        }
         guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: value) }
-        _ = applyGradients(of: result.loss, to: network.parameters, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
+        applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
         ema.update(from: network.parameters)
+        ctm?.update(from: network)
         step += 1
         lastLoss = value
-        return StepReport(step: step, loss: value, pointCount: result.pointCount)
+        return StepReport(step: step, loss: value, pointCount: pointCount, dsmWeight: dsmWeight)
     }
 
     /// Runs `body` with the EMA weights in the network, then puts the online weights back.
@@ -101,6 +141,7 @@ public final class Trainer {
         c.append(network.parameters)
         c.append(ema.state)
         c.append(optimizer.state)
+        if let ctm { c.append(ctm.checkpointState) }
         for (k, v) in optimizer.stateMetadata { c.metadata[k] = v }
         c.metadata["config"] = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         c.metadata["step"] = String(step)
@@ -114,12 +155,16 @@ public final class Trainer {
         guard let json = c.metadata["config"], let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
             throw TrainingError.incompatibleCheckpoint("\(path): no training config in its metadata; was it written by `cmkit train`?")
         }
-        guard let name = ModelName(rawValue: config.model) else {
-            throw TrainingError.incompatibleCheckpoint("\(path): unknown model '\(config.model)'")
-        }
-        var rng = SplitMix64(seed: config.seed)
-        let trainer = try Trainer(config: config, network: name.make(sampleShape: config.sampleShape, rng: &rng))
+        let network: any Backbone, teacher: (any Backbone)?
+        do {
+            network = try config.makeNetwork()
+            var oneTime = config
+            oneTime.method = "edm"
+            teacher = config.method == "ctm" ? try oneTime.makeNetwork() : nil
+        } catch let error as TrainingError { throw TrainingError.incompatibleCheckpoint("\(path): \(error)") }
+        let trainer = try Trainer(config: config, network: network, teacher: teacher)
         try c.load(into: trainer.network.parameters, model: config.model)
+        try trainer.ctm?.loadState(from: c)
         try trainer.ema.loadState(from: c)
         try trainer.optimizer.loadState(from: c)
         trainer.step = try c.intMetadata("step")

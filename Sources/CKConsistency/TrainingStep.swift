@@ -6,9 +6,18 @@ import CKNN
 /// applies `optimizer`. Returns the loss value and the gradient norm before clipping (nil without clipping).
 public func applyGradients(of loss: Tensor, to parameters: [Parameter], optimizer: inout some Optimizer,
                            maxGradientNorm: Float? = nil) -> (loss: Float, gradientNorm: Float?) {
-    var gradients = Tape.gradients(of: loss, wrt: parameters.map(\.value))
+    let norm = applyGradients(Tape.gradients(of: loss, wrt: parameters.map(\.value)), optimizer: &optimizer,
+                              maxGradientNorm: maxGradientNorm)
+    return (loss.scalar, norm)
+}
+
+/// Applies ready gradients (one per parameter, in the optimizer's order), clipped when `maxGradientNorm` is set.
+/// Returns the norm before clipping (nil without clipping).
+@discardableResult
+public func applyGradients(_ gradients: [Tensor], optimizer: inout some Optimizer, maxGradientNorm: Float? = nil) -> Float? {
+    var gradients = gradients
     var norm: Float? = nil
     if let maxGradientNorm { norm = clipGradientNorm(&gradients, maxNorm: maxGradientNorm) }
     optimizer.step(gradients)
-    return (loss.scalar, norm)
+    return norm
 }

@@ -6,8 +6,29 @@ import CKTensor
 public protocol Backbone: Layer {
     /// One sample's shape, e.g. [2] or [1, 28, 28].
     var sampleShape: [Int] { get }
-    /// scaledInput: (N, sampleShape...), sigma: (N) -> (N, sampleShape...)
-    func callAsFunction(_ scaledInput: Tensor, sigma: Tensor) -> Tensor
+    /// Whether the network takes a second time, the jump target s (CTM's F(x, t, s)).
+    var conditionsOnTarget: Bool { get }
+    /// The weight of the last layer (CTM balances its two losses by their gradient norms there).
+    var outputWeight: Parameter { get }
+    /// scaledInput: (N, sampleShape...), sigma: (N), target: (N) exactly when `conditionsOnTarget`
+    /// -> (N, sampleShape...)
+    func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor
+}
+
+extension Backbone {
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor) -> Tensor {
+        self(scaledInput, sigma: sigma, target: nil)
+    }
+}
+
+/// The embedding every block sees: temb(sigma), plus semb(target) for a two-time network.
+func timeEmbedding(_ temb: NoiseEmbedding, _ semb: NoiseEmbedding?, sigma: Tensor, target: Tensor?) -> Tensor {
+    switch (semb, target) {
+    case (nil, nil): return temb(sigma: sigma)
+    case (let semb?, let target?): return temb(sigma: sigma) + semb(sigma: target)
+    case (nil, _?): preconditionFailure("a target time was given to a network without a second time embedding")
+    case (_?, nil): preconditionFailure("a two-time (CTM) network needs the target time s")
+    }
 }
 
 /// The networks `cmkit` can build by name.
@@ -18,12 +39,15 @@ public enum ModelName: String, CaseIterable, Sendable {
 
     /// A freshly initialised network (PyTorch's default init scheme), seeded. `sampleShape` is (C, H, W)
     /// for unet-s (the reference is 1x28x28; other sizes must be divisible by 4) and [2] for mlp-toy.
-    public func make(sampleShape: [Int]? = nil, rng: inout some RandomNumberGenerator) -> any Backbone {
+    /// `conditionsOnTarget` adds CTM's second time embedding (`semb`).
+    public func make(sampleShape: [Int]? = nil, conditionsOnTarget: Bool = false,
+                     rng: inout some RandomNumberGenerator) -> any Backbone {
         switch self {
-        case .mlpToy: return MLPToy(rng: &rng)
+        case .mlpToy: return MLPToy(conditionsOnTarget: conditionsOnTarget, rng: &rng)
         case .unetS, .unetXS:
             let shape = sampleShape ?? [1, 28, 28]
-            return UNetS(channels: shape[0], imageSize: shape[1], width: self == .unetS ? 32 : 16, rng: &rng)
+            return UNetS(channels: shape[0], imageSize: shape[1], width: self == .unetS ? 32 : 16,
+                         conditionsOnTarget: conditionsOnTarget, rng: &rng)
         }
     }
 

@@ -8,13 +8,16 @@ import Glibc
 /// after each optimizer step and initialised to the current values. Checkpoint names: `ema.<param name>`.
 public struct EMA {
     public let names: [String]
+    /// Checkpoint key prefix: `ema` for the sampling weights; CTM's target network uses its own.
+    public let prefix: String
     public var decay: Float
     /// The averaged values, one per parameter, in the order given.
     public private(set) var values: [Tensor]
 
-    public init(parameters: [Parameter], decay: Float) {
+    public init(parameters: [Parameter], decay: Float, prefix: String = "ema") {
         precondition((0...1).contains(decay), "EMA: decay \(decay) outside [0, 1]")
         names = parameters.map(\.name)
+        self.prefix = prefix
         self.decay = decay
         values = parameters.map { $0.value.detached() }
     }
@@ -77,11 +80,11 @@ public struct EMA {
         return try body()
     }
 
-    public var state: [(String, Tensor)] { zip(names, values).map { ("ema.\($0)", $1) } }
+    public var state: [(String, Tensor)] { zip(names, values).map { (join(prefix, $0), $1) } }
 
     /// Restores the averaged values saved by `state`.
     public mutating func loadState(from checkpoint: Checkpoint) throws {
-        values = try zip(names, values).map { try checkpoint.requireTensor("ema.\($0)", shape: $1.shape) }
+        values = try zip(names, values).map { try checkpoint.requireTensor(join(prefix, $0), shape: $1.shape) }
     }
 
     private func check(_ op: String, _ parameters: [Parameter]) {

@@ -45,3 +45,8 @@ func squaredNorm(_ b: UnsafeBufferPointer<Float>) -> Double {
     }
     return total
 }
+
+/// The L2 norm of one tensor's values.
+public func l2Norm(_ t: Tensor) -> Float {
+    Float(t.storage.withUnsafeBufferPointer(squaredNorm).squareRoot())
+}

@@ -15,6 +15,14 @@ public struct NoiseEmbedding: Layer {
 
     public var parameters: [Parameter] { l1.parameters + l2.parameters }
 
+    /// The same embedding with its last layer zeroed, so that it adds nothing until trained. CTM's s
+    /// embedding starts this way: a student copied from the teacher then starts as g(x, t, s) = D(x, t).
+    public static func silent(width: Int = 256, name: String, rng: inout some RandomNumberGenerator) -> NoiseEmbedding {
+        let e = NoiseEmbedding(width: width, name: name, rng: &rng)
+        for p in e.l2.parameters { p.assign(Tensor(zeros: p.shape)) }
+        return e
+    }
+
     /// sigma: (N) raw noise levels -> (N, 64) features. Constant in sigma: no gradient flows to it.
     public static func features(sigma: Tensor) -> Tensor {
         let n = sigma.count, half = frequencyCount

@@ -20,6 +20,10 @@ public final class Parameter {
         value = newValue.detached().trackingGradients()
     }
 
+    /// Makes the value a constant: ops stop computing gradients for it. For networks used only
+    /// under stop-gradient weights (a teacher, CTM's target network), whose inputs may still need gradients.
+    public func freeze() { value = value.detached() }
+
     /// In-place update of the values (the optimizer's path; no copy when the graph has been released).
     public func update(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
         value.storage.withUnsafeMutableBufferPointer { body($0) }

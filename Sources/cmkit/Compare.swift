@@ -10,14 +10,18 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample one checkpoint at several step counts and compare quality and time.",
         discussion: """
-            Writes into --out: grid-<n>step.png per step count (the same seeds, so the same noise lands in the \
+            The sampler follows the checkpoint's method (consistency for ict, heun for edm, ctm for ctm; \
+            --method overrides); CTM sweeps --gammas too. \
+            Writes into --out: grid-<n>step.png per step count (grid-ctm-g<G>-<n>step.png, grid-heun-<n>step.png) (the same seeds, so the same noise lands in the \
             same tile), compare.png (the grids side by side), metrics.md and metrics.csv, and metric.png. \
             Quality: for 2-D data sliced Wasserstein-2 and MMD^2 against fresh true samples; for images the \
             Frechet distance on features of a classifier trained by `cmkit train-classifier`.
             """)
 
     @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
-    @Option(help: "Step counts to compare, e.g. 1,2,4,8.") var steps = "1,2,4"
+    @Option(help: "Step counts to compare, e.g. 1,2,4,8 (Heun: steps, each 2 steps - 1 evaluations).") var steps = "1,2,4"
+    @Option(help: "Sampler: consistency | heun | ctm (default: the one for the checkpoint's method).") var method: SamplerKind?
+    @Option(help: "CTM: gammas to sweep, e.g. 0,0.5,1.") var gammas = "0"
     @Option(help: "Explicit noise-level lists instead of --steps, separated by ';', e.g. '80;80,0.8;80,2,0.8,0.2'.")
     var sigmaLists: String?
     @Option(help: "Tiles per grid.") var count = 64
@@ -37,20 +41,20 @@ struct Compare: ParsableCommand {
     func run() throws {
         threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
-        let lists = try stepLists()
+        let plans = try samplingPlans(trainingMethod: model.config.method)
         let spec = try DataSpec(parsing: model.config.data)
         let isPoints = model.config.sampleShape == [2]
         let n = metricCount ?? (isPoints ? 4096 : 1024)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let metric = try QualityMetric.make(for: spec, isPoints: isPoints, classifierPath: classifier, referenceCount: n)
-        note("comparing \(lists.count) step lists on \(n) samples each; metric: \(metric.name)")
+        note("comparing \(plans.count) samplers on \(n) samples each; metric: \(metric.name)")
 
         var rows: [CompareRow] = []
         var panels: [(label: String, image: Bitmap)] = []
-        for sigmas in lists {
-            let label = "\(sigmas.count) STEP" + (sigmas.count == 1 ? "" : "S")
+        for plan in plans {
+            let label = plan.label
             let t0 = Clock.seconds()
-            let samples = try sampleConsistency(network: model.network, count: n, sigmas: sigmas, seed: seed &+ 1)
+            let samples = try plan.sample(network: model.network, count: n, seed: seed &+ 1)
             let seconds = Clock.seconds() - t0
             let scores = metric.evaluate(samples)
             let grid: Bitmap
@@ -60,47 +64,65 @@ struct Compare: ParsableCommand {
                 // The grid's tiles are the first `count` metric samples: the same seeds at every step count.
                 grid = ImageGrid.bitmap(samples.slice(0..<min(count, n)), columns: 8)
             }
-            try PNG.write(grid, to: "\(out)/grid-\(sigmas.count)step.png")
+            try PNG.write(grid, to: "\(out)/grid-\(plan.slug).png")
             panels.append((label, grid))
-            rows.append(CompareRow(sigmas: sigmas, msPerSample: 1000 * seconds / Double(n), scores: scores))
+            rows.append(CompareRow(plan: plan, msPerSample: 1000 * seconds / Double(n), scores: scores))
             note("\(label): " + zip(metric.columns, scores).map { String(format: "%@ %.5g", $0, $1) }.joined(separator: ", ")
                  + String(format: ", %.3f ms per sample", 1000 * seconds / Double(n)))
         }
         try PNG.write(ImageGrid.sideBySide(panels, scale: isPoints ? 1 : 2), to: "\(out)/compare.png")
         try writeTables(rows, metric: metric, model: model, samples: n)
-        let series = metric.columns.enumerated().map { k, name in
-            PlotSeries(name: name, x: rows.map { Double($0.sigmas.count) }, y: rows.map { $0.scores[k] })
-        }
-        try PNG.write(Plot.lines(series, title: "QUALITY VS STEPS", xLabel: "steps", yLabel: metric.name), to: "\(out)/metric.png")
+        try PNG.write(Plot.lines(metricSeries(rows, metric: metric), title: "QUALITY VS NFE", xLabel: "network evaluations",
+                                 yLabel: metric.name), to: "\(out)/metric.png")
         print(try String(contentsOfFile: "\(out)/metrics.md", encoding: .utf8))
     }
 
-    private func stepLists() throws -> [[Float]] {
-        let lists: [[Float]]
+    /// One line per metric column and sampler family (CTM gamma, Heun, consistency), against network evaluations.
+    private func metricSeries(_ rows: [CompareRow], metric: QualityMetric) -> [PlotSeries] {
+        let families = Dictionary(grouping: rows, by: { $0.plan.family }).sorted { $0.key < $1.key }
+        var series: [PlotSeries] = []
+        for (k, name) in metric.columns.enumerated() {
+            for (family, group) in families {
+                let x = group.map { Double($0.plan.functionEvaluations) }, y = group.map { $0.scores[k] }
+                series.append(PlotSeries(name: families.count == 1 ? name : "\(name) \(family)", x: x, y: y))
+            }
+        }
+        return series
+    }
+
+    private func samplingPlans(trainingMethod: String) throws -> [SamplingPlan] {
+        let kind = method ?? SamplerKind.defaultFor(method: trainingMethod)
+        if let why = kind.incompatibility(withMethod: trainingMethod) { throw CLIError(why) }
+        let plans: [SamplingPlan]
         if let sigmaLists {
-            lists = try sigmaLists.split(separator: ";").map { try parseList(String($0), option: "--sigma-lists") }
+            guard kind == .consistency else { throw CLIError("--sigma-lists is for consistency sampling; use --steps with --method \(kind.rawValue)") }
+            plans = try sigmaLists.split(separator: ";").map {
+                SamplingPlan(kind: kind, steps: 0, sigmas: try parseList(String($0), option: "--sigma-lists"))
+            }
         } else {
             let counts: [Int] = try parseList(steps, option: "--steps")
             guard counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--steps '\(steps)': every step count must be at least 1") }
-            lists = counts.map { defaultSigmas(steps: $0) }
+            let gammaValues: [Float] = kind == .ctm ? try parseList(gammas, option: "--gammas") : [0]
+            plans = gammaValues.flatMap { g in counts.map { SamplingPlan(kind: kind, steps: $0, gamma: g) } }
         }
-        for l in lists {
-            do { try validateSigmas(l) } catch let e as SamplingError { throw CLIError("step list \(l): \(e)") }
+        for plan in plans {
+            do { try plan.validate() } catch let e as SamplingError { throw CLIError("\(plan.label.lowercased()): \(e)") }
         }
-        return lists
+        return plans
     }
 
     private func writeTables(_ rows: [CompareRow], metric: QualityMetric, model: TrainedModel, samples: Int) throws {
         var md = "Checkpoint `\(checkpoint)` (\(model.config.model) on \(model.config.data), iteration \(model.step), \(weights.rawValue) weights).\n"
         md += "Metric: \(metric.name) on \(samples) samples (lower is better). Time: wall-clock sampling time per sample, \(Parallel.threadCount) threads.\n\n"
-        md += "| steps | sigmas | ms per sample | " + metric.columns.joined(separator: " | ") + " |\n"
-        md += "|---:|---|---:|" + String(repeating: "---:|", count: metric.columns.count) + "\n"
-        var csv = "steps,sigmas,ms_per_sample," + metric.columns.joined(separator: ",") + "\n"
+        md += "| sampler | steps | NFE | sigmas | ms per sample | " + metric.columns.joined(separator: " | ") + " |\n"
+        md += "|---|---:|---:|---|---:|" + String(repeating: "---:|", count: metric.columns.count) + "\n"
+        var csv = "sampler,steps,nfe,sigmas,ms_per_sample," + metric.columns.joined(separator: ",") + "\n"
         for r in rows {
-            let s = r.sigmas.map { String($0) }.joined(separator: " ")
-            md += "| \(r.sigmas.count) | \(s) | " + String(format: "%.3f", r.msPerSample) + " | "
+            let s = r.plan.kind == .consistency ? r.plan.levels.map { String($0) }.joined(separator: " ") : ""
+            let head = "\(r.plan.family),\(r.plan.steps),\(r.plan.functionEvaluations),\(s),"
+            md += "| \(r.plan.family) | \(r.plan.steps) | \(r.plan.functionEvaluations) | \(s) | " + String(format: "%.3f", r.msPerSample) + " | "
                 + r.scores.map { String(format: "%.5g", $0) }.joined(separator: " | ") + " |\n"
-            csv += "\(r.sigmas.count),\(s)," + String(format: "%.4f", r.msPerSample) + ","
+            csv += head + String(format: "%.4f", r.msPerSample) + ","
                 + r.scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
         }
         if let floor = metric.floor {
@@ -113,7 +135,7 @@ struct Compare: ParsableCommand {
 }
 
 struct CompareRow {
-    let sigmas: [Float]
+    let plan: SamplingPlan
     let msPerSample: Double
     let scores: [Double]
 }

@@ -6,12 +6,18 @@ import CKConsistency
 import CKImageIO
 
 extension WeightChoice: ExpressibleByArgument {}
+extension SamplerKind: ExpressibleByArgument {}
 
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample from a trained checkpoint in one or a few steps and write a PNG.",
         discussion: "Images go to a grid (rows of --columns, 2-pixel padding); 2-D models write a scatter plot and, "
-            + "with --csv, the points. --sigmas overrides the noise levels that --steps picks.")
+            + "with --csv, the points. --sigmas overrides the noise levels that --steps picks (consistency sampling). "
+            + "The sampler follows the checkpoint's training method: consistency for ict, heun for edm "
+            + "(2 steps - 1 network evaluations), ctm gamma-sampling for ctm (which can also use heun).")
+
+    @Option(help: "Sampler: consistency | heun | ctm (default: the one for the checkpoint's method).") var method: SamplerKind?
+    @Option(help: "CTM gamma in [0, 1]: 0 deterministic long jumps, 1 consistency-style re-noising.") var gamma: Float = 0
 
     @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
     @Option(help: "Number of sampling steps (network evaluations).") var steps = 1
@@ -34,19 +40,23 @@ struct Sample: ParsableCommand {
     func run() throws {
         threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
-        let levels: [Float] = try sigmas.map { try parseList($0, option: "--sigmas") } ?? defaultSigmas(steps: steps)
-        do { try validateSigmas(levels) } catch let e as SamplingError { throw CLIError("--sigmas: \(e)") }
+        let kind = method ?? SamplerKind.defaultFor(method: model.config.method)
+        if let why = kind.incompatibility(withMethod: model.config.method) { throw CLIError(why) }
+        if sigmas != nil && kind != .consistency { throw CLIError("--sigmas is for consistency sampling; use --steps with --method \(kind.rawValue)") }
+        let plan = SamplingPlan(kind: kind, steps: steps, sigmas: try sigmas.map { try parseList($0, option: "--sigmas") }, gamma: gamma)
+        do { try plan.validate() } catch let e as SamplingError { throw CLIError("\(e)") }
         let t0 = Clock.seconds()
-        let samples = try sampleConsistency(network: model.network, count: count, sigmas: levels, seed: seed)
+        let samples = try plan.sample(network: model.network, count: count, seed: seed)
         let seconds = Clock.seconds() - t0
-        try writeSamplePicture(samples, to: out, columns: columns, title: "\(levels.count) STEP")
+        try writeSamplePicture(samples, to: out, columns: columns, title: plan.label)
         if let npy { try NPY.write(samples, to: npy) }
         if let csv {
             guard samples.shape == [count, 2] else { throw CLIError("--csv is for 2-D point models; this model makes \(model.config.sampleShape)") }
             try writePointsCSV(samples, to: csv)
         }
-        note(String(format: "%d samples, sigmas %@, %@ weights at iteration %d: %.3f s (%.2f ms per sample) -> %@",
-                    count, levels.map { String($0) }.joined(separator: ","), weights.rawValue, model.step,
+        let what = kind == .consistency ? "sigmas " + plan.levels.map { String($0) }.joined(separator: ",") : plan.label.lowercased()
+        note(String(format: "%d samples, %@, %@ weights at iteration %d: %.3f s (%.2f ms per sample) -> %@",
+                    count, what, weights.rawValue, model.step,
                     seconds, 1000 * seconds / Double(count), out))
     }
 }

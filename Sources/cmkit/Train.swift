@@ -9,14 +9,22 @@ import CKImageIO
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a consistency model (iCT) and write checkpoints and sample pictures to --out.",
+        abstract: "Train a model (iCT, an EDM teacher, or CTM) and write checkpoints and sample pictures to --out.",
         discussion: """
+            Methods: ict (improved consistency training), edm (an EDM denoiser, sampled with Heun; the teacher \
+            CTM distils), ctm (Consistency Trajectory Model distilled from --teacher, an edm run's checkpoint; the \
+            student starts from the teacher's weights). \
             Writes RUN/checkpoint.safetensors (online, EMA and optimizer state), RUN/train.log (CSV), \
-            RUN/samples-<iter>.png (one-step samples from the EMA weights) every --save-every iterations and at \
-            the end, and RUN/loss.png. --resume RUN/ continues a run exactly where it stopped.
+            RUN/samples-<iter>.png (samples from the EMA weights: one step; Heun with 18 steps for edm) every \
+            --save-every iterations and at the end, and RUN/loss.png. --resume RUN/ continues a run exactly where it stopped.
             """)
 
-    @Option(help: "Training method (ict).") var method = "ict"
+    @Option(help: "Training method: ict | edm | ctm.") var method = "ict"
+    @Option(help: "CTM: the EDM teacher's checkpoint (written by `cmkit train --method edm`).") var teacher: String?
+    @Option(help: "CTM: points of the Karras time grid the teacher's Heun solver walks.") var ctmGrid = 18
+    @Option(help: "CTM: weight of the DSM term, a number or 'adaptive' (gradient-norm balance at the output layer).")
+    var dsmWeight = "adaptive"
+    @Option(help: "CTM: EMA rate of the target network used for the jumps to sigma_min.") var targetEma: Float = 0.999
     @Option(help: "Training data: \(DataSpec.help).") var data = "toy:checkerboard"
     @Option(help: "Network: \(ModelName.allValueStrings.joined(separator: " | ")).") var model: ModelName?
     @Option(help: "Training iterations (the curriculum is laid out over this many).") var iters = 10_000
@@ -40,7 +48,18 @@ struct Train: ParsableCommand {
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
-        guard method == "ict" else { throw ValidationError("--method \(method) is not available yet; use ict.") }
+        guard TrainingConfig.methods.contains(method) else {
+            throw ValidationError("--method \(method) is unknown; use \(TrainingConfig.methods.joined(separator: ", ")).")
+        }
+        if method == "ctm" && teacher == nil && resume == nil {
+            throw ValidationError("--method ctm needs --teacher EDM.safetensors (train one with --method edm).")
+        }
+        if method != "ctm" && teacher != nil { throw ValidationError("--teacher is for --method ctm.") }
+        if ctmGrid < 3 { throw ValidationError("--ctm-grid must be at least 3.") }
+        if dsmWeight != "adaptive" && !((Float(dsmWeight) ?? -1) >= 0) {
+            throw ValidationError("--dsm-weight must be 'adaptive' or a number >= 0.")
+        }
+        if !(targetEma >= 0 && targetEma < 1) { throw ValidationError("--target-ema must be in [0, 1).") }
         if iters < 1 { throw ValidationError("--iters must be positive.") }
         if batch < 1 { throw ValidationError("--batch must be positive.") }
         if let lr, !(lr > 0) { throw ValidationError("--lr must be positive.") }
@@ -96,8 +115,24 @@ struct Train: ParsableCommand {
             guard dataset.sampleShape.count == 3 else { throw CLIError("--bss works on images; \(spec) has samples of shape \(dataset.sampleShape)") }
             config.bssRatio = bss
         }
-        var rng = SplitMix64(seed: seed)
-        return try Trainer(config: config, network: name.make(sampleShape: dataset.sampleShape, rng: &rng))
+        guard method == "ctm", let teacher else { return try Trainer(config: config, network: try config.makeNetwork()) }
+
+        var ctm = CTMConfig()
+        ctm.gridPoints = ctmGrid
+        ctm.dsmWeight = Float(dsmWeight)
+        ctm.targetEMADecay = targetEma
+        config.ctm = ctm
+        let edm = try loadTrainedModel(from: URL(fileURLWithPath: teacher), weights: .ema)
+        guard edm.config.method == "edm" else {
+            throw CLIError("--teacher \(teacher) was trained with --method \(edm.config.method); CTM needs an edm checkpoint")
+        }
+        guard edm.config.model == config.model, edm.config.sampleShape == config.sampleShape else {
+            throw CLIError("--teacher \(teacher) is \(edm.config.model) on samples of shape \(edm.config.sampleShape), but this run is \(config.model) on \(config.sampleShape); use the same --model and --data")
+        }
+        let student = try config.makeNetwork()
+        let copied = copyMatchingValues(from: edm.network, to: student)
+        note("CTM student initialised from the teacher (\(copied) of \(student.parameters.count) tensors; the s embedding starts silent); teacher: \(teacher) at iteration \(edm.step)")
+        return try Trainer(config: config, network: student, teacher: edm.network)
     }
 }
 
@@ -177,11 +212,12 @@ struct TrainingRun {
         let url = URL(fileURLWithPath: directory).appendingPathComponent("checkpoint.safetensors")
         try trainer.checkpoint().write(to: url)
         let isPoints = trainer.config.sampleShape == [2]
+        let plan = SamplingPlan.preview(method: trainer.config.method)
         let samples = try trainer.withEMAWeights {
-            try sampleConsistency(network: trainer.network, count: isPoints ? 2048 : 64, sigmas: [80], seed: 7)
+            try plan.sample(network: trainer.network, count: isPoints ? 2048 : 64, seed: 7)
         }
         try writeSamplePicture(samples, to: "\(directory)/samples-\(trainer.step).png",
-                               title: "ONE STEP, ITER \(trainer.step)")
+                               title: "\(plan.label), ITER \(trainer.step)")
     }
 
     func writeLossPlot(logURL: URL) throws {
@@ -201,12 +237,13 @@ struct TrainingRun {
             smooth.append(acc / Double(min(i + 1, window)))
         }
         let plot = Plot.lines([PlotSeries(name: "loss (running mean)", x: xs, y: smooth)],
-                              title: "ICT LOSS", xLabel: "iteration", yLabel: "loss", logY: true)
+                              title: "\(trainer.config.method.uppercased()) LOSS", xLabel: "iteration", yLabel: "loss", logY: true)
         try PNG.write(plot, to: "\(directory)/loss.png")
     }
 }
 
-/// Periodic quality measurement during training: one- and two-step samples from the EMA weights, scored
+/// Periodic quality measurement during training: samples from the EMA weights (one and two steps; Heun
+/// with 18 steps for an EDM model), scored
 /// with `compare`'s metric, appended to RUN/eval.csv (iteration, seconds, steps, metric columns...).
 struct TrainingEvaluator {
     let metric: QualityMetric
@@ -225,12 +262,12 @@ struct TrainingEvaluator {
 
     func evaluate(_ trainer: Trainer, elapsed: Double) throws {
         var lines = ""
-        for sigmas in [defaultSigmas(steps: 1), defaultSigmas(steps: 2)] {
+        for plan in SamplingPlan.evaluation(method: trainer.config.method) {
             let samples = try trainer.withEMAWeights {
-                try sampleConsistency(network: trainer.network, count: count, sigmas: sigmas, seed: 0xE7A1)
+                try plan.sample(network: trainer.network, count: count, seed: 0xE7A1)
             }
             let scores = metric.evaluate(samples)
-            lines += "\(trainer.step),\(String(format: "%.3f", elapsed)),\(sigmas.count)," + scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
+            lines += "\(trainer.step),\(String(format: "%.3f", elapsed)),\(plan.steps)," + scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
         }
         let handle = try FileHandle(forWritingTo: url)
         handle.seekToEndOfFile()

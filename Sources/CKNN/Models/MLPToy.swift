@@ -5,25 +5,32 @@ import CKTensor
 /// Parameter names follow the PyTorch port (`temb.l1.weight`, `hidden.0.bias`, ...).
 public struct MLPToy: Backbone {
     public let temb: NoiseEmbedding
+    public let semb: NoiseEmbedding?
     public let inp: Linear, tproj: Linear
     public let hidden: [Linear]
     public let out: Linear
 
-    public init(width: Int = 256, rng: inout some RandomNumberGenerator) {
+    public init(width: Int = 256, conditionsOnTarget: Bool = false, rng: inout some RandomNumberGenerator) {
         temb = NoiseEmbedding(name: "temb", rng: &rng)
         inp = Linear(inputSize: 2, outputSize: width, name: "inp", rng: &rng)
         tproj = Linear(inputSize: 256, outputSize: width, name: "tproj", rng: &rng)
         hidden = (0..<3).map { Linear(inputSize: width, outputSize: width, name: "hidden.\($0)", rng: &rng) }
         out = Linear(inputSize: width, outputSize: 2, name: "out", rng: &rng)
+        // Drawn last so that a one-time network's initial weights do not depend on this option.
+        semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
     }
 
     public var sampleShape: [Int] { [2] }
+    public var conditionsOnTarget: Bool { semb != nil }
+    public var outputWeight: Parameter { out.weight }
     public var parameters: [Parameter] {
         temb.parameters + inp.parameters + tproj.parameters + hidden.flatMap(\.parameters) + out.parameters
+            + (semb?.parameters ?? [])
     }
 
-    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor) -> Tensor {
-        var h = inp(scaledInput) + tproj(temb(sigma: sigma).silu())
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor {
+        let e = timeEmbedding(temb, semb, sigma: sigma, target: target)
+        var h = inp(scaledInput) + tproj(e.silu())
         for layer in hidden { h = layer(h.silu()) }
         return out(h.silu())
     }

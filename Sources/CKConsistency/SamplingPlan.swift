@@ -1,0 +1,107 @@
+// Which sampler to run on a trained model, and how many network evaluations it costs: the one place
+// `sample` and `compare` turn a step count into samples for every training method.
+import CKTensor
+import CKNN
+
+public enum SamplerKind: String, CaseIterable, Sendable {
+    /// Consistency-model multistep sampling over a sigma list (iCT).
+    case consistency
+    /// EDM's Heun ODE solver (EDM teachers; CTM networks as denoisers g(x, t, t)).
+    case heun
+    /// CTM's gamma-sampling.
+    case ctm
+
+    /// The sampler a checkpoint of `method` uses unless told otherwise.
+    public static func defaultFor(method: String) -> SamplerKind {
+        switch method {
+        case "edm": return .heun
+        case "ctm": return .ctm
+        default: return .consistency
+        }
+    }
+
+    /// Why this sampler cannot run a model trained with `method`, or nil.
+    public func incompatibility(withMethod method: String) -> String? {
+        switch (self, method) {
+        case (.consistency, "ict"), (.heun, "edm"), (.heun, "ctm"), (.ctm, "ctm"): return nil
+        default:
+            let usable = SamplerKind.allCases.filter { $0.incompatibility(withMethod: method) == nil }.map(\.rawValue)
+            return "--method \(rawValue) cannot sample a model trained with --method \(method); use \(usable.joined(separator: " or "))"
+        }
+    }
+}
+
+public struct SamplingPlan: Sendable, Equatable {
+    public var kind: SamplerKind
+    public var steps: Int
+    /// Consistency sampling: explicit levels (default: `defaultSigmas(steps:)`).
+    public var sigmas: [Float]? = nil
+    /// CTM only.
+    public var gamma: Float = 0
+
+    public init(kind: SamplerKind, steps: Int, sigmas: [Float]? = nil, gamma: Float = 0) {
+        self.kind = kind
+        self.steps = sigmas?.count ?? steps
+        self.sigmas = sigmas
+        self.gamma = gamma
+    }
+
+    /// Network evaluations per sample: Heun's last step is Euler's, so 2 * steps - 1.
+    public var functionEvaluations: Int { kind == .heun ? 2 * steps - 1 : steps }
+
+    public var levels: [Float] { sigmas ?? defaultSigmas(steps: steps) }
+
+    /// Checks the plan before any work: a clear error for an unusable step list or gamma.
+    public func validate() throws {
+        guard steps >= 1 else { throw SamplingError.emptySigmas }
+        if kind == .consistency { try validateSigmas(levels) }
+        if kind == .ctm, !(0...1).contains(gamma) { throw SamplingError.badGamma(gamma) }
+    }
+
+    /// A short label for tables and pictures, e.g. "4 STEPS", "CTM G=0.5 4 STEPS", "HEUN 5 STEPS (9 NFE)".
+    public var label: String {
+        let base = "\(steps) STEP" + (steps == 1 ? "" : "S")
+        switch kind {
+        case .consistency: return base
+        case .ctm: return "CTM G=\(gammaText) " + base
+        case .heun: return "HEUN \(base) (\(functionEvaluations) NFE)"
+        }
+    }
+
+    /// A file-name fragment: "4step", "ctm-g0.5-4step", "heun-5step".
+    public var slug: String {
+        switch kind {
+        case .consistency: return "\(steps)step"
+        case .ctm: return "ctm-g\(gammaText)-\(steps)step"
+        case .heun: return "heun-\(steps)step"
+        }
+    }
+
+    /// The sampler without its step count: "consistency", "heun", "ctm gamma=0.5".
+    public var family: String { kind == .ctm ? "ctm gamma=\(gammaText)" : kind.rawValue }
+
+    var gammaText: String { gamma == gamma.rounded() ? String(Int(gamma)) : String(gamma) }
+
+    public func sample(network: some Backbone, count: Int, seed: UInt64) throws -> Tensor {
+        try validate()
+        switch kind {
+        case .consistency: return try sampleConsistency(network: network, count: count, sigmas: levels, seed: seed)
+        case .heun: return try sampleHeun(network: network, count: count, steps: steps, seed: seed)
+        case .ctm: return try sampleCTM(network: network, count: count, steps: steps, gamma: gamma, seed: seed)
+        }
+    }
+}
+
+extension SamplingPlan {
+    /// What a training run's preview pictures show: one step, or Heun with 18 steps for an EDM model.
+    public static func preview(method: String) -> SamplingPlan {
+        let kind = SamplerKind.defaultFor(method: method)
+        return SamplingPlan(kind: kind, steps: kind == .heun ? 18 : 1)
+    }
+
+    /// What `--eval-every` measures: one and two steps; EDM: Heun with 18 steps (35 evaluations).
+    public static func evaluation(method: String) -> [SamplingPlan] {
+        let kind = SamplerKind.defaultFor(method: method)
+        return kind == .heun ? [SamplingPlan(kind: .heun, steps: 18)] : [1, 2].map { SamplingPlan(kind: kind, steps: $0) }
+    }
+}
