@@ -20,14 +20,18 @@ public enum SamplerKind: String, CaseIterable, Sendable {
         }
     }
 
+    public func canSample(method: String) -> Bool {
+        switch (self, method) {
+        case (.consistency, "ict"), (.heun, "edm"), (.heun, "ctm"), (.ctm, "ctm"): return true
+        default: return false
+        }
+    }
+
     /// Why this sampler cannot run a model trained with `method`, or nil.
     public func incompatibility(withMethod method: String) -> String? {
-        switch (self, method) {
-        case (.consistency, "ict"), (.heun, "edm"), (.heun, "ctm"), (.ctm, "ctm"): return nil
-        default:
-            let usable = SamplerKind.allCases.filter { $0.incompatibility(withMethod: method) == nil }.map(\.rawValue)
-            return "--method \(rawValue) cannot sample a model trained with --method \(method); use \(usable.joined(separator: " or "))"
-        }
+        guard !canSample(method: method) else { return nil }
+        let usable = SamplerKind.allCases.filter { $0.canSample(method: method) }.map(\.rawValue)
+        return "--method \(rawValue) cannot sample a model trained with --method \(method); use \(usable.joined(separator: " or "))"
     }
 }
 

@@ -64,3 +64,15 @@ final class EDMTests: XCTestCase {
         assertClose(d.storage, [x.storage[0] * 0.2, x.storage[1] * 0.2, x.storage[2] / 17, x.storage[3] / 17], atol: 1e-6)
     }
 }
+
+final class SamplingPlanTests: XCTestCase {
+    func testSamplersAcceptOnlyTheirMethodsAndSayWhichToUse() {
+        XCTAssertNil(SamplerKind.heun.incompatibility(withMethod: "ctm"))
+        XCTAssertNil(SamplerKind.consistency.incompatibility(withMethod: "ict"))
+        let why = SamplerKind.ctm.incompatibility(withMethod: "edm") ?? ""
+        XCTAssertTrue(why.contains("use heun"), why)
+        XCTAssertEqual(SamplerKind.defaultFor(method: "ctm"), .ctm)
+        XCTAssertThrowsError(try SamplingPlan(kind: .ctm, steps: 2, gamma: 1.5).validate())
+        XCTAssertThrowsError(try SamplingPlan(kind: .consistency, steps: 0, sigmas: [0.8, 80]).validate())
+    }
+}
