@@ -37,25 +37,40 @@ public struct ICTLossResult {
     public let pointCount: Int           // N(k) used
 }
 
+/// One consistency pair per sample: the student f(x + sigma_{i+1} z, sigma_{i+1}) with gradient and the
+/// teacher f(x + sigma_i z, sigma_i) under stop-gradient (the same network and z), as iCT and latent CT share.
+public struct ConsistencyPair {
+    public let student: Tensor, teacher: Tensor
+    /// Ascending 0-based index of each sample's teacher level (the student's is one higher).
+    public let indices: [Int]
+    public let table: SigmaPairTable
+    public var studentSigmas: [Float] { indices.map { Float(table.sigmas[$0 + 1]) } }
+    public var lambdas: Tensor { Tensor(shape: [indices.count], storage: indices.map { Float(table.lambdas[$0]) }) }
+}
+
+public func consistencyPair(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
+                            noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ConsistencyPair {
+    let n = x.shape[0]
+    let table = tables.table(pointCount: config.pointCount(atStep: step))
+    let indices = (0..<n).map { _ in table.samplePair(rng: &rng) }
+    let z = noise ?? Tensor.normal(like: x, rng: &rng)
+    let sigmaTeacher = indices.map { Float(table.sigmas[$0]) }
+    let sigmaStudent = indices.map { Float(table.sigmas[$0 + 1]) }
+    let p = config.preconditioning
+    let teacher = Tape.withoutRecording {
+        p.consistency(network, addNoise(x, z, sigma: sigmaTeacher), sigma: sigmaTeacher)
+    }
+    let student = p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent)
+    return ConsistencyPair(student: student, teacher: teacher, indices: indices, table: table)
+}
+
 /// iCT loss at iteration `step` (algorithms.md 1.8): one z per sample shared by student (sigma_{i+1},
 /// with gradient) and teacher (sigma_i, the same network under stop-gradient); lambda = 1/(sigma_{i+1} - sigma_i).
 /// `noise` may be given (immiscible assignment reorders it); otherwise it is drawn here.
 public func ictLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
                     noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ICTLossResult {
-    let n = x.shape[0]
-    let table = tables.table(pointCount: config.pointCount(atStep: step))
-    let pairs = (0..<n).map { _ in table.samplePair(rng: &rng) }
-    let z = noise ?? Tensor.normal(like: x, rng: &rng)
-    let sigmaTeacher = pairs.map { Float(table.sigmas[$0]) }
-    let sigmaStudent = pairs.map { Float(table.sigmas[$0 + 1]) }
-    let p = config.preconditioning
-
-    let teacher = Tape.withoutRecording {
-        p.consistency(network, addNoise(x, z, sigma: sigmaTeacher), sigma: sigmaTeacher)
-    }
-    let student = p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent)
-    let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
-    let lambda = Tensor(shape: [n], storage: pairs.map { Float(table.lambdas[$0]) })
-    let loss = (pseudoHuber(student - teacher, c: c) * lambda).mean()
-    return ICTLossResult(loss: loss, pointCount: table.sigmas.count)
+    let pair = consistencyPair(network: network, batch: x, step: step, config: config, tables: tables, noise: noise, rng: &rng)
+    let c = config.huberC ?? ictHuberC(sampleSize: x.count / x.shape[0])
+    let loss = (pseudoHuber(pair.student - pair.teacher, c: c) * pair.lambdas).mean()
+    return ICTLossResult(loss: loss, pointCount: pair.table.sigmas.count)
 }

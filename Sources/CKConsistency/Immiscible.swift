@@ -62,9 +62,10 @@ public func noiseAssignment(batch x: Tensor, noise z: Tensor, mode: NoiseAssignm
 }
 
 /// Rows of `noise` reordered so row a is noise[p[a]]; the data keeps its order (and its labels).
+/// Also a gather: `p` may be any list of row indices.
 public func reorderedRows(_ noise: Tensor, _ p: [Int]) -> Tensor {
     let per = noise.count / max(noise.shape[0], 1)
-    return Tensor(shape: noise.shape) { out in
+    return Tensor(shape: [p.count] + noise.shape.dropFirst()) { out in
         noise.storage.withUnsafeBufferPointer { src in
             for (a, j) in p.enumerated() { (out.baseAddress! + a * per).update(from: src.baseAddress! + j * per, count: per) }
         }

@@ -12,6 +12,17 @@ public struct TrainedModel {
     public let network: any Backbone
     public let weights: WeightChoice
     public let step: Int
+    /// Latent CT: the autoencoder that turns the network's latents into images.
+    public let latentSpace: LatentSpace?
+
+    /// Samples from `plan`, as images (latents decoded) or points.
+    public func sample(_ plan: SamplingPlan, count: Int, seed: UInt64) throws -> Tensor {
+        let samples = try plan.sample(network: network, count: count, seed: seed)
+        return latentSpace?.decode(samples) ?? samples
+    }
+
+    /// The shape of what `sample` returns.
+    public var outputShape: [Int] { latentSpace?.autoencoder.imageShape ?? config.sampleShape }
 }
 
 /// Reads `url`, rebuilds the network its config names, and loads the chosen weights
@@ -28,5 +39,7 @@ public func loadTrainedModel(from url: URL, weights: WeightChoice = .ema) throws
         throw TrainingError.incompatibleCheckpoint("checkpoint \(url.path): \(error)")
     }
     try checkpoint.load(into: network.parameters, prefix: weights == .ema ? "ema." : "", model: config.model)
-    return TrainedModel(config: config, network: network, weights: weights, step: (try? checkpoint.intMetadata("step")) ?? 0)
+    let latentSpace = config.method == "lct" ? try LatentSpace.load(from: checkpoint, prefix: "autoencoder.", path: url.path) : nil
+    return TrainedModel(config: config, network: network, weights: weights, step: (try? checkpoint.intMetadata("step")) ?? 0,
+                        latentSpace: latentSpace)
 }

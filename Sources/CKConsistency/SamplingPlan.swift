@@ -22,7 +22,7 @@ public enum SamplerKind: String, CaseIterable, Sendable {
 
     public func canSample(method: String) -> Bool {
         switch (self, method) {
-        case (.consistency, "ict"), (.heun, "edm"), (.heun, "ctm"), (.ctm, "ctm"): return true
+        case (.consistency, "ict"), (.consistency, "lct"), (.heun, "edm"), (.heun, "ctm"), (.ctm, "ctm"): return true
         default: return false
         }
     }

@@ -20,10 +20,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var immiscible = "off"                 // off | exact | quantized
     public var bssRatio: Float? = nil             // Batch Styles Standardization band ratio; nil: off
     public var ctm: CTMConfig? = nil              // method "ctm" only
+    public var lct: LCTConfig? = nil              // method "lct" only
 
     public init() {}
 
-    public static let methods = ["ict", "edm", "ctm"]
+    public static let methods = ["ict", "lct", "edm", "ctm"]
 
     /// The network this config trains, freshly initialised from `seed` (CTM's has the second time input).
     public func makeNetwork() throws -> any Backbone {
@@ -38,7 +39,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     /// The batch transforms this config asks for (shared by every method).
     public var batchTransforms: BatchTransforms {
-        BatchTransforms(bssRatio: bssRatio, assignment: NoiseAssignment(rawValue: immiscible) ?? .off)
+        if method == "lct", lct?.otCoupling ?? false {
+            // Latent CT's OT coupling: the same exact solver as immiscible assignment, on squared L2 (algorithms.md 2.4).
+            return BatchTransforms(bssRatio: bssRatio, assignment: .exact, squaredCost: true)
+        }
+        return BatchTransforms(bssRatio: bssRatio, assignment: NoiseAssignment(rawValue: immiscible) ?? .off)
     }
 }
 
@@ -74,9 +79,13 @@ public final class Trainer {
     let tables = SigmaPairTables()
     /// CTM's teacher and target network; nil for the other methods.
     public let ctm: CTMState?
+    /// Latent CT's autoencoder and latent statistics; nil for the other methods.
+    public let latentSpace: LatentSpace?
 
-    /// `teacher` is required for CTM (a one-time network of the same architecture, e.g. an EDM run's EMA weights).
-    public init(config: TrainingConfig, network: any Backbone, teacher: (any Backbone)? = nil) throws {
+    /// `teacher` is required for CTM (a one-time network of the same architecture, e.g. an EDM run's EMA weights),
+    /// `latentSpace` for latent CT.
+    public init(config: TrainingConfig, network: any Backbone, teacher: (any Backbone)? = nil,
+                latentSpace: LatentSpace? = nil) throws {
         guard TrainingConfig.methods.contains(config.method) else {
             throw TrainingError.incompatibleCheckpoint("unknown method '\(config.method)': use \(TrainingConfig.methods.joined(separator: ", "))")
         }
@@ -88,6 +97,13 @@ public final class Trainer {
         } else {
             ctm = nil
         }
+        if config.method == "lct" {
+            guard let latentSpace else { throw TrainingError.incompatibleCheckpoint("latent CT needs an autoencoder: pass --autoencoder AE.safetensors") }
+            guard latentSpace.autoencoder.latentShape == config.sampleShape else {
+                throw TrainingError.incompatibleCheckpoint("the autoencoder makes latents \(latentSpace.autoencoder.latentShape), but the run models \(config.sampleShape)")
+            }
+        }
+        self.latentSpace = config.method == "lct" ? latentSpace : nil
         switch config.optimizer {
         case "adam": optimizer = Adam(parameters: network.parameters, learningRate: config.learningRate)
         case "radam": optimizer = RAdam(parameters: network.parameters, learningRate: config.learningRate)
@@ -109,6 +125,12 @@ public final class Trainer {
         case "ctm":
             let result = ctmGradients(student: network, state: ctm!, batch: x, noise: noise, rng: &rng)
             (gradients, value, pointCount, dsmWeight) = (result.gradients, result.loss, ctm!.config.gridPoints, result.dsmWeight)
+        case "lct":
+            let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
+            let result = lctLoss(network: network, batch: x, step: step, config: ict, lct: config.lct ?? LCTConfig(),
+                                 tables: tables, noise: noise, rng: &rng)
+            (value, pointCount) = (result.loss.scalar, result.pointCount)
+            gradients = value.isFinite ? Tape.gradients(of: result.loss, wrt: network.parameters.map(\.value)) : []
         case "edm":
             let loss = edmLoss(network: network, batch: x, noise: noise, rng: &rng)
             (value, pointCount) = (loss.scalar, 0)
@@ -128,6 +150,9 @@ public final class Trainer {
         return StepReport(step: step, loss: value, pointCount: pointCount, dsmWeight: dsmWeight)
     }
 
+    /// Images of model samples: latent CT's latents go through the decoder; other samples are returned as they are.
+    public func images(of samples: Tensor) -> Tensor { latentSpace?.decode(samples) ?? samples }
+
     /// Runs `body` with the EMA weights in the network, then puts the online weights back.
     public func withEMAWeights<T>(_ body: () throws -> T) rethrows -> T {
         try ema.withAveragedValues(in: network.parameters, body)
@@ -142,6 +167,7 @@ public final class Trainer {
         c.append(ema.state)
         c.append(optimizer.state)
         if let ctm { c.append(ctm.checkpointState) }
+        latentSpace?.append(to: &c, prefix: "autoencoder.")
         for (k, v) in optimizer.stateMetadata { c.metadata[k] = v }
         c.metadata["config"] = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         c.metadata["step"] = String(step)
@@ -162,7 +188,8 @@ public final class Trainer {
             oneTime.method = "edm"
             teacher = config.method == "ctm" ? try oneTime.makeNetwork() : nil
         } catch let error as TrainingError { throw TrainingError.incompatibleCheckpoint("\(path): \(error)") }
-        let trainer = try Trainer(config: config, network: network, teacher: teacher)
+        let latentSpace = config.method == "lct" ? try LatentSpace.load(from: c, prefix: "autoencoder.", path: path) : nil
+        let trainer = try Trainer(config: config, network: network, teacher: teacher, latentSpace: latentSpace)
         try c.load(into: trainer.network.parameters, model: config.model)
         try trainer.ctm?.loadState(from: c)
         try trainer.ema.loadState(from: c)

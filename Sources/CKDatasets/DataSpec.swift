@@ -51,6 +51,17 @@ public enum DataSpec: Equatable, CustomStringConvertible, Sendable {
         }
     }
 
+    /// The training images as one tensor (latent CT encodes them once): Fashion-MNIST's 60,000, a folder's
+    /// files, `shapesCount` generated shapes. Point sets have no fixed training set: nil.
+    public func trainingImages(shapesCount: Int = 20_000, seed: UInt64 = 0) throws -> Tensor? {
+        switch self {
+        case .toy: return nil
+        case .shapes: return Shapes.batch(count: shapesCount, seed: seed)
+        case .fashionMNIST: return try FashionMNIST.load(.train).images
+        case .folder(let p): return try ImageFolder.load(p).images
+        }
+    }
+
     /// `count` fresh reference samples for metrics (toy: new draws; finite sets: the held-out split
     /// where there is one, else a seeded subset).
     public func referenceSamples(count: Int, seed: UInt64) throws -> Tensor {

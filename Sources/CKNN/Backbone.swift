@@ -36,6 +36,10 @@ public enum ModelName: String, CaseIterable, Sendable {
     case mlpToy = "mlp-toy"
     case unetS = "unet-s"
     case unetXS = "unet-xs"
+    /// Latent CT's network: NSLN blocks at the latent resolution.
+    case latentNet = "latent-net"
+    /// The same with GroupNorm(8), for the NSLN ablation.
+    case latentNetGN = "latent-net-gn"
 
     /// A freshly initialised network (PyTorch's default init scheme), seeded. `sampleShape` is (C, H, W)
     /// for unet-s (the reference is 1x28x28; other sizes must be divisible by 4) and [2] for mlp-toy.
@@ -48,6 +52,10 @@ public enum ModelName: String, CaseIterable, Sendable {
             let shape = sampleShape ?? [1, 28, 28]
             return UNetS(channels: shape[0], imageSize: shape[1], width: self == .unetS ? 32 : 16,
                          conditionsOnTarget: conditionsOnTarget, rng: &rng)
+        case .latentNet, .latentNetGN:
+            let shape = sampleShape ?? [4, 7, 7]
+            return LatentNet(channels: shape[0], side: shape[1], norm: self == .latentNet ? .nonScalingLayerNorm : .groupNorm,
+                             conditionsOnTarget: conditionsOnTarget, rng: &rng)
         }
     }
 
@@ -61,6 +69,14 @@ public enum ModelName: String, CaseIterable, Sendable {
                 return "\(rawValue) needs square images whose side is a multiple of 4 (e.g. 1x28x28), but the data has \(shape)"
             }
             return nil
+        case .latentNet, .latentNetGN:
+            guard shape.count == 3, shape[1] == shape[2] else {
+                return "\(rawValue) models square latents (e.g. 4x7x7 from `cmkit train-autoencoder`), but the data has \(shape)"
+            }
+            return nil
         }
     }
+
+    /// The networks meant for latents (`--method lct` picks one by default).
+    public var isLatentNetwork: Bool { self == .latentNet || self == .latentNetGN }
 }

@@ -54,7 +54,7 @@ struct Compare: ParsableCommand {
         for plan in plans {
             let label = plan.label
             let t0 = Clock.seconds()
-            let samples = try plan.sample(network: model.network, count: n, seed: seed &+ 1)
+            let samples = try model.sample(plan, count: n, seed: seed &+ 1)
             let seconds = Clock.seconds() - t0
             let scores = metric.evaluate(samples)
             let grid: Bitmap

@@ -46,7 +46,7 @@ struct Sample: ParsableCommand {
         let plan = SamplingPlan(kind: kind, steps: steps, sigmas: try sigmas.map { try parseList($0, option: "--sigmas") }, gamma: gamma)
         do { try plan.validate() } catch let e as SamplingError { throw CLIError("\(e)") }
         let t0 = Clock.seconds()
-        let samples = try plan.sample(network: model.network, count: count, seed: seed)
+        let samples = try model.sample(plan, count: count, seed: seed)
         let seconds = Clock.seconds() - t0
         try writeSamplePicture(samples, to: out, columns: columns, title: plan.label)
         if let npy { try NPY.write(samples, to: npy) }

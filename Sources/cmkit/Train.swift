@@ -19,7 +19,12 @@ struct Train: ParsableCommand {
             --save-every iterations and at the end, and RUN/loss.png. --resume RUN/ continues a run exactly where it stopped.
             """)
 
-    @Option(help: "Training method: ict | edm | ctm.") var method = "ict"
+    @Option(help: "Training method: ict | lct | edm | ctm.") var method = "ict"
+    @Option(help: "Latent CT: the autoencoder (written by `cmkit train-autoencoder`).") var autoencoder: String?
+    @Option(help: "Latent CT: consistency metric, cauchy | huber (iCT's pseudo-Huber, for ablations).") var metric = "cauchy"
+    @Option(help: "Latent CT: the diffusion loss at low-noise steps, on | off.") var diffusionLoss = "on"
+    @Option(help: "Latent CT: the adaptive scaling-c schedule, on | off (off: 0.00054 sqrt(d) throughout).") var adaptiveC = "on"
+    @Option(help: "Latent CT: minibatch OT coupling of latents and noise, on | off.") var ot = "on"
     @Option(help: "CTM: the EDM teacher's checkpoint (written by `cmkit train --method edm`).") var teacher: String?
     @Option(help: "CTM: points of the Karras time grid the teacher's Heun solver walks.") var ctmGrid = 18
     @Option(help: "CTM: weight of the DSM term, a number or 'adaptive' (gradient-norm balance at the output layer).")
@@ -33,7 +38,7 @@ struct Train: ParsableCommand {
     @Option(help: "Optimizer: adam | radam.") var optimizer = "adam"
     @Option(help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
     @Option(help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
-    @Option(help: "Curriculum s1: the final number of discretization intervals.") var s1 = 1280
+    @Option(help: "Curriculum s1: the final number of discretization intervals (default 1280; 640 for lct).") var s1: Int?
     @Option(help: "Immiscible noise assignment: off | exact | quantized (binary16 distances, as the paper's code).")
     var immiscible = "off"
     @Option(help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
@@ -55,6 +60,17 @@ struct Train: ParsableCommand {
             throw ValidationError("--method ctm needs --teacher EDM.safetensors (train one with --method edm).")
         }
         if method != "ctm" && teacher != nil { throw ValidationError("--teacher is for --method ctm.") }
+        if method == "lct" && autoencoder == nil && resume == nil {
+            throw ValidationError("--method lct needs --autoencoder AE.safetensors (train one with `cmkit train-autoencoder`).")
+        }
+        if method != "lct" && autoencoder != nil { throw ValidationError("--autoencoder is for --method lct.") }
+        if !["cauchy", "huber"].contains(metric) { throw ValidationError("--metric must be cauchy or huber.") }
+        for (name, value) in [("--diffusion-loss", diffusionLoss), ("--adaptive-c", adaptiveC), ("--ot", ot)] where !["on", "off"].contains(value) {
+            throw ValidationError("\(name) must be on or off.")
+        }
+        if method == "lct" && ot == "on" && immiscible != "off" {
+            throw ValidationError("--ot on already pairs latents and noise by exact assignment; leave --immiscible off (or use --ot off).")
+        }
         if ctmGrid < 3 { throw ValidationError("--ctm-grid must be at least 3.") }
         if dsmWeight != "adaptive" && !((Float(dsmWeight) ?? -1) >= 0) {
             throw ValidationError("--dsm-weight must be 'adaptive' or a number >= 0.")
@@ -95,25 +111,45 @@ struct Train: ParsableCommand {
     private func newTrainer() throws -> Trainer {
         let spec = try DataSpec(parsing: data)
         let dataset = try spec.open()
-        let name = model ?? (spec.isPointCloud ? .mlpToy : .unetS)
-        if let why = name.incompatibility(with: dataset.sampleShape) { throw CLIError(why) }
+        let latentSpace = try autoencoder.map { path in
+            try LatentSpace.load(from: try Checkpoint.read(from: URL(fileURLWithPath: path)), path: path)
+        }
+        if let latentSpace, latentSpace.autoencoder.imageShape != dataset.sampleShape {
+            throw CLIError("--autoencoder \(autoencoder!) encodes images \(latentSpace.autoencoder.imageShape), but \(spec) has \(dataset.sampleShape)")
+        }
+        let sampleShape = latentSpace?.autoencoder.latentShape ?? dataset.sampleShape
+        let name = model ?? (method == "lct" ? .latentNet : spec.isPointCloud ? .mlpToy : .unetS)
+        if name.isLatentNetwork != (method == "lct") {
+            throw CLIError(method == "lct" ? "--method lct trains a latent network: use --model latent-net or latent-net-gn"
+                                           : "--model \(name.rawValue) is for --method lct (latents)")
+        }
+        if let why = name.incompatibility(with: sampleShape) { throw CLIError(why) }
         var config = TrainingConfig()
         config.method = method
         config.model = name.rawValue
         config.data = spec.description
-        config.sampleShape = dataset.sampleShape
+        config.sampleShape = sampleShape
         config.iterations = iters
         config.batchSize = batch
         config.learningRate = lr ?? (name == .mlpToy ? 3e-4 : 1e-4)
         config.optimizer = optimizer
         config.emaDecay = emaDecay
         config.maxGradientNorm = maxGradNorm
-        config.s1 = s1
+        config.s1 = s1 ?? (method == "lct" ? 640 : 1280)
         config.seed = seed
         config.immiscible = immiscible
         if let bss {
             guard dataset.sampleShape.count == 3 else { throw CLIError("--bss works on images; \(spec) has samples of shape \(dataset.sampleShape)") }
             config.bssRatio = bss
+        }
+        if method == "lct" {
+            var lct = LCTConfig()
+            lct.metric = metric
+            lct.diffusionLoss = diffusionLoss == "on"
+            lct.adaptiveC = adaptiveC == "on"
+            lct.otCoupling = ot == "on"
+            config.lct = lct
+            return try Trainer(config: config, network: try config.makeNetwork(), latentSpace: latentSpace)
         }
         guard method == "ctm", let teacher else { return try Trainer(config: config, network: try config.makeNetwork()) }
 
@@ -146,7 +182,7 @@ struct TrainingRun {
 
     func run() throws {
         let config = trainer.config
-        var batcher = try StepBatcher(dataset: try DataSpec(parsing: config.data).open(), batchSize: config.batchSize, seed: config.seed)
+        var batcher = try StepBatcher(dataset: try trainingData(), batchSize: config.batchSize, seed: config.seed)
         let logURL = URL(fileURLWithPath: directory).appendingPathComponent("train.log")
         try prepareLog(logURL)
         let log = try FileHandle(forWritingTo: logURL)
@@ -193,6 +229,17 @@ struct TrainingRun {
         note("done: \(directory)/checkpoint.safetensors, samples-\(trainer.step).png, loss.png")
     }
 
+    /// The data the network sees: the data set itself, or for latent CT its normalised latents, encoded once.
+    func trainingData() throws -> any Dataset {
+        let spec = try DataSpec(parsing: trainer.config.data)
+        guard let space = trainer.latentSpace else { return try spec.open() }
+        guard let images = try spec.trainingImages(seed: trainer.config.seed) else { throw CLIError("latent CT needs image data, not \(spec)") }
+        let t0 = Clock.seconds()
+        let latents = space.encode(images)
+        note(String(format: "encoded %d training images to latents %@ in %.1f s", images.shape[0], "\(space.autoencoder.latentShape)", Clock.seconds() - t0))
+        return TensorDataset(latents)
+    }
+
     /// A new run starts the log; a resumed one drops the lines written after its checkpoint
     /// (an interrupted run logs past its last save), so every iteration appears once.
     func prepareLog(_ url: URL) throws {
@@ -214,7 +261,7 @@ struct TrainingRun {
         let isPoints = trainer.config.sampleShape == [2]
         let plan = SamplingPlan.preview(method: trainer.config.method)
         let samples = try trainer.withEMAWeights {
-            try plan.sample(network: trainer.network, count: isPoints ? 2048 : 64, seed: 7)
+            trainer.images(of: try plan.sample(network: trainer.network, count: isPoints ? 2048 : 64, seed: 7))
         }
         try writeSamplePicture(samples, to: "\(directory)/samples-\(trainer.step).png",
                                title: "\(plan.label), ITER \(trainer.step)")
@@ -264,7 +311,7 @@ struct TrainingEvaluator {
         var lines = ""
         for plan in SamplingPlan.evaluation(method: trainer.config.method) {
             let samples = try trainer.withEMAWeights {
-                try plan.sample(network: trainer.network, count: count, seed: 0xE7A1)
+                trainer.images(of: try plan.sample(network: trainer.network, count: count, seed: 0xE7A1))
             }
             let scores = metric.evaluate(samples)
             lines += "\(trainer.step),\(String(format: "%.3f", elapsed)),\(plan.steps)," + scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"

@@ -1,0 +1,75 @@
+// Latent consistency training with the iLCT changes (Dao et al., ICLR 2025): the Cauchy metric, the
+// adaptive scaling-c schedule and the early-step diffusion loss (algorithms.md 2.1-2.3). OT coupling is a
+// batch transform (BatchPreparation); Non-scaling LayerNorm is the network's (latent-net).
+import Glibc
+import CKTensor
+import CKNN
+
+/// Each iLCT change is a switch, so an ablation is one flag away.
+public struct LCTConfig: Codable, Sendable, Equatable {
+    /// "cauchy" (iLCT) or "huber" (iCT's pseudo-Huber with c = 0.00054 sqrt(d), for the ablation).
+    public var metric = "cauchy"
+    /// c = exp(-1.15 ln(N - 1) - 0.85) after the first curriculum stage; off: 0.00054 sqrt(d) throughout.
+    public var adaptiveC = true
+    public var diffusionLoss = true
+    public var diffusionWeight: Float = 5
+    /// Samples whose descending student index is at least floor(fraction N) get the diffusion loss.
+    public var diffusionFraction = 0.75
+    /// Minibatch OT between latents and unit noise (squared L2, exact assignment) before noising.
+    public var otCoupling = true
+
+    public init() {}
+}
+
+/// latent CT's c at N curriculum points: 0.00054 sqrt(d) in the first stage (N = s0 + 1), then
+/// exp(-1.15 ln(N - 1) - 0.85), a fit to the shrinking spread of the residuals (algorithms.md 2.2).
+public func lctScalingC(pointCount n: Int, firstStagePoints: Int, sampleSize d: Int) -> Float {
+    n <= firstStagePoints ? ictHuberC(sampleSize: d) : Float(exp(-1.15 * log(Double(n - 1)) - 0.85))
+}
+
+/// Which samples of a batch get the diffusion loss: descending student index >= floor(fraction N),
+/// i.e. the low-noise end of the grid ("early" in the generative direction's end near the data).
+public func diffusionLossMask(studentIndices: [Int], pointCount n: Int, fraction: Double) -> [Bool] {
+    let threshold = Int(floor(fraction * Double(n)))
+    return studentIndices.map { n - 1 - $0 >= threshold }
+}
+
+public struct LCTLossResult {
+    public let loss: Tensor
+    public let pointCount: Int
+    public let c: Float
+    public let diffusionSamples: Int
+}
+
+/// mean_b lambda_b d(student_b, teacher_b) + w_diff L_diff, where L_diff averages
+/// (1/sigma^2 + 1/sigma_data^2) mean_j (student_b - x_b)^2 over the selected low-noise samples only
+/// (0 when none is selected) and reuses the student's forward pass.
+public func lctLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, lct: LCTConfig,
+                    tables: SigmaPairTables, noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> LCTLossResult {
+    let pair = consistencyPair(network: network, batch: x, step: step, config: config, tables: tables, noise: noise, rng: &rng)
+    let n = x.shape[0], d = x.count / n, points = pair.table.sigmas.count
+    let c: Float
+    let distance: Tensor
+    if lct.metric == "huber" {
+        c = config.huberC ?? ictHuberC(sampleSize: d)
+        distance = pseudoHuber(pair.student - pair.teacher, c: c)
+    } else {
+        c = config.huberC ?? (lct.adaptiveC ? lctScalingC(pointCount: points, firstStagePoints: config.curriculum.s0 + 1, sampleSize: d)
+                                             : ictHuberC(sampleSize: d))
+        distance = cauchy(pair.student - pair.teacher, c: c)
+    }
+    var loss = (distance * pair.lambdas).mean()
+    var selectedCount = 0
+    if lct.diffusionLoss {
+        let mask = diffusionLossMask(studentIndices: pair.indices.map { $0 + 1 }, pointCount: points, fraction: lct.diffusionFraction)
+        selectedCount = mask.filter { $0 }.count
+        if selectedCount > 0 {
+            let sd2 = config.preconditioning.sigmaData * config.preconditioning.sigmaData
+            // Weight 0 for the unselected samples; the mean divides by the selected count, not the batch.
+            let weights = zip(pair.studentSigmas, mask).map { s, on in on ? (1 / (s * s) + 1 / sd2) / Float(selectedCount) : 0 }
+            let perSample = meanPerSample((pair.student - x).squared())
+            loss = loss + (perSample * Tensor(shape: [n], storage: weights)).sum() * lct.diffusionWeight
+        }
+    }
+    return LCTLossResult(loss: loss, pointCount: points, c: c, diffusionSamples: selectedCount)
+}
