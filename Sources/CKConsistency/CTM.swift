@@ -141,12 +141,16 @@ public func dsmSigmas(count n: Int, rng: inout some RandomNumberGenerator, sigma
 /// sigma_max to sigma_min; gamma 0 = deterministic long jumps, 1 = consistency-model multistep.
 /// `steps` network evaluations. Images are clipped to [-1, 1] at the end, as sony/ctm does; 2-D points are not
 /// (the toy sets extend beyond it).
-public func sampleCTM(network: some Backbone, count: Int, steps: Int, gamma: Float, seed: UInt64,
+/// `times` replaces the Karras grid with explicit decreasing jump times t_0 .. t_{M-1} (the last jump lands on sigma_min),
+/// e.g. points of the training grid.
+public func sampleCTM(network: some Backbone, count: Int, steps: Int, gamma: Float, seed: UInt64, times: [Float]? = nil,
                       preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
     guard count > 0 else { throw SamplingError.badCount(count) }
-    guard steps > 0 else { throw SamplingError.emptySigmas }
     guard (0...1).contains(gamma) else { throw SamplingError.badGamma(gamma) }
-    let levels = karrasSigmas(count: steps + 1, sigmaMin: Double(p.sigmaMin)).reversed().map { Float($0) }
+    if let times { try validateSigmas(times, sigmaMin: p.sigmaMin) }
+    let levels = times.map { $0 + [p.sigmaMin] } ?? karrasSigmas(count: steps + 1, sigmaMin: Double(p.sigmaMin)).reversed().map { Float($0) }
+    let steps = levels.count - 1
+    guard steps > 0 else { throw SamplingError.emptySigmas }
     return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
         let n = noise.count
         var x = noise() * levels[0]

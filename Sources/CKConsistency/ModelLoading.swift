@@ -17,6 +17,8 @@ public struct TrainedModel {
 
     /// Samples from `plan`, as images (latents decoded) or points.
     public func sample(_ plan: SamplingPlan, count: Int, seed: UInt64) throws -> Tensor {
+        var plan = plan
+        if plan.trainingGridPoints == nil { plan.trainingGridPoints = config.ctm?.gridPoints }
         let samples = try plan.sample(network: network, count: count, seed: seed)
         return latentSpace?.decode(samples) ?? samples
     }

@@ -38,10 +38,15 @@ public enum SamplerKind: String, CaseIterable, Sendable {
 public struct SamplingPlan: Sendable, Equatable {
     public var kind: SamplerKind
     public var steps: Int
-    /// Consistency sampling: explicit levels (default: `defaultSigmas(steps:)`).
+    /// Consistency sampling: explicit levels (default: `defaultSigmas(steps:)`); CTM: explicit jump times
+    /// (default: a Karras grid of steps + 1 points).
     public var sigmas: [Float]? = nil
     /// CTM only.
     public var gamma: Float = 0
+    /// CTM only: the points N of the grid the model was trained on. With it (and no explicit times), M <= N - 1
+    /// jumps start at evenly spaced indices of that grid, times the network has seen; otherwise (or for
+    /// M > N - 1) the times are a Karras grid of M + 1 points, as sony/ctm samples.
+    public var trainingGridPoints: Int? = nil
 
     public init(kind: SamplerKind, steps: Int, sigmas: [Float]? = nil, gamma: Float = 0) {
         self.kind = kind
@@ -58,8 +63,17 @@ public struct SamplingPlan: Sendable, Equatable {
     /// Checks the plan before any work: a clear error for an unusable step list or gamma.
     public func validate() throws {
         guard steps >= 1 else { throw SamplingError.emptySigmas }
-        if kind == .consistency { try validateSigmas(levels) }
+        if kind == .consistency || (kind == .ctm && sigmas != nil) { try validateSigmas(levels) }
         if kind == .ctm, !(0...1).contains(gamma) { throw SamplingError.badGamma(gamma) }
+    }
+
+    /// Jump times on the training grid: indices round(m (N - 1) / M), m = 0 .. M - 1, of the descending grid.
+    public var gridTimes: [Float]? {
+        guard kind == .ctm, let n = trainingGridPoints, steps <= n - 1 else { return nil }
+        var config = CTMConfig()
+        config.gridPoints = n
+        let grid = config.grid
+        return (0..<steps).map { m in grid[Int((Double(m) * Double(n - 1) / Double(steps)).rounded(.toNearestOrEven))] }
     }
 
     /// A short label for tables and pictures, e.g. "4 STEPS", "CTM G=0.5 4 STEPS", "HEUN 5 STEPS (9 NFE)".
@@ -76,13 +90,15 @@ public struct SamplingPlan: Sendable, Equatable {
     public var slug: String {
         switch kind {
         case .consistency: return "\(steps)step"
-        case .ctm: return "ctm-g\(gammaText)-\(steps)step"
+        case .ctm: return "ctm-g\(gammaText)-\(steps)step" + (sigmas == nil ? "" : "-given")
         case .heun: return "heun-\(steps)step"
         }
     }
 
     /// The sampler without its step count: "consistency", "heun", "ctm gamma=0.5".
-    public var family: String { kind == .ctm ? "ctm gamma=\(gammaText)" : kind.rawValue }
+    public var family: String {
+        kind == .ctm ? "ctm gamma=\(gammaText)" + (sigmas == nil ? "" : " (given times)") : kind.rawValue
+    }
 
     var gammaText: String { gamma == gamma.rounded() ? String(Int(gamma)) : String(gamma) }
 
@@ -91,7 +107,7 @@ public struct SamplingPlan: Sendable, Equatable {
         switch kind {
         case .consistency: return try sampleConsistency(network: network, count: count, sigmas: levels, seed: seed)
         case .heun: return try sampleHeun(network: network, count: count, steps: steps, seed: seed)
-        case .ctm: return try sampleCTM(network: network, count: count, steps: steps, gamma: gamma, seed: seed)
+        case .ctm: return try sampleCTM(network: network, count: count, steps: steps, gamma: gamma, seed: seed, times: sigmas ?? gridTimes)
         }
     }
 }

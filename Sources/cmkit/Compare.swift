@@ -22,7 +22,7 @@ struct Compare: ParsableCommand {
     @Option(help: "Step counts to compare, e.g. 1,2,4,8 (Heun: steps, each 2 steps - 1 evaluations).") var steps = "1,2,4"
     @Option(help: "Sampler: consistency | heun | ctm (default: the one for the checkpoint's method).") var method: SamplerKind?
     @Option(help: "CTM: gammas to sweep, e.g. 0,0.5,1.") var gammas = "0"
-    @Option(help: "Explicit noise-level lists instead of --steps, separated by ';', e.g. '80;80,0.8;80,2,0.8,0.2'.")
+    @Option(help: "Explicit noise-level lists instead of --steps, separated by ';', e.g. '80;80,0.8;80,2,0.8,0.2' (CTM: the jump times; the last jump lands on sigma_min).")
     var sigmaLists: String?
     @Option(help: "Tiles per grid.") var count = 64
     @Option(help: "Samples for the metric (default 4096 for 2-D data, 1024 for images).") var metricCount: Int?
@@ -41,7 +41,11 @@ struct Compare: ParsableCommand {
     func run() throws {
         threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
-        let plans = try samplingPlans(trainingMethod: model.config.method)
+        let plans = try samplingPlans(trainingMethod: model.config.method).map { plan -> SamplingPlan in
+            var plan = plan
+            plan.trainingGridPoints = model.config.ctm?.gridPoints
+            return plan
+        }
         let spec = try DataSpec(parsing: model.config.data)
         let isPoints = model.config.sampleShape == [2]
         let n = metricCount ?? (isPoints ? 4096 : 1024)
@@ -95,10 +99,10 @@ struct Compare: ParsableCommand {
         if let why = kind.incompatibility(withMethod: trainingMethod) { throw CLIError(why) }
         let plans: [SamplingPlan]
         if let sigmaLists {
-            guard kind == .consistency else { throw CLIError("--sigma-lists is for consistency sampling; use --steps with --method \(kind.rawValue)") }
-            plans = try sigmaLists.split(separator: ";").map {
-                SamplingPlan(kind: kind, steps: 0, sigmas: try parseList(String($0), option: "--sigma-lists"))
-            }
+            guard kind != .heun else { throw CLIError("--sigma-lists gives consistency levels or CTM jump times; Heun takes --steps") }
+            let lists: [[Float]] = try sigmaLists.split(separator: ";").map { try parseList(String($0), option: "--sigma-lists") }
+            let gammaValues: [Float] = kind == .ctm ? try parseList(gammas, option: "--gammas") : [0]
+            plans = gammaValues.flatMap { g in lists.map { SamplingPlan(kind: kind, steps: 0, sigmas: $0, gamma: g) } }
         } else {
             let counts: [Int] = try parseList(steps, option: "--steps")
             guard counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--steps '\(steps)': every step count must be at least 1") }
@@ -114,11 +118,12 @@ struct Compare: ParsableCommand {
     private func writeTables(_ rows: [CompareRow], metric: QualityMetric, model: TrainedModel, samples: Int) throws {
         var md = "Checkpoint `\(checkpoint)` (\(model.config.model) on \(model.config.data), iteration \(model.step), \(weights.rawValue) weights).\n"
         md += "Metric: \(metric.name) on \(samples) samples (lower is better). Time: wall-clock sampling time per sample, \(Parallel.threadCount) threads.\n\n"
-        md += "| sampler | steps | NFE | sigmas | ms per sample | " + metric.columns.joined(separator: " | ") + " |\n"
+        md += "| sampler | steps | NFE | sigmas (CTM: jump times) | ms per sample | " + metric.columns.joined(separator: " | ") + " |\n"
         md += "|---|---:|---:|---|---:|" + String(repeating: "---:|", count: metric.columns.count) + "\n"
         var csv = "sampler,steps,nfe,sigmas,ms_per_sample," + metric.columns.joined(separator: ",") + "\n"
         for r in rows {
-            let s = r.plan.kind == .consistency ? r.plan.levels.map { String($0) }.joined(separator: " ") : ""
+            let times = r.plan.kind == .consistency ? r.plan.levels : r.plan.kind == .ctm ? (r.plan.sigmas ?? r.plan.gridTimes ?? []) : []
+            let s = times.map { String(format: "%.4g", $0) }.joined(separator: " ")
             let head = "\(r.plan.family),\(r.plan.steps),\(r.plan.functionEvaluations),\(s),"
             md += "| \(r.plan.family) | \(r.plan.steps) | \(r.plan.functionEvaluations) | \(s) | " + String(format: "%.3f", r.msPerSample) + " | "
                 + r.scores.map { String(format: "%.5g", $0) }.joined(separator: " | ") + " |\n"

@@ -309,7 +309,8 @@ struct TrainingEvaluator {
 
     func evaluate(_ trainer: Trainer, elapsed: Double) throws {
         var lines = ""
-        for plan in SamplingPlan.evaluation(method: trainer.config.method) {
+        for var plan in SamplingPlan.evaluation(method: trainer.config.method) {
+            plan.trainingGridPoints = trainer.config.ctm?.gridPoints
             let samples = try trainer.withEMAWeights {
                 trainer.images(of: try plan.sample(network: trainer.network, count: count, seed: 0xE7A1))
             }

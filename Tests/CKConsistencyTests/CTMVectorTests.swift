@@ -135,3 +135,17 @@ final class CTMVectorTests: XCTestCase {
         }
     }
 }
+
+final class CTMSamplingTimesTests: XCTestCase {
+    func testDefaultJumpTimesLieOnTheTrainingGrid() {
+        var plan = SamplingPlan(kind: .ctm, steps: 4)
+        XCTAssertNil(plan.gridTimes, "without a training grid the sampler uses a Karras grid of steps + 1 points")
+        plan.trainingGridPoints = 18
+        let grid = CTMConfig().grid
+        XCTAssertEqual(plan.gridTimes, [grid[0], grid[4], grid[8], grid[13]])
+        plan.steps = 17
+        XCTAssertEqual(plan.gridTimes, Array(grid.prefix(17)))
+        plan.steps = 18
+        XCTAssertNil(plan.gridTimes, "more jumps than grid intervals fall back to the Karras grid")
+    }
+}
