@@ -70,6 +70,8 @@ struct TrainAutoencoder: ParsableCommand {
         checkpoint.metadata["data"] = spec.description
         checkpoint.metadata["reconstruction_mse"] = String(error)
         checkpoint.metadata["seed"] = String(seed)
+        let parent = URL(fileURLWithPath: out).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         try checkpoint.write(to: URL(fileURLWithPath: out))
 
         let shown = held.slice(0..<32)
