@@ -146,3 +146,26 @@ final class LCTTests: XCTestCase {
         XCTAssertEqual(trainer.images(of: latents.slice(0..<2)).shape, [2, 3, 32, 32])
     }
 }
+
+final class LatentTailTests: XCTestCase {
+    func testGaussianValuesHaveNoExcessKurtosisAndStudentTDoes() {
+        var rng = SplitMix64(seed: 6)
+        let gauss: [Double] = (0..<200_000).map { _ in rng.normalDouble() }
+        let g = TailStatistics(gauss)
+        XCTAssertEqual(g.excessKurtosis, 0, accuracy: 0.1)
+        XCTAssertLessThan(g.beyondFive, 1e-4)
+        // Student t with 5 degrees of freedom: excess kurtosis 6, heavy tails.
+        let t5 = (0..<200_000).map { _ -> Double in
+            let z = rng.normalDouble()
+            var chi = 0.0
+            for _ in 0..<5 { let u = rng.normalDouble(); chi += u * u }
+            return z / (chi / 5).squareRoot()
+        }
+        let t = TailStatistics(t5)
+        XCTAssertGreaterThan(t.excessKurtosis, 3)
+        XCTAssertGreaterThan(t.beyondFive, 1e-3)
+        let h = densityHistogram(gauss, limit: 4, bins: 8)
+        XCTAssertEqual(h.centers.first, -3.5)
+        XCTAssertEqual(h.density.reduce(0, +) * 1.0, 1, accuracy: 0.01)
+    }
+}
