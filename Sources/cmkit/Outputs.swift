@@ -48,3 +48,11 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
 }
+
+/// The rows of FOLDER/FILE as fields (a plain comma-separated file without quoting, as `cmkit` writes);
+/// `hint` says how to produce the file when it is missing.
+func readCSV(folder: String, file: String, hint: String) throws -> (path: String, rows: [[String]]) {
+    let path = URL(fileURLWithPath: folder).appendingPathComponent(file).path
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path) not found: \(hint)") }
+    return (path, text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) })
+}

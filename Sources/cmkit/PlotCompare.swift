@@ -23,11 +23,7 @@ struct PlotCompare: ParsableCommand {
         var series: [PlotSeries] = []
         var name = metric
         for folder in folders {
-            let path = URL(fileURLWithPath: folder).appendingPathComponent("metrics.csv").path
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw CLIError("\(path) not found: run `cmkit compare --out \(folder)` first")
-            }
-            let rows = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            let (path, rows) = try readCSV(folder: folder, file: "metrics.csv", hint: "run `cmkit compare --out \(folder)` first")
             guard let header = rows.first, let nfe = header.firstIndex(of: "nfe"), let family = header.firstIndex(of: "sampler"),
                   let firstMetric = header.firstIndex(of: "ms_per_sample").map({ $0 + 1 }), firstMetric < header.count else {
                 throw CLIError("\(path) lacks the sampler/nfe columns; re-run `cmkit compare` with this version")

@@ -26,11 +26,7 @@ struct PlotEval: ParsableCommand {
         var series: [PlotSeries] = []
         var metricName = metric
         for run in runs {
-            let path = URL(fileURLWithPath: run).appendingPathComponent("eval.csv").path
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw CLIError("\(path) not found: train with --eval-every N to log the metric")
-            }
-            let lines = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            let (path, lines) = try readCSV(folder: run, file: "eval.csv", hint: "train with --eval-every N to log the metric")
             guard let header = lines.first, header.count > 3, header[0] == "iteration", header[2] == "steps" else {
                 throw CLIError("\(path) is not an eval.csv written by `cmkit train --eval-every`")
             }
