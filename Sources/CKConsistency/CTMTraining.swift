@@ -36,8 +36,7 @@ public final class CTMState {
     }
 
     func loadState(from checkpoint: Checkpoint) throws {
-        try checkpoint.load(into: teacher.parameters, prefix: "teacher.")
-        for p in teacher.parameters { p.freeze() }
+        try checkpoint.load(into: teacher.parameters, prefix: "teacher.")   // in place: stays frozen
         try targetEMA.loadState(from: checkpoint)
         targetEMA.copy(into: target.parameters)
     }

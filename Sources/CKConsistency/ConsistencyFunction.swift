@@ -7,10 +7,9 @@ extension Preconditioning {
     public func consistency(_ network: some Backbone, _ x: Tensor, sigma: [Float]) -> Tensor {
         let n = x.shape[0]
         precondition(sigma.count == n, "consistency: \(sigma.count) sigmas for a batch of \(n)")
-        let column = [n] + Array(repeating: 1, count: x.rank - 1)
-        let cIn = Tensor(shape: column, storage: sigma.map(cIn))
-        let cSkip = Tensor(shape: column, storage: sigma.map(cSkip))
-        let cOut = Tensor(shape: column, storage: sigma.map(cOut))
+        let cIn = perSample(sigma.map(cIn), rank: x.rank)
+        let cSkip = perSample(sigma.map(cSkip), rank: x.rank)
+        let cOut = perSample(sigma.map(cOut), rank: x.rank)
         let out = network(x * cIn, sigma: Tensor(shape: [n], storage: sigma))
         return cSkip * x + cOut * out
     }
@@ -18,6 +17,10 @@ extension Preconditioning {
 
 /// Adds per-sample noise: x + sigma_b * z (sigma broadcast over each sample's elements).
 public func addNoise(_ x: Tensor, _ z: Tensor, sigma: [Float]) -> Tensor {
-    let column = [x.shape[0]] + Array(repeating: 1, count: x.rank - 1)
-    return x + z * Tensor(shape: column, storage: sigma)
+    x + z * perSample(sigma, rank: x.rank)
+}
+
+/// A (N, 1, ..., 1) tensor that broadcasts one value per sample.
+func perSample(_ values: [Float], rank: Int) -> Tensor {
+    Tensor(shape: [values.count] + Array(repeating: 1, count: rank - 1), storage: values)
 }

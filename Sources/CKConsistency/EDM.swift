@@ -11,11 +11,6 @@ public struct EDMConfig: Sendable {
     public init() {}
 }
 
-/// A (N, 1, ..., 1) tensor that broadcasts one value per sample.
-func perSample(_ values: [Float], rank: Int) -> Tensor {
-    Tensor(shape: [values.count] + Array(repeating: 1, count: rank - 1), storage: values)
-}
-
 extension Preconditioning {
     /// D(x, sigma) = cSkip^EDM x + cOut^EDM F(cIn x, sigma[, target]). With a two-time network and
     /// target s this is CTM's g(x, t, s); target == sigma gives the denoiser.

@@ -119,29 +119,28 @@ public final class Trainer {
     /// touching the weights.
     public func trainStep(batch: Tensor, rng: inout SplitMix64) throws -> StepReport {
         let (x, noise) = config.batchTransforms.apply(to: batch, rng: &rng)
-        let gradients: [Tensor], value: Float, pointCount: Int
+        var gradients: [Tensor] = [], value: Float, pointCount: Int
         var dsmWeight: Float? = nil
+        // The single-loss methods differentiate their loss below, once it is known to be finite.
+        var loss: Tensor? = nil
+        let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
         switch config.method {
         case "ctm":
             let result = ctmGradients(student: network, state: ctm!, batch: x, noise: noise, rng: &rng)
             (gradients, value, pointCount, dsmWeight) = (result.gradients, result.loss, ctm!.config.gridPoints, result.dsmWeight)
         case "lct":
-            let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
             let result = lctLoss(network: network, batch: x, step: step, config: ict, lct: config.lct ?? LCTConfig(),
                                  tables: tables, noise: noise, rng: &rng)
-            (value, pointCount) = (result.loss.scalar, result.pointCount)
-            gradients = value.isFinite ? Tape.gradients(of: result.loss, wrt: network.parameters.map(\.value)) : []
+            (loss, value, pointCount) = (result.loss, result.loss.scalar, result.pointCount)
         case "edm":
-            let loss = edmLoss(network: network, batch: x, noise: noise, rng: &rng)
-            (value, pointCount) = (loss.scalar, 0)
-            gradients = value.isFinite ? Tape.gradients(of: loss, wrt: network.parameters.map(\.value)) : []
+            let result = edmLoss(network: network, batch: x, noise: noise, rng: &rng)
+            (loss, value, pointCount) = (result, result.scalar, 0)
         default:
-            let ict = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
             let result = ictLoss(network: network, batch: x, step: step, config: ict, tables: tables, noise: noise, rng: &rng)
-            (value, pointCount) = (result.loss.scalar, result.pointCount)
-            gradients = value.isFinite ? Tape.gradients(of: result.loss, wrt: network.parameters.map(\.value)) : []
+            (loss, value, pointCount) = (result.loss, result.loss.scalar, result.pointCount)
         }
         guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: value) }
+        if let loss { gradients = Tape.gradients(of: loss, wrt: network.parameters.map(\.value)) }
         applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
         ema.update(from: network.parameters)
         ctm?.update(from: network)
