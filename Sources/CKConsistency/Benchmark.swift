@@ -1,4 +1,5 @@
-// The benchmark workload of bench-models.md: timed full iCT steps and one-step sampling of 256.
+// The benchmark workload of bench-models.md: timed full iCT steps and one-step sampling of 256; for the
+// latent networks, timed full iLCT steps (OT coupling, Cauchy loss, diffusion loss) on a batch of latents.
 import CKTensor
 import CKNN
 import Glibc
@@ -22,21 +23,31 @@ public struct BenchmarkResult: Sendable {
 public enum Benchmark {
     /// Times `timedSteps` full iCT steps (pair sampling at N = 1281, noise, teacher forward without
     /// recording, student forward, loss, backward, Adam) on one fixed batch, then one-step sampling of 256.
+    /// The latent networks get latent CT's step instead, at its final N = 641, with every iLCT switch on.
     public static func run(model name: ModelName, batch: Tensor, threads: Int, timedSteps: Int, warmupSteps: Int,
                            sampleRepetitions: Int, progress: (String) -> Void = { _ in }) -> BenchmarkResult {
         Parallel.configure(threads: threads)
         var initRNG = SplitMix64(seed: 0)
-        let network = name.make(rng: &initRNG)
+        let network = name.make(sampleShape: Array(batch.shape.dropFirst()), rng: &initRNG)
         let learningRate: Float = name == .mlpToy ? 3e-4 : 1e-4
         var optimizer = Adam(parameters: network.parameters, learningRate: learningRate)
+        let latent = name == .latentNet || name == .latentNetGN
         var config = ICTConfig(totalSteps: 1)
-        config.fixedPointCount = 1281
+        config.fixedPointCount = latent ? 641 : 1281
         let tables = SigmaPairTables()
+        let coupling = BatchTransforms(assignment: .exact, squaredCost: true)
         var rng = SplitMix64(seed: 1)
 
         func step(_ k: Int) {
-            let result = ictLoss(network: network, batch: batch, step: k, config: config, tables: tables, rng: &rng)
-            _ = applyGradients(of: result.loss, to: network.parameters, optimizer: &optimizer)
+            let loss: Tensor
+            if latent {
+                let (x, noise) = coupling.apply(to: batch, rng: &rng)
+                loss = lctLoss(network: network, batch: x, step: k, config: config, lct: LCTConfig(), tables: tables,
+                               noise: noise, rng: &rng).loss
+            } else {
+                loss = ictLoss(network: network, batch: batch, step: k, config: config, tables: tables, rng: &rng).loss
+            }
+            _ = applyGradients(of: loss, to: network.parameters, optimizer: &optimizer)
         }
         for k in 0..<warmupSteps { step(k) }
         progress("warm-up done (\(warmupSteps) steps)")

@@ -7,8 +7,10 @@ import CKConsistency
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time one full iCT training step and one-step sampling of 256; print one JSON line.",
-        discussion: "Batch 128 of 2-D points for mlp-toy, 64 random images for unet-s, N = 1281 noise levels. "
+        abstract: "Time one full training step and one-step sampling of 256; print one JSON line.",
+        discussion: "iCT with N = 1281 noise levels: a batch of 128 2-D points for mlp-toy, 64 random 1x28x28 images "
+            + "for unet-s and unet-xs. Latent CT for latent-net and latent-net-gn: 64 latents of 4x7x7 (Fashion-MNIST's "
+            + "with `train-autoencoder --latent-channels 4`), N = 641, OT coupling, Cauchy and diffusion loss. "
             + "Build with -c release: debug builds are many times slower.")
 
     @Option(help: "Network to time: \(ModelName.allValueStrings.joined(separator: " | ")).")
@@ -30,9 +32,14 @@ struct Bench: ParsableCommand {
         if transforms { return benchTransforms() }
         let toy = model == .mlpToy
         var rng = SplitMix64(seed: 0)
-        // Only the batch's shape matters for timing: points in the toy board's range, images in [-1, 1].
-        let batch = toy ? Tensor.uniform(shape: [128, 2], low: -0.866, high: 0.866, rng: &rng)
-                        : Tensor.uniform(shape: [64, 1, 28, 28], low: -1, high: 1, rng: &rng)
+        // Only the batch's shape matters for timing: points in the toy board's range, images in [-1, 1],
+        // latents normalised to std 0.5 (sigma_data).
+        let batch: Tensor
+        switch model {
+        case .mlpToy: batch = Tensor.uniform(shape: [128, 2], low: -0.866, high: 0.866, rng: &rng)
+        case .latentNet, .latentNetGN: batch = Tensor.normal(shape: [64, 4, 7, 7], rng: &rng) * 0.5
+        case .unetS, .unetXS: batch = Tensor.uniform(shape: [64, 1, 28, 28], low: -1, high: 1, rng: &rng)
+        }
         let result = Benchmark.run(model: model, batch: batch, threads: threading.threads ?? Parallel.threadCount,
                                    timedSteps: steps ?? (toy ? 500 : 20), warmupSteps: warmup ?? (toy ? 50 : 3),
                                    sampleRepetitions: toy ? 50 : 5,
