@@ -8,7 +8,8 @@ struct PlotCompare: ParsableCommand {
         commandName: "plot-compare",
         abstract: "Plot the metric against network evaluations (NFE) from several `cmkit compare` folders.",
         discussion: "Reads DIR/metrics.csv of each folder and draws one line per folder and sampler (e.g. an iCT "
-            + "model's consistency sampling, a CTM model at each gamma, an EDM model's Heun sampler).")
+            + "model's consistency sampling, a CTM model at each gamma, an EDM model's Heun sampler). Lines are named "
+            + "after the folder, or after the run for a folder called compare (RUN/compare).")
 
     @Argument(help: "Folders written by `cmkit compare`.") var folders: [String]
     @Option(help: "Metric column (default: the first metric).") var metric: String?
@@ -36,13 +37,21 @@ struct PlotCompare: ParsableCommand {
             let data = rows.dropFirst().filter { $0.count == header.count }
             for sampler in data.map({ $0[family] }).uniqued() {
                 let mine = data.filter { $0[family] == sampler }
-                series.append(PlotSeries(name: "\(URL(fileURLWithPath: folder).lastPathComponent): \(sampler)",
+                series.append(PlotSeries(name: "\(label(of: folder)): \(sampler)",
                                          x: mine.compactMap { Double($0[nfe]) }, y: mine.compactMap { Double($0[column]) }))
             }
         }
         try PNG.write(Plot.lines(series, title: title, xLabel: "network evaluations", yLabel: name ?? "", logY: true), to: out)
         note("wrote \(out) (\(series.count) lines)")
     }
+}
+
+/// A folder's name in the legend; `RUN/compare` (compare's usual output) is named after RUN, so that
+/// several runs' `compare` folders get lines of their own names.
+func label(of folder: String) -> String {
+    let url = URL(fileURLWithPath: folder).standardizedFileURL
+    let parent = url.deletingLastPathComponent().lastPathComponent
+    return url.lastPathComponent == "compare" && !parent.isEmpty && parent != "/" ? parent : url.lastPathComponent
 }
 
 extension Array where Element: Hashable {
