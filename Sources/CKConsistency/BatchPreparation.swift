@@ -16,6 +16,11 @@ public struct BatchTransforms: Sendable, Equatable {
         self.squaredCost = squaredCost
     }
 
+    /// Latent CT's OT coupling: the same exact solver as immiscible assignment, on squared L2 (algorithms.md 2.4).
+    public static func otCoupling(bssRatio: Float? = nil) -> BatchTransforms {
+        BatchTransforms(bssRatio: bssRatio, assignment: .exact, squaredCost: true)
+    }
+
     /// The batch after BSS and its unit noise after assignment. With assignment off the noise is nil:
     /// the loss draws its own, so runs without these options are unchanged.
     public func apply(to x: Tensor, rng: inout some RandomNumberGenerator) -> (batch: Tensor, noise: Tensor?) {

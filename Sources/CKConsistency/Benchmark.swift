@@ -31,11 +31,11 @@ public enum Benchmark {
         let network = name.make(sampleShape: Array(batch.shape.dropFirst()), rng: &initRNG)
         let learningRate: Float = name == .mlpToy ? 3e-4 : 1e-4
         var optimizer = Adam(parameters: network.parameters, learningRate: learningRate)
-        let latent = name == .latentNet || name == .latentNetGN
+        let latent = name.isLatentNetwork
         var config = ICTConfig(totalSteps: 1)
         config.fixedPointCount = latent ? 641 : 1281
         let tables = SigmaPairTables()
-        let coupling = BatchTransforms(assignment: .exact, squaredCost: true)
+        let coupling = BatchTransforms.otCoupling()
         var rng = SplitMix64(seed: 1)
 
         func step(_ k: Int) {

@@ -39,10 +39,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     /// The batch transforms this config asks for (shared by every method).
     public var batchTransforms: BatchTransforms {
-        if method == "lct", lct?.otCoupling ?? false {
-            // Latent CT's OT coupling: the same exact solver as immiscible assignment, on squared L2 (algorithms.md 2.4).
-            return BatchTransforms(bssRatio: bssRatio, assignment: .exact, squaredCost: true)
-        }
+        if method == "lct", lct?.otCoupling ?? false { return .otCoupling(bssRatio: bssRatio) }
         return BatchTransforms(bssRatio: bssRatio, assignment: NoiseAssignment(rawValue: immiscible) ?? .off)
     }
 }
