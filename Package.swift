@@ -15,7 +15,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "cmkit", targets: ["cmkit"]),
-        .library(name: "ConsistencyKit", targets: ["CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKMetrics"]),
+        .library(name: "ConsistencyKit", targets: ["CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKEvaluation",
+                                                   "CKTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,20 +29,24 @@ let package = Package(
 
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
         .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
-        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN", "CKMetrics"], swiftSettings: fastMath),
+        .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: fastMath),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),
-        .target(name: "CKMetrics", dependencies: ["CKTensor"], swiftSettings: fastMath),
+        .target(name: "CKEvaluation", dependencies: ["CKTensor", "CKNN", "CKDatasets"], swiftSettings: fastMath),
+        .target(name: "CKTraining", dependencies: ["CKTensor", "CKNN", "CKConsistency", "CKDatasets", "CKImageIO", "CKEvaluation"],
+                swiftSettings: fastMath),
         .executableTarget(name: "cmkit", dependencies: [
-            "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKMetrics",
+            "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKEvaluation", "CKTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .target(name: "CKTestSupport", dependencies: ["CKTensor"], path: "Tests/_CKTestSupport"),
         .testTarget(name: "CKTensorTests", dependencies: ["CKTensor", "CKTestSupport"]),
         .testTarget(name: "CKNNTests", dependencies: ["CKNN", "CKTestSupport"]),
-        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKDatasets", "CKMetrics", "CKTestSupport"]),
-        .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKMetrics", "CKTestSupport"]),
+        .testTarget(name: "CKConsistencyTests", dependencies: ["CKConsistency", "CKNN", "CKDatasets", "CKEvaluation", "CKTraining",
+                                                               "CKTestSupport"]),
+        .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKTestSupport"]),
+        .testTarget(name: "CKEvaluationTests", dependencies: ["CKEvaluation", "CKNN", "CKDatasets", "CKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

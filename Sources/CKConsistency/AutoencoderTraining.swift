@@ -24,10 +24,10 @@ public func trainAutoencoder(images: Tensor, config: AutoencoderTrainingConfig,
                              progress: (AutoencoderProgress) -> Void = { _ in }) throws -> LatentSpace {
     let n = images.shape[0]
     guard images.rank == 4, images.shape[2] == images.shape[3], images.shape[2] % 4 == 0 else {
-        throw TrainingError.incompatibleCheckpoint("the autoencoder needs square images with a side divisible by 4, got \(Array(images.shape.dropFirst()))")
+        throw TrainingError.autoencoderNeedsSquareImages(shape: Array(images.shape.dropFirst()))
     }
     guard config.batchSize <= n else {
-        throw TrainingError.incompatibleCheckpoint("batch \(config.batchSize) is larger than the \(n) training images")
+        throw TrainingError.batchLargerThanData(batch: config.batchSize, count: n)
     }
     var initRNG = SplitMix64(seed: config.seed)
     let autoencoder = Autoencoder(channels: images.shape[1], imageSize: images.shape[2], latentChannels: config.latentChannels,
@@ -40,7 +40,7 @@ public func trainAutoencoder(images: Tensor, config: AutoencoderTrainingConfig,
         let indices = (0..<config.batchSize).map { _ in Int(rng.next() % UInt64(n)) }
         let batch = reorderedRows(images, indices)
         let loss = autoencoderLoss(autoencoder, batch: batch, klWeight: config.klWeight, rng: &rng)
-        guard loss.total.scalar.isFinite else { throw TrainingError.nonFiniteLoss(step: k, loss: loss.total.scalar) }
+        guard loss.total.scalar.isFinite else { throw NonFiniteLoss(iteration: k, loss: loss.total.scalar) }
         _ = applyGradients(of: loss.total, to: autoencoder.parameters, optimizer: &optimizer)
         smoothedReconstruction = smoothedReconstruction.isNaN ? loss.reconstruction : 0.95 * smoothedReconstruction + 0.05 * loss.reconstruction
         smoothedKL = smoothedKL.isNaN ? loss.kl : 0.95 * smoothedKL + 0.05 * loss.kl

@@ -118,7 +118,7 @@ extension LatentSpace {
     public static func load(from checkpoint: Checkpoint, prefix: String = "", path: String) throws -> LatentSpace {
         let fields = (checkpoint.metadata[prefix + "autoencoder"] ?? "").split(separator: ",").compactMap { Int($0) }
         guard fields.count == 4 else {
-            throw TrainingError.incompatibleCheckpoint("\(path): no autoencoder in it; pass a file written by `cmkit train-autoencoder`")
+            throw TrainingError.noAutoencoder(path: path)
         }
         var rng = SplitMix64(seed: 0)
         let autoencoder = Autoencoder(channels: fields[0], imageSize: fields[1], latentChannels: fields[2], width: fields[3], rng: &rng)

@@ -1,4 +1,4 @@
-// Rebuilding a trained network from a `cmkit train` checkpoint, with its EMA or online weights.
+// Rebuilding a trained network from a training checkpoint, with its EMA or online weights, and sampling it.
 import Foundation
 import CKTensor
 import CKNN
@@ -12,36 +12,48 @@ public struct TrainedModel {
     public let network: any Backbone
     public let weights: WeightChoice
     public let step: Int
-    /// Latent CT: the autoencoder that turns the network's latents into images.
-    public let latentSpace: LatentSpace?
+    /// What the method adds for sampling: latent methods' autoencoder, CTM's training grid.
+    public let context: SamplingContext
+    /// The file it was read from, for messages.
+    public let source: String?
+
+    public init(config: TrainingConfig, network: any Backbone, weights: WeightChoice, step: Int, context: SamplingContext,
+                source: String? = nil) {
+        self.config = config
+        self.network = network
+        self.weights = weights
+        self.step = step
+        self.context = context
+        self.source = source
+    }
+
+    public var method: any TrainingMethod.Type { config.method.type }
+    public var latentSpace: LatentSpace? { context.latentSpace }
+
+    /// The sampler `sample` and `compare` use unless told otherwise.
+    public var defaultSampler: SamplerKind { method.defaultSampler }
 
     /// Samples from `plan`, as images (latents decoded) or points.
     public func sample(_ plan: SamplingPlan, count: Int, seed: UInt64) throws -> Tensor {
-        var plan = plan
-        if plan.trainingGridPoints == nil { plan.trainingGridPoints = config.ctm?.gridPoints }
-        let samples = try plan.sample(network: network, count: count, seed: seed)
-        return latentSpace?.decode(samples) ?? samples
+        try plan.sample(network: network, count: count, seed: seed, context: context)
     }
 
     /// The shape of what `sample` returns.
     public var outputShape: [Int] { latentSpace?.autoencoder.imageShape ?? config.sampleShape }
+
+    /// Points or images.
+    public var sampleKind: SampleKind { SampleKind(sampleShape: outputShape) }
 }
 
 /// Reads `url`, rebuilds the network its config names, and loads the chosen weights
 /// (EMA weights are stored as `ema.<name>`). Errors name the file and the problem.
 public func loadTrainedModel(from url: URL, weights: WeightChoice = .ema) throws -> TrainedModel {
     let checkpoint = try Checkpoint.read(from: url)
-    guard let json = checkpoint.metadata["config"],
-          let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
-        throw TrainingError.incompatibleCheckpoint(
-            "checkpoint \(url.path): no training config in its metadata; pass a checkpoint written by `cmkit train`")
-    }
-    let network: any Backbone
-    do { network = try config.makeNetwork() } catch let error as TrainingError {
-        throw TrainingError.incompatibleCheckpoint("checkpoint \(url.path): \(error)")
-    }
-    try checkpoint.load(into: network.parameters, prefix: weights == .ema ? "ema." : "", model: config.model)
-    let latentSpace = config.method == "lct" ? try LatentSpace.load(from: checkpoint, prefix: "autoencoder.", path: url.path) : nil
+    let config = try TrainingConfig.stored(in: checkpoint, path: url.path)
+    try Trainer.check(config)
+    let network = config.makeNetwork()
+    try checkpoint.load(into: network.parameters, prefix: weights == .ema ? "ema." : "", model: config.model.rawValue)
+    let context = try config.method.type.samplingContext(config: config, checkpoint: checkpoint, path: url.path)
     return TrainedModel(config: config, network: network, weights: weights, step: (try? checkpoint.intMetadata("step")) ?? 0,
-                        latentSpace: latentSpace)
+                        context: context, source: url.path)
 }

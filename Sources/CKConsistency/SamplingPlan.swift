@@ -1,5 +1,6 @@
 // Which sampler to run on a trained model, and how many network evaluations it costs: the one place
-// `sample` and `compare` turn a step count into samples for every training method.
+// `sample` and `compare` turn a step count into samples for every training method. Which samplers a
+// method allows is the method's (`TrainingMethod.samplers`).
 import CKTensor
 import CKNN
 
@@ -10,29 +11,6 @@ public enum SamplerKind: String, CaseIterable, Sendable {
     case heun
     /// CTM's gamma-sampling.
     case ctm
-
-    /// The sampler a checkpoint of `method` uses unless told otherwise.
-    public static func defaultFor(method: String) -> SamplerKind {
-        switch method {
-        case "edm": return .heun
-        case "ctm": return .ctm
-        default: return .consistency
-        }
-    }
-
-    public func canSample(method: String) -> Bool {
-        switch (self, method) {
-        case (.consistency, "ict"), (.consistency, "lct"), (.heun, "edm"), (.heun, "ctm"), (.ctm, "ctm"): return true
-        default: return false
-        }
-    }
-
-    /// Why this sampler cannot run a model trained with `method`, or nil.
-    public func incompatibility(withMethod method: String) -> String? {
-        guard !canSample(method: method) else { return nil }
-        let usable = SamplerKind.allCases.filter { $0.canSample(method: method) }.map(\.rawValue)
-        return "--method \(rawValue) cannot sample a model trained with --method \(method); use \(usable.joined(separator: " or "))"
-    }
 }
 
 public struct SamplingPlan: Sendable, Equatable {
@@ -102,6 +80,7 @@ public struct SamplingPlan: Sendable, Equatable {
 
     var gammaText: String { gamma == gamma.rounded() ? String(Int(gamma)) : String(gamma) }
 
+    /// Samples of the network itself (latents for a latent method).
     public func sample(network: some Backbone, count: Int, seed: UInt64) throws -> Tensor {
         try validate()
         switch kind {
@@ -110,18 +89,26 @@ public struct SamplingPlan: Sendable, Equatable {
         case .ctm: return try sampleCTM(network: network, count: count, steps: steps, gamma: gamma, seed: seed, times: sigmas ?? gridTimes)
         }
     }
+
+    /// Samples as data: the method's context supplies CTM's training grid and decodes latents.
+    public func sample(network: some Backbone, count: Int, seed: UInt64, context: SamplingContext) throws -> Tensor {
+        var plan = self
+        if plan.trainingGridPoints == nil { plan.trainingGridPoints = context.trainingGridPoints }
+        let samples = try plan.sample(network: network, count: count, seed: seed)
+        return context.latentSpace?.decode(samples) ?? samples
+    }
 }
 
 extension SamplingPlan {
-    /// What a training run's preview pictures show: one step, or Heun with 18 steps for an EDM model.
-    public static func preview(method: String) -> SamplingPlan {
-        let kind = SamplerKind.defaultFor(method: method)
+    /// What a training run's preview pictures show: one step of the method's sampler; Heun with 18 steps.
+    public static func preview(_ method: any TrainingMethod.Type) -> SamplingPlan {
+        let kind = method.defaultSampler
         return SamplingPlan(kind: kind, steps: kind == .heun ? 18 : 1)
     }
 
-    /// What `--eval-every` measures: one and two steps; EDM: Heun with 18 steps (35 evaluations).
-    public static func evaluation(method: String) -> [SamplingPlan] {
-        let kind = SamplerKind.defaultFor(method: method)
+    /// What `--eval-every` measures: one and two steps; Heun with 18 steps (35 evaluations).
+    public static func evaluation(_ method: any TrainingMethod.Type) -> [SamplingPlan] {
+        let kind = method.defaultSampler
         return kind == .heun ? [SamplingPlan(kind: .heun, steps: 18)] : [1, 2].map { SamplingPlan(kind: kind, steps: $0) }
     }
 }

@@ -65,3 +65,14 @@ public enum ImageGrid {
         return canvas.bitmap
     }
 }
+
+/// A picture of samples: images as a grid, 2-D points as a scatter plot.
+public enum SamplePicture {
+    public static func bitmap(_ samples: Tensor, columns: Int = 8, title: String = "") -> Bitmap {
+        SampleKind(batch: samples) == .points ? Plot.scatter(samples, title: title) : ImageGrid.bitmap(samples, columns: columns)
+    }
+
+    public static func write(_ samples: Tensor, to path: String, columns: Int = 8, title: String = "") throws {
+        try PNG.write(bitmap(samples, columns: columns, title: title), to: path)
+    }
+}

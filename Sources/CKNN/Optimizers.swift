@@ -261,3 +261,17 @@ public struct RAdam: Optimizer {
         stepCount = step
     }
 }
+
+// MARK: - By name
+
+/// The optimizers a training config can name; the raw value is the CLI's and the checkpoint's spelling.
+public enum OptimizerName: String, CaseIterable, Codable, Sendable {
+    case adam, radam
+
+    public func make(parameters: [Parameter], learningRate: Float) -> any Optimizer {
+        switch self {
+        case .adam: return Adam(parameters: parameters, learningRate: learningRate)
+        case .radam: return RAdam(parameters: parameters, learningRate: learningRate)
+        }
+    }
+}

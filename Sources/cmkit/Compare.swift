@@ -5,13 +5,13 @@ import CKTensor
 import CKConsistency
 import CKDatasets
 import CKImageIO
+import CKEvaluation
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample one checkpoint at several step counts and compare quality and time.",
         discussion: """
-            The sampler follows the checkpoint's method (consistency for ict, heun for edm, ctm for ctm; \
-            --method overrides); CTM sweeps --gammas too. \
+            The sampler follows the checkpoint's method (\(samplersHelp); --method overrides); CTM sweeps --gammas too. \
             Writes into --out: grid-<n>step.png per step count (grid-ctm-g<G>-<n>step.png, grid-heun-<n>step.png) (the same seeds, so the same noise lands in the \
             same tile), compare.png (the grids side by side), metrics.md and metrics.csv, and metric.png. \
             Quality: for 2-D data sliced Wasserstein-2 and MMD^2 against fresh true samples; for images the \
@@ -41,16 +41,18 @@ struct Compare: ParsableCommand {
     func run() throws {
         threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
-        let plans = try samplingPlans(trainingMethod: model.config.method).map { plan -> SamplingPlan in
+        let plans = try samplingPlans(for: model).map { plan -> SamplingPlan in
             var plan = plan
-            plan.trainingGridPoints = model.config.ctm?.gridPoints
+            plan.trainingGridPoints = model.context.trainingGridPoints
             return plan
         }
         let spec = try DataSpec(parsing: model.config.data)
-        let isPoints = model.config.sampleShape == [2]
+        let isPoints = model.sampleKind == .points
         let n = metricCount ?? (isPoints ? 4096 : 1024)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let metric = try QualityMetric.make(for: spec, isPoints: isPoints, classifierPath: classifier, referenceCount: n)
+        let metric = try explainingMetricErrors(for: spec) {
+            try QualityMetric.make(for: spec, classifier: classifier.map { URL(fileURLWithPath: $0) }, referenceCount: n)
+        }
         note("comparing \(plans.count) samplers on \(n) samples each; metric: \(metric.name)")
 
         var rows: [CompareRow] = []
@@ -60,7 +62,7 @@ struct Compare: ParsableCommand {
             let t0 = Clock.seconds()
             let samples = try model.sample(plan, count: n, seed: seed &+ 1)
             let seconds = Clock.seconds() - t0
-            let scores = metric.evaluate(samples)
+            let scores = try metric.evaluate(samples)
             let grid: Bitmap
             if isPoints {
                 grid = Plot.scatter(samples, title: label)
@@ -94,9 +96,8 @@ struct Compare: ParsableCommand {
         return series
     }
 
-    private func samplingPlans(trainingMethod: String) throws -> [SamplingPlan] {
-        let kind = method ?? SamplerKind.defaultFor(method: trainingMethod)
-        if let why = kind.incompatibility(withMethod: trainingMethod) { throw CLIError(why) }
+    private func samplingPlans(for model: TrainedModel) throws -> [SamplingPlan] {
+        let kind = try sampler(method, for: model)
         let plans: [SamplingPlan]
         if let sigmaLists {
             guard kind != .heun else { throw CLIError("--sigma-lists gives consistency levels or CTM jump times; Heun takes --steps") }
@@ -116,7 +117,7 @@ struct Compare: ParsableCommand {
     }
 
     private func writeTables(_ rows: [CompareRow], metric: QualityMetric, model: TrainedModel, samples: Int) throws {
-        var md = "Checkpoint `\(checkpoint)` (\(model.config.model) on \(model.config.data), iteration \(model.step), \(weights.rawValue) weights).\n"
+        var md = "Checkpoint `\(checkpoint)` (\(model.config.model.rawValue) on \(model.config.data), iteration \(model.step), \(weights.rawValue) weights).\n"
         md += "Metric: \(metric.name) on \(samples) samples (lower is better). Time: wall-clock sampling time per sample, \(Parallel.threadCount) threads.\n\n"
         md += "| sampler | steps | NFE | sigmas (CTM: jump times) | ms per sample | " + metric.columns.joined(separator: " | ") + " |\n"
         md += "|---|---:|---:|---|---:|" + String(repeating: "---:|", count: metric.columns.count) + "\n"

@@ -8,15 +8,6 @@ func note(_ message: String) {
     FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
 }
 
-/// Images become a PNG grid; 2-D points a scatter plot PNG.
-func writeSamplePicture(_ samples: Tensor, to path: String, columns: Int = 8, title: String = "") throws {
-    if samples.rank == 2 && samples.shape[1] == 2 {
-        try PNG.write(Plot.scatter(samples, title: title), to: path)
-    } else {
-        try ImageGrid.write(samples, to: path, columns: columns)
-    }
-}
-
 /// One "x,y" line per point, no header (as the PyTorch port writes its samples).
 func writePointsCSV(_ points: Tensor, to path: String) throws {
     var text = ""
@@ -24,14 +15,6 @@ func writePointsCSV(_ points: Tensor, to path: String) throws {
         text += String(format: "%.6f,%.6f\n", points.storage[2 * i], points.storage[2 * i + 1])
     }
     try text.write(toFile: path, atomically: true, encoding: .utf8)
-}
-
-func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
-    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-    return "\(s)s"
 }
 
 /// Parses "1,2,4" style lists; the error names the option.

@@ -4,6 +4,7 @@ import Foundation
 import CKTensor
 import CKConsistency
 import CKImageIO
+import CKTraining
 
 extension WeightChoice: ExpressibleByArgument {}
 extension SamplerKind: ExpressibleByArgument {}
@@ -13,8 +14,7 @@ struct Sample: ParsableCommand {
         abstract: "Sample from a trained checkpoint in one or a few steps and write a PNG.",
         discussion: "Images go to a grid (rows of --columns, 2-pixel padding); 2-D models write a scatter plot and, "
             + "with --csv, the points. --sigmas overrides the noise levels that --steps picks (consistency sampling). "
-            + "The sampler follows the checkpoint's training method: consistency for ict, heun for edm "
-            + "(2 steps - 1 network evaluations), ctm gamma-sampling for ctm (which can also use heun).")
+            + "The sampler follows the checkpoint's training method: " + samplersHelp + ". Heun takes 2 steps - 1 network evaluations.")
 
     @Option(help: "Sampler: consistency | heun | ctm (default: the one for the checkpoint's method).") var method: SamplerKind?
     @Option(help: "CTM gamma in [0, 1]: 0 deterministic long jumps, 1 consistency-style re-noising.") var gamma: Float = 0
@@ -40,18 +40,17 @@ struct Sample: ParsableCommand {
     func run() throws {
         threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
-        let kind = method ?? SamplerKind.defaultFor(method: model.config.method)
-        if let why = kind.incompatibility(withMethod: model.config.method) { throw CLIError(why) }
+        let kind = try sampler(method, for: model)
         if sigmas != nil && kind != .consistency { throw CLIError("--sigmas is for consistency sampling; use --steps with --method \(kind.rawValue)") }
         let plan = SamplingPlan(kind: kind, steps: steps, sigmas: try sigmas.map { try parseList($0, option: "--sigmas") }, gamma: gamma)
         do { try plan.validate() } catch let e as SamplingError { throw CLIError("\(e)") }
         let t0 = Clock.seconds()
         let samples = try model.sample(plan, count: count, seed: seed)
         let seconds = Clock.seconds() - t0
-        try writeSamplePicture(samples, to: out, columns: columns, title: plan.label)
+        try SamplePicture.write(samples, to: out, columns: columns, title: plan.label)
         if let npy { try NPY.write(samples, to: npy) }
         if let csv {
-            guard samples.shape == [count, 2] else { throw CLIError("--csv is for 2-D point models; this model makes \(model.config.sampleShape)") }
+            guard model.sampleKind == .points else { throw CLIError("--csv is for point models; this model makes \(model.outputShape)") }
             try writePointsCSV(samples, to: csv)
         }
         let what = kind == .consistency ? "sigmas " + plan.levels.map { String($0) }.joined(separator: ",") : plan.label.lowercased()

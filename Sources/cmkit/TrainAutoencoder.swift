@@ -4,6 +4,7 @@ import Foundation
 import CKTensor
 import CKNN
 import CKConsistency
+import CKTraining
 import CKDatasets
 import CKImageIO
 

@@ -3,7 +3,8 @@ import ArgumentParser
 import Foundation
 import CKTensor
 import CKNN
-import CKConsistency
+import CKEvaluation
+import CKTraining
 import CKDatasets
 
 enum ClassifierData: String, CaseIterable, ExpressibleByArgument {

@@ -46,35 +46,25 @@ final class BatchTransformTests: XCTestCase {
     }
 
     func testResumeIsExactWithImmiscibleAndBSS() throws {
-        var config = TrainingConfig()
-        config.model = ModelName.unetXS.rawValue
+        var config = TrainingConfig(method: .ict)
+        config.model = .unetXS
         config.data = "shapes"
-        config.sampleShape = [3, 16, 16]
+        config.sampleShape = [3, 32, 32]
         config.iterations = 6
         config.batchSize = 8
         config.learningRate = 2e-4
-        config.immiscible = "quantized"
+        config.immiscible = .quantized
         config.bssRatio = 0.1
         config.seed = 5
-        func make() throws -> Trainer {
-            var rng = SplitMix64(seed: config.seed)
-            return try Trainer(config: config, network: ModelName.unetXS.make(sampleShape: config.sampleShape, rng: &rng))
-        }
-        var rng0 = SplitMix64(seed: 9)
-        let batches = (0..<6).map { _ in Tensor.uniform(shape: [8, 3, 16, 16], low: -1, high: 1, rng: &rng0) }
-        func run(_ t: Trainer, to end: Int) throws {
-            while t.step < end { var r = t.rng(forStep: t.step); _ = try t.trainStep(batch: batches[t.step], rng: &r) }
-        }
-        let straight = try make()
-        try run(straight, to: 6)
-        let first = try make()
-        try run(first, to: 3)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bt-\(getpid()).safetensors")
-        defer { try? FileManager.default.removeItem(at: url) }
-        try first.checkpoint().write(to: url)
-        let resumed = try Trainer.restore(from: try Checkpoint.read(from: url), path: url.path)
+        let straight = try Trainer(config: config)
+        try train(straight, until: 6)
+        let first = try Trainer(config: config)
+        let run = try temporaryRun("bt")
+        defer { try? FileManager.default.removeItem(at: run.url) }
+        try train(first, until: 3, in: run)
+        let resumed = try Trainer.restore(from: try Checkpoint.read(from: run.checkpoint), path: run.checkpoint.path)
         XCTAssertEqual(resumed.config, config)
-        try run(resumed, to: 6)
+        try train(resumed, until: 6, in: run)
         for (a, b) in zip(straight.network.parameters, resumed.network.parameters) {
             XCTAssertEqual(a.value.storage, b.value.storage, a.name)
         }

@@ -7,14 +7,14 @@ import CKTensor
 import CKNN
 import CKConsistency
 import CKDatasets
-import CKMetrics
+import CKEvaluation
+import CKTraining
 import CKTestSupport
 
 final class CTMTrainingTests: XCTestCase {
-    private func config(method: String, iterations: Int) -> TrainingConfig {
-        var c = TrainingConfig()
-        c.method = method
-        c.model = ModelName.mlpToy.rawValue
+    private func config(method: MethodName, iterations: Int) -> TrainingConfig {
+        var c = TrainingConfig(method: method)
+        c.model = .mlpToy
         c.data = "toy:checkerboard"
         c.sampleShape = [2]
         c.iterations = iterations
@@ -22,22 +22,15 @@ final class CTMTrainingTests: XCTestCase {
         c.learningRate = 1e-3
         c.emaDecay = 0.99
         c.seed = 17
-        if method == "ctm" { c.ctm = CTMConfig() }
         return c
-    }
-
-    private func train(_ trainer: Trainer, until end: Int) throws {
-        var batcher = try StepBatcher(dataset: ToyDataset(.checkerboard), batchSize: trainer.config.batchSize, seed: trainer.config.seed)
-        while trainer.step < end {
-            var rng = trainer.rng(forStep: trainer.step)
-            _ = try trainer.trainStep(batch: batcher.batch(forStep: trainer.step), rng: &rng)
-        }
     }
 
     private func slicedW2(_ trainer: Trainer, _ plan: SamplingPlan) throws -> Double {
         var rng = SplitMix64(seed: 5)
         let reference = Toy2D.checkerboard.sample(count: 2048, rng: &rng)
-        let samples = try trainer.withEMAWeights { try plan.sample(network: trainer.network, count: 2048, seed: 3) }
+        let samples = try trainer.withEMAWeights {
+            try plan.sample(network: trainer.network, count: 2048, seed: 3, context: trainer.samplingContext)
+        }
         return slicedWasserstein2(samples, reference)
     }
 
@@ -45,24 +38,19 @@ final class CTMTrainingTests: XCTestCase {
     private static var teacherCache: [Int: Trainer] = [:]
     private func teacher(iterations: Int) throws -> Trainer {
         if let t = Self.teacherCache[iterations] { return t }
-        let t = try Trainer(config: config(method: "edm", iterations: iterations), network: try config(method: "edm", iterations: iterations).makeNetwork())
+        let t = try Trainer(config: config(method: .edm, iterations: iterations))
         try train(t, until: iterations)
         Self.teacherCache[iterations] = t
         return t
     }
 
     private func student(of teacher: Trainer, iterations: Int) throws -> Trainer {
-        let c = config(method: "ctm", iterations: iterations)
-        let network = try c.makeNetwork()
-        let teacherNetwork = try config(method: "edm", iterations: 1).makeNetwork()
-        teacher.withEMAWeights { _ = copyMatchingValues(from: teacher.network, to: teacherNetwork) }
-        copyMatchingValues(from: teacherNetwork, to: network)
-        return try Trainer(config: c, network: network, teacher: teacherNetwork)
+        try Trainer(config: config(method: .ctm, iterations: iterations), inputs: MethodInputs(diffusionModel: teacher.trainedModel()))
     }
 
     func testEDMTeacherAndCTMStudentImproveTheirMetrics() throws {
         let heun = SamplingPlan(kind: .heun, steps: 18)
-        let fresh = try Trainer(config: config(method: "edm", iterations: 1), network: try config(method: "edm", iterations: 1).makeNetwork())
+        let fresh = try Trainer(config: config(method: .edm, iterations: 1))
         let untrained = try slicedW2(fresh, heun)
         let edm = try teacher(iterations: 2000)
         let trained = try slicedW2(edm, heun)
@@ -83,25 +71,29 @@ final class CTMTrainingTests: XCTestCase {
         try train(straight, until: 20)
 
         let first = try student(of: edm, iterations: 20)
-        try train(first, until: 10)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ctm-resume-\(getpid()).safetensors")
-        defer { try? FileManager.default.removeItem(at: url) }
-        try first.checkpoint().write(to: url)
-        let resumed = try Trainer.restore(from: try Checkpoint.read(from: url), path: url.path)
+        let run = try temporaryRun("ctm-resume")
+        defer { try? FileManager.default.removeItem(at: run.url) }
+        try train(first, until: 10, in: run)
+        let resumed = try Trainer.restore(from: try Checkpoint.read(from: run.checkpoint), path: run.checkpoint.path)
         XCTAssertEqual(resumed.step, 10)
-        try train(resumed, until: 20)
+        try train(resumed, until: 20, in: run)
 
         for (a, b) in zip(straight.network.parameters, resumed.network.parameters) {
             XCTAssertEqual(a.value.storage, b.value.storage, "online \(a.name) differs after resume")
         }
-        XCTAssertEqual(straight.ctm!.targetEMA.values.map(\.storage), resumed.ctm!.targetEMA.values.map(\.storage), "target network differs")
+        let targets = [straight, resumed].map { ($0.method as! CTM).state.targetEMA.values.map(\.storage) }
+        XCTAssertEqual(targets[0], targets[1], "target network differs")
         XCTAssertEqual(straight.lastLoss, resumed.lastLoss)
     }
 
-    func testCTMNeedsATeacher() throws {
-        let c = config(method: "ctm", iterations: 10)
-        XCTAssertThrowsError(try Trainer(config: c, network: try c.makeNetwork())) { error in
-            XCTAssertTrue("\(error)".contains("--teacher"), "\(error)")
+    func testCTMNeedsAnEDMTeacherOfTheSameNetwork() throws {
+        let c = config(method: .ctm, iterations: 10)
+        XCTAssertThrowsError(try Trainer(config: c)) { error in
+            XCTAssertEqual(error as? TrainingError, .missingInput(method: .ctm, input: .diffusionModel))
+        }
+        let ict = try Trainer(config: config(method: .ict, iterations: 1)).trainedModel()
+        XCTAssertThrowsError(try Trainer(config: c, inputs: MethodInputs(diffusionModel: ict))) { error in
+            XCTAssertEqual(error as? TrainingError, .inputHasWrongMethod(path: "the teacher", found: .ict, expected: .edm))
         }
     }
 }

@@ -66,12 +66,17 @@ final class EDMTests: XCTestCase {
 }
 
 final class SamplingPlanTests: XCTestCase {
-    func testSamplersAcceptOnlyTheirMethodsAndSayWhichToUse() {
-        XCTAssertNil(SamplerKind.heun.incompatibility(withMethod: "ctm"))
-        XCTAssertNil(SamplerKind.consistency.incompatibility(withMethod: "ict"))
-        let why = SamplerKind.ctm.incompatibility(withMethod: "edm") ?? ""
-        XCTAssertTrue(why.contains("use heun"), why)
-        XCTAssertEqual(SamplerKind.defaultFor(method: "ctm"), .ctm)
+    func testEachMethodNamesItsSamplersDefaultFirst() {
+        XCTAssertEqual(CTM.samplers, [.ctm, .heun])
+        XCTAssertEqual(EDM.samplers, [.heun])
+        XCTAssertEqual(ICT.defaultSampler, .consistency)
+        XCTAssertEqual(LatentCT.defaultSampler, .consistency)
+        for method in MethodName.allCases {
+            XCTAssertFalse(method.type.samplers.isEmpty, "\(method) has no sampler")
+            XCTAssertEqual(method.type.name, method, "the registry maps \(method) to a type named \(method.type.name)")
+            let preview = SamplingPlan.preview(method.type)
+            XCTAssertEqual(preview.kind, method.type.defaultSampler)
+        }
         XCTAssertThrowsError(try SamplingPlan(kind: .ctm, steps: 2, gamma: 1.5).validate())
         XCTAssertThrowsError(try SamplingPlan(kind: .consistency, steps: 0, sigmas: [0.8, 80]).validate())
     }

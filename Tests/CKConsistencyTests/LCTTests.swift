@@ -7,7 +7,7 @@ import CKTensor
 import CKNN
 import CKConsistency
 import CKDatasets
-import CKMetrics
+import CKEvaluation
 import CKTestSupport
 
 final class LCTTests: XCTestCase {
@@ -117,18 +117,15 @@ final class LCTTests: XCTestCase {
     func testShortLatentRunBringsSamplesCloserToTheData() throws {
         let (space, images, _) = try trainedAutoencoder()
         let latents = space.encode(images)
-        var config = TrainingConfig()
-        config.method = "lct"
-        config.model = ModelName.latentNet.rawValue
+        var config = TrainingConfig(method: .lct)
+        config.model = .latentNet
         config.data = "shapes"
         config.sampleShape = space.autoencoder.latentShape
         config.iterations = 300
         config.batchSize = 32
         config.learningRate = 1e-3
         config.emaDecay = 0.95
-        config.s1 = 640
-        config.lct = LCTConfig()
-        let trainer = try Trainer(config: config, network: try config.makeNetwork(), latentSpace: space)
+        let trainer = try Trainer(config: config, inputs: MethodInputs(autoencoder: space))
         func distance() throws -> Double {
             let samples = try trainer.withEMAWeights {
                 try sampleConsistency(network: trainer.network, count: 512, sigmas: [80], seed: 3)
@@ -136,11 +133,7 @@ final class LCTTests: XCTestCase {
             return slicedWasserstein2(samples, latents)
         }
         let before = try distance()
-        var batcher = try StepBatcher(dataset: TensorDataset(latents), batchSize: 32, seed: 4)
-        while trainer.step < config.iterations {
-            var rng = trainer.rng(forStep: trainer.step)
-            _ = try trainer.trainStep(batch: batcher.batch(forStep: trainer.step), rng: &rng)
-        }
+        try train(trainer, until: config.iterations, data: TensorDataset(latents))
         let after = try distance()
         XCTAssertLessThan(after, 0.75 * before, "latent sliced W2 before \(before), after \(after)")
         XCTAssertEqual(trainer.images(of: latents.slice(0..<2)).shape, [2, 3, 32, 32])

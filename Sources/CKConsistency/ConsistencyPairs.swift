@@ -1,4 +1,5 @@
-// Improved consistency training (Song & Dhariwal 2023, Algorithm 1 with the iCT changes): one loss evaluation.
+// Consistency training's shared core (iCT and latent CT): the curriculum settings, the sigma-pair tables,
+// and one student/teacher pair per sample (Song & Dhariwal 2023, Algorithm 1 with the iCT changes).
 import CKTensor
 import CKNN
 
@@ -32,11 +33,6 @@ public final class SigmaPairTables {
     }
 }
 
-public struct ICTLossResult {
-    public let loss: Tensor              // scalar, on the graph
-    public let pointCount: Int           // N(k) used
-}
-
 /// One consistency pair per sample: the student f(x + sigma_{i+1} z, sigma_{i+1}) with gradient and the
 /// teacher f(x + sigma_i z, sigma_i) under stop-gradient (the same network and z), as iCT and latent CT share.
 public struct ConsistencyPair {
@@ -62,15 +58,4 @@ public func consistencyPair(network: some Backbone, batch x: Tensor, step: Int, 
     }
     let student = p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent)
     return ConsistencyPair(student: student, teacher: teacher, indices: indices, table: table)
-}
-
-/// iCT loss at iteration `step` (algorithms.md 1.8): one z per sample shared by student (sigma_{i+1},
-/// with gradient) and teacher (sigma_i, the same network under stop-gradient); lambda = 1/(sigma_{i+1} - sigma_i).
-/// `noise` may be given (immiscible assignment reorders it); otherwise it is drawn here.
-public func ictLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
-                    noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ICTLossResult {
-    let pair = consistencyPair(network: network, batch: x, step: step, config: config, tables: tables, noise: noise, rng: &rng)
-    let c = config.huberC ?? ictHuberC(sampleSize: x.count / x.shape[0])
-    let loss = (pseudoHuber(pair.student - pair.teacher, c: c) * pair.lambdas).mean()
-    return ICTLossResult(loss: loss, pointCount: pair.table.sigmas.count)
 }

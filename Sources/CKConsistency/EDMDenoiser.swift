@@ -1,15 +1,8 @@
-// EDM (Karras et al. 2022): the denoiser D(x, sigma), its denoising score-matching loss, and the Heun
-// ODE solver (deterministic sampler and CTM's teacher solver). algorithms.md 3.6.
+// EDM (Karras et al. 2022): the denoiser D(x, sigma), the weighted denoising loss, and the Heun ODE solver
+// (the deterministic sampler and CTM's teacher solver). algorithms.md 3.6; training is Methods/EDM.swift.
 import Glibc
 import CKTensor
 import CKNN
-
-/// EDM training defaults: ln sigma ~ N(pMean, pStd^2).
-public struct EDMConfig: Sendable {
-    public var pMean = -1.2, pStd = 1.2
-    public var preconditioning = Preconditioning()
-    public init() {}
-}
 
 extension Preconditioning {
     /// D(x, sigma) = cSkip^EDM x + cOut^EDM F(cIn x, sigma[, target]). With a two-time network and
@@ -39,16 +32,6 @@ public func denoisingLoss(_ denoise: (Tensor, [Float]) -> Tensor, batch x: Tenso
     let d = denoise(addNoise(x, z, sigma: sigma), sigma)
     let weight = Tensor(shape: [sigma.count], storage: sigma.map(p.edmWeight))
     return (meanPerSample((d - x).squared()) * weight).mean()
-}
-
-/// EDM's training loss for a batch: lognormal sigma per sample, weighted denoising error.
-/// `noise` may be given (immiscible assignment reorders it); otherwise it is drawn here.
-public func edmLoss(network: some Backbone, batch x: Tensor, config: EDMConfig = EDMConfig(), noise: Tensor? = nil,
-                    rng: inout some RandomNumberGenerator) -> Tensor {
-    let sigma = (0..<x.shape[0]).map { _ in Float(exp(config.pMean + config.pStd * rng.normalDouble())) }
-    let z = noise ?? Tensor.normal(like: x, rng: &rng)
-    let p = config.preconditioning
-    return denoisingLoss({ p.edmDenoiser(network, $0, sigma: $1) }, batch: x, noise: z, sigma: sigma, preconditioning: p)
 }
 
 /// One Heun step of the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma from `from` to `to`

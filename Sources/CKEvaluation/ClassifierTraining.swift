@@ -3,7 +3,7 @@
 import Foundation
 import CKTensor
 import CKNN
-import CKMetrics
+
 
 // MARK: - Training
 
@@ -33,7 +33,7 @@ public struct ClassifierTrainingResult {
 /// Trains a `Classifier` on `images` (N, C, H, W) in [-1, 1] with labels in 0..<classes: softmax
 /// cross-entropy, Adam, `learningRate` warmed up linearly over the first 5% of the iterations and then
 /// cosine-decayed to 0, batches drawn in epoch-wise shuffled order. Weights and batch order depend only
-/// on `seed`. Throws `TrainingError.nonFiniteLoss` before applying a non-finite loss.
+/// on `seed`. Throws `NonFiniteLoss` before applying a non-finite loss.
 public func trainClassifier(images: Tensor, labels: [Int], classes: Int, iterations: Int, batchSize: Int = 64,
                             learningRate: Float = 2e-3, seed: UInt64 = 0,
                             test: (images: Tensor, labels: [Int])? = nil,
@@ -74,7 +74,7 @@ public func trainClassifier(images: Tensor, labels: [Int], classes: Int, iterati
             : learningRate * Float(0.5 * (1 + cos(Double.pi * done)))
         let loss = classifier.logits(batch).crossEntropy(labels: indices.map { labels[$0] })
         let value = loss.scalar
-        guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: iteration, loss: value) }
+        guard value.isFinite else { throw NonFiniteLoss(iteration: iteration, loss: value) }
         _ = applyGradients(of: loss, to: classifier.parameters, optimizer: &optimizer)
         smoothed = smoothed.isNaN ? value : 0.95 * smoothed + 0.05 * value
         progress?(ClassifierProgress(iteration: iteration, iterations: iterations, loss: value, smoothedLoss: smoothed,

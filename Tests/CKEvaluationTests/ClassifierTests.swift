@@ -3,7 +3,7 @@ import XCTest
 import Foundation
 import CKTensor
 import CKNN
-import CKConsistency
+import CKEvaluation
 import CKDatasets
 import CKTestSupport
 

@@ -1,6 +1,12 @@
 // One optimisation step of any loss: gradients by the tape, optional clipping, the optimizer's update.
 import CKTensor
-import CKNN
+
+/// A loss that became NaN or infinite; the weights were not changed by it.
+public struct NonFiniteLoss: Error, CustomStringConvertible, Equatable {
+    public let iteration: Int, loss: Float
+    public init(iteration: Int, loss: Float) { self.iteration = iteration; self.loss = loss }
+    public var description: String { "the loss became \(loss) at iteration \(iteration); the weights were not changed by it" }
+}
 
 /// Differentiates `loss` with respect to `parameters`, clips when `maxGradientNorm` is set, and
 /// applies `optimizer`. Returns the loss value and the gradient norm before clipping (nil without clipping).

@@ -1,6 +1,6 @@
 // Sliced W2, MMD^2 and Fréchet distance against hand-derived and analytic values.
 import CKDatasets
-@testable import CKMetrics
+@testable import CKEvaluation
 import CKTensor
 import CKTestSupport
 import Foundation

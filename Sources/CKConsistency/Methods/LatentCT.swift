@@ -1,14 +1,22 @@
 // Latent consistency training with the iLCT changes (Dao et al., ICLR 2025): the Cauchy metric, the
-// adaptive scaling-c schedule and the early-step diffusion loss (algorithms.md 2.1-2.3). OT coupling is a
-// batch transform (BatchPreparation); Non-scaling LayerNorm is the network's (latent-net).
+// adaptive scaling-c schedule and the early-step diffusion loss (algorithms.md 2.1-2.3), on the normalised
+// latents of a trained autoencoder. OT coupling is a batch transform (BatchPreparation); Non-scaling
+// LayerNorm is the network's (latent-net).
 import Glibc
 import CKTensor
 import CKNN
 
+/// The consistency metric of latent CT.
+public enum LatentMetric: String, ClosedChoice {
+    /// iLCT's Cauchy loss.
+    case cauchy
+    /// iCT's pseudo-Huber with c = 0.00054 sqrt(d), for the ablation.
+    case huber
+}
+
 /// Each iLCT change is a switch, so an ablation is one flag away.
-public struct LCTConfig: Codable, Sendable, Equatable {
-    /// "cauchy" (iLCT) or "huber" (iCT's pseudo-Huber with c = 0.00054 sqrt(d), for the ablation).
-    public var metric = "cauchy"
+public struct LCTConfig: MethodOptions {
+    public var metric = LatentMetric.cauchy
     /// c = exp(-1.15 ln(N - 1) - 0.85) after the first curriculum stage; off: 0.00054 sqrt(d) throughout.
     public var adaptiveC = true
     public var diffusionLoss = true
@@ -50,7 +58,7 @@ public func lctLoss(network: some Backbone, batch x: Tensor, step: Int, config: 
     let n = x.shape[0], d = x.count / n, points = pair.table.sigmas.count
     let c: Float
     let distance: Tensor
-    if lct.metric == "huber" {
+    if lct.metric == .huber {
         c = config.huberC ?? ictHuberC(sampleSize: d)
         distance = pseudoHuber(pair.student - pair.teacher, c: c)
     } else {
@@ -72,4 +80,55 @@ public func lctLoss(network: some Backbone, batch x: Tensor, step: Int, config: 
         }
     }
     return LCTLossResult(loss: loss, pointCount: points, c: c, diffusionSamples: selectedCount)
+}
+
+public final class LatentCT: TrainingMethod {
+    public static let name = MethodName.lct
+    public static let summary = "latent consistency training with the iLCT changes (Dao et al. 2025) on a trained autoencoder's latents"
+    public static let samplers: [SamplerKind] = [.consistency]
+    public static let modelsLatents = true
+    public static let inputs: [MethodInput] = [.autoencoder]
+    /// The LCT code's curriculum end for latents.
+    public static let defaultS1 = 640
+
+    public let options: LCTConfig
+    public let latentSpace: LatentSpace?
+    let tables = SigmaPairTables()
+
+    public convenience init(config: TrainingConfig, network: any Backbone, inputs: MethodInputs) throws {
+        guard let space = inputs.autoencoder else { throw TrainingError.missingInput(method: .lct, input: .autoencoder) }
+        try self.init(config: config, space: space)
+    }
+
+    /// The autoencoder and its statistics travel in the checkpoint under `autoencoder.`.
+    public convenience init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {
+        try self.init(config: config, space: try LatentSpace.load(from: checkpoint, prefix: "autoencoder.", path: path))
+    }
+
+    init(config: TrainingConfig, space: LatentSpace) throws {
+        guard space.autoencoder.latentShape == config.sampleShape else {
+            throw TrainingError.modelCannotModel(model: config.model, sampleShape: space.autoencoder.latentShape)
+        }
+        options = config.options(as: LCTConfig.self)
+        latentSpace = space
+    }
+
+    public static func samplingContext(config: TrainingConfig, checkpoint: Checkpoint, path: String) throws -> SamplingContext {
+        SamplingContext(latentSpace: try LatentSpace.load(from: checkpoint, prefix: "autoencoder.", path: path))
+    }
+
+    public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
+                     rng: inout SplitMix64) -> MethodStep {
+        let curriculum = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
+        let result = lctLoss(network: network, batch: batch, step: iteration, config: curriculum, lct: options,
+                             tables: tables, noise: noise, rng: &rng)
+        return .loss(result.loss, StepReport(loss: result.loss.scalar, pointCount: result.pointCount,
+                                             details: ["c": result.c, "diffusion_samples": Float(result.diffusionSamples)]))
+    }
+
+    public func save(into checkpoint: inout Checkpoint) { latentSpace?.append(to: &checkpoint, prefix: "autoencoder.") }
+
+    public func batchTransforms(_ general: BatchTransforms) -> BatchTransforms {
+        options.otCoupling ? .otCoupling(bssRatio: general.bssRatio) : general
+    }
 }

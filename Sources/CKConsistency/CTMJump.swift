@@ -1,0 +1,57 @@
+// Consistency Trajectory Models (Kim et al., ICLR 2024): the jump G(x, t, s) and gamma-sampling
+// (algorithms.md 3.1 and 3.7). Training is Methods/CTM.swift.
+import Glibc
+import CKTensor
+import CKNN
+
+extension Preconditioning {
+    /// G(x, t, s) = coefX x + coefF F with coefX = s/t + (1 - s/t) cSkip^EDM(t), coefF = (1 - s/t) cOut^EDM(t).
+    /// At s == t: coefX == 1 and coefF == 0 exactly, so G(x, t, t) = x bit for bit.
+    public func ctmCoefficients(t: Float, s: Float) -> (x: Float, f: Float) {
+        let ratio = s / t
+        return (ratio + (1 - ratio) * edmCSkip(t), (1 - ratio) * edmCOut(t))
+    }
+
+    /// CTM's jump G_theta(x, t, s) for a two-time network (per-sample t and s, s <= t).
+    public func ctmJump(_ network: some Backbone, _ x: Tensor, t: [Float], s: [Float]) -> Tensor {
+        let n = x.shape[0]
+        precondition(t.count == n && s.count == n, "ctmJump: \(t.count) t and \(s.count) s for a batch of \(n)")
+        let out = network(x * perSample(t.map(cIn), rank: x.rank), sigma: Tensor(shape: [n], storage: t),
+                          target: Tensor(shape: [n], storage: s))
+        let coefficients = zip(t, s).map { ctmCoefficients(t: $0, s: $1) }
+        return perSample(coefficients.map(\.x), rank: x.rank) * x + perSample(coefficients.map(\.f), rank: x.rank) * out
+    }
+
+    /// gamma-sampling's jump target and re-noise standard deviation towards t_next (sony/ctm's form,
+    /// with the sigma_min offset): s' = sqrt(1 - gamma^2)(t_next - sigma_min) + sigma_min.
+    public func gammaStep(gamma: Float, next: Float) -> (jump: Float, renoise: Float) {
+        let jump = (1 - gamma * gamma).squareRoot() * (next - sigmaMin) + sigmaMin
+        return (jump, max(0, next * next - jump * jump).squareRoot())
+    }
+}
+
+/// gamma-sampling (algorithms.md 3.7) over `steps` jumps on a Karras grid of steps + 1 points from
+/// sigma_max to sigma_min; gamma 0 = deterministic long jumps, 1 = consistency-model multistep.
+/// `steps` network evaluations. Images are clipped to [-1, 1] at the end, as sony/ctm does; 2-D points are not
+/// (the toy sets extend beyond it).
+/// `times` replaces the Karras grid with explicit decreasing jump times t_0 .. t_{M-1} (the last jump lands on sigma_min),
+/// e.g. points of the training grid.
+public func sampleCTM(network: some Backbone, count: Int, steps: Int, gamma: Float, seed: UInt64, times: [Float]? = nil,
+                      preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
+    guard count > 0 else { throw SamplingError.badCount(count) }
+    guard (0...1).contains(gamma) else { throw SamplingError.badGamma(gamma) }
+    if let times { try validateSigmas(times, sigmaMin: p.sigmaMin) }
+    let levels = times.map { $0 + [p.sigmaMin] } ?? karrasSigmas(count: steps + 1, sigmaMin: Double(p.sigmaMin)).reversed().map { Float($0) }
+    let steps = levels.count - 1
+    guard steps > 0 else { throw SamplingError.emptySigmas }
+    return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
+        let n = noise.count
+        var x = noise() * levels[0]
+        for m in 0..<steps {
+            let (jump, renoise) = p.gammaStep(gamma: gamma, next: levels[m + 1])
+            x = p.ctmJump(network, x, t: Array(repeating: levels[m], count: n), s: Array(repeating: jump, count: n))
+            if m < steps - 1 && renoise > 0 { x = x + noise() * renoise }
+        }
+        return network.sampleShape.count == 3 ? x.clamped(-1, 1) : x
+    }
+}

@@ -1,0 +1,201 @@
+// Everything that defines a run, stored as JSON in the checkpoint's metadata under "config". Closed
+// choices are enums; an unknown value in a file is a clear error, never a fallback.
+import Foundation
+import CKTensor
+import CKNN
+
+public struct TrainingConfig: Sendable {
+    public var method: MethodName = .ict
+    public var model: ModelName = .mlpToy
+    public var data = "toy:checkerboard"
+    public var sampleShape = [2]
+    public var iterations = 10_000
+    public var batchSize = 128
+    public var learningRate: Float = 3e-4
+    public var optimizer: OptimizerName = .adam
+    /// nil: a half-life of 10% of the run (algorithms.md 1.7).
+    public var emaDecay: Float? = nil
+    public var seed: UInt64 = 0
+    public var s0 = 10, s1 = 1280
+    public var maxGradientNorm: Float? = nil
+    public var immiscible: NoiseAssignment = .off
+    /// Batch Styles Standardization band ratio; nil: off.
+    public var bssRatio: Float? = nil
+    /// The method's own settings (its `Options` type); stored under the method's name.
+    public var options: any MethodOptions = NoOptions()
+
+    public init() {}
+
+    /// A config for `method` with its default options.
+    public init(method: MethodName) {
+        self.method = method
+        options = method.type.defaultOptions
+        s1 = method.type.defaultS1
+    }
+
+    /// The method's options as their type (defaults if the config holds another method's).
+    public func options<O: MethodOptions>(as type: O.Type) -> O { options as? O ?? O() }
+
+    /// The network this config trains, freshly initialised from `seed`.
+    public func makeNetwork() -> any Backbone {
+        var rng = SplitMix64(seed: seed)
+        return model.make(sampleShape: sampleShape, conditionsOnTarget: method.type.networkTakesTarget, rng: &rng)
+    }
+
+    public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
+
+    /// The batch transforms every method shares: style standardization, then noise assignment.
+    public var generalBatchTransforms: BatchTransforms { BatchTransforms(bssRatio: bssRatio, assignment: immiscible) }
+
+    /// Points or images: what the method's samples are once decoded.
+    public var sampleKind: SampleKind { SampleKind(sampleShape: sampleShape) }
+}
+
+extension TrainingConfig: Equatable {
+    public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool {
+        a.method == b.method && a.model == b.model && a.data == b.data && a.sampleShape == b.sampleShape
+            && a.iterations == b.iterations && a.batchSize == b.batchSize && a.learningRate == b.learningRate
+            && a.optimizer == b.optimizer && a.emaDecay == b.emaDecay && a.seed == b.seed && a.s0 == b.s0 && a.s1 == b.s1
+            && a.maxGradientNorm == b.maxGradientNorm && a.immiscible == b.immiscible && a.bssRatio == b.bssRatio
+            && a.options.isEqual(to: b.options)
+    }
+}
+
+extension MethodOptions {
+    public func isEqual(to other: any MethodOptions) -> Bool { (other as? Self) == self }
+}
+
+extension TrainingMethod {
+    public static var defaultOptions: any MethodOptions { Options() }
+}
+
+// MARK: - JSON
+
+extension TrainingConfig: Codable {
+    /// The general fields' keys, plus one key per method for its options.
+    public struct CodingKeys: CodingKey {
+        public let stringValue: String
+        public init(stringValue: String) { self.stringValue = stringValue }
+        public var intValue: Int? { nil }
+        public init?(intValue: Int) { nil }
+        static func method(_ name: MethodName) -> CodingKeys { CodingKeys(stringValue: name.rawValue) }
+    }
+
+    private static let fields = ["method", "model", "data", "sampleShape", "iterations", "batchSize", "learningRate",
+                                 "optimizer", "emaDecay", "seed", "s0", "s1", "maxGradientNorm", "immiscible", "bssRatio"]
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func key(_ name: String) -> CodingKeys { CodingKeys(stringValue: name) }
+        func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type, default value: T) throws -> T where T.RawValue == String {
+            guard let raw = try c.decodeIfPresent(String.self, forKey: key(name)) else { return value }
+            guard let v = T(rawValue: raw) else {
+                throw TrainingError.unknownValue(field: name, value: raw, valid: T.allCases.map(\.rawValue))
+            }
+            return v
+        }
+        var d = TrainingConfig()
+        d.method = try choice("method", MethodName.self, default: .ict)
+        d.model = try choice("model", ModelName.self, default: .mlpToy)
+        d.optimizer = try choice("optimizer", OptimizerName.self, default: .adam)
+        d.immiscible = try choice("immiscible", NoiseAssignment.self, default: .off)
+        d.data = try c.decodeIfPresent(String.self, forKey: key("data")) ?? d.data
+        d.sampleShape = try c.decodeIfPresent([Int].self, forKey: key("sampleShape")) ?? d.sampleShape
+        d.iterations = try c.decodeIfPresent(Int.self, forKey: key("iterations")) ?? d.iterations
+        d.batchSize = try c.decodeIfPresent(Int.self, forKey: key("batchSize")) ?? d.batchSize
+        d.learningRate = try c.decodeIfPresent(Float.self, forKey: key("learningRate")) ?? d.learningRate
+        d.emaDecay = try c.decodeIfPresent(Float.self, forKey: key("emaDecay"))
+        d.seed = try c.decodeIfPresent(UInt64.self, forKey: key("seed")) ?? d.seed
+        d.s0 = try c.decodeIfPresent(Int.self, forKey: key("s0")) ?? d.s0
+        d.s1 = try c.decodeIfPresent(Int.self, forKey: key("s1")) ?? d.s1
+        d.maxGradientNorm = try c.decodeIfPresent(Float.self, forKey: key("maxGradientNorm"))
+        d.bssRatio = try c.decodeIfPresent(Float.self, forKey: key("bssRatio"))
+        d.options = try d.method.type.decodeOptions(from: c)
+        self = d
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        func key(_ name: String) -> CodingKeys { CodingKeys(stringValue: name) }
+        try c.encode(method.rawValue, forKey: key("method"))
+        try c.encode(model.rawValue, forKey: key("model"))
+        try c.encode(data, forKey: key("data"))
+        try c.encode(sampleShape, forKey: key("sampleShape"))
+        try c.encode(iterations, forKey: key("iterations"))
+        try c.encode(batchSize, forKey: key("batchSize"))
+        try c.encode(learningRate, forKey: key("learningRate"))
+        try c.encode(optimizer.rawValue, forKey: key("optimizer"))
+        try c.encodeIfPresent(emaDecay, forKey: key("emaDecay"))
+        try c.encode(seed, forKey: key("seed"))
+        try c.encode(s0, forKey: key("s0"))
+        try c.encode(s1, forKey: key("s1"))
+        try c.encodeIfPresent(maxGradientNorm, forKey: key("maxGradientNorm"))
+        try c.encode(immiscible.rawValue, forKey: key("immiscible"))
+        try c.encodeIfPresent(bssRatio, forKey: key("bssRatio"))
+        if !(options is NoOptions) { try options.encode(to: c.superEncoder(forKey: .method(method))) }
+    }
+
+    /// The config as stored in a checkpoint: JSON with sorted keys, so equal configs give equal bytes.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Reads the config stored in `checkpoint` (read from `path`).
+    public static func stored(in checkpoint: Checkpoint, path: String) throws -> TrainingConfig {
+        guard let json = checkpoint.metadata["config"] else { throw TrainingError.noTrainingConfig(path: path) }
+        do {
+            return try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
+        } catch let error as TrainingError {
+            throw error
+        } catch {
+            throw TrainingError.unreadableConfig(path: path, detail: "\(error)")
+        }
+    }
+}
+
+// MARK: - Lenient options
+
+extension MethodOptions {
+    /// Decodes the stored options over the defaults: keys a file lacks (settings added later) keep their
+    /// default values, so older checkpoints load.
+    static func decodeOverDefaults(from decoder: Decoder) throws -> Self {
+        let stored = try JSONValue(from: decoder)
+        let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(Self()))
+        return try JSONDecoder().decode(Self.self, from: JSONEncoder().encode(defaults.merging(stored)))
+    }
+}
+
+/// A JSON value, for merging stored options over defaults.
+enum JSONValue: Codable, Equatable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .number(let n): try c.encode(n)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+
+    func merging(_ other: JSONValue) -> JSONValue {
+        guard case .object(var mine) = self, case .object(let theirs) = other else { return other }
+        for (k, v) in theirs { mine[k] = mine[k].map { $0.merging(v) } ?? v }
+        return .object(mine)
+    }
+}

@@ -1,0 +1,124 @@
+// The loop around a Trainer: batches, progress, the CSV log, periodic checkpoints and previews,
+// evaluation, the NaN stop. A resumed run is a trainer restored from the run's checkpoint; both take
+// this one path. Front ends listen through `onProgress` and `onNote`.
+import Foundation
+import CKTensor
+import CKNN
+import CKConsistency
+import CKDatasets
+import CKImageIO
+
+public final class TrainingLoop {
+    public let trainer: Trainer
+    public let directory: RunDirectory
+    /// Checkpoint and preview every N iterations (0: only at the end).
+    public var saveEvery = 1000
+    /// A progress report every N iterations (nil: about 40 per run).
+    public var logEvery: Int? = nil
+    /// Evaluation every N iterations into eval.csv (0: off).
+    public var evalEvery = 0
+    /// The data the network sees; nil: the config's data set (encoded to latents for a latent method).
+    public var data: (any Dataset)? = nil
+    public var onProgress: (TrainingProgress) -> Void = { _ in }
+    public var onNote: (String) -> Void = { _ in }
+
+    public init(trainer: Trainer, directory: RunDirectory) {
+        self.trainer = trainer
+        self.directory = directory
+    }
+
+    /// Trains to the config's iteration count (or to `stop`, saving there), writing the run's files; throws
+    /// `TrainingError.nonFiniteLoss` (the last checkpoint is kept as it was) or the first I/O error.
+    public func run(until stop: Int? = nil) throws {
+        let config = trainer.config
+        let end = min(stop ?? config.iterations, config.iterations)
+        try directory.create()
+        if let summary = trainer.method.setupSummary, trainer.step == 0 { onNote(summary) }
+        var batcher = try StepBatcher(dataset: try data ?? trainer.trainingData(note: onNote), batchSize: config.batchSize, seed: config.seed)
+        try prepareLog()
+        let log = try FileHandle(forWritingTo: directory.log)
+        try log.seekToEnd()
+        defer { try? log.close() }
+
+        let every = logEvery ?? max(1, config.iterations / 40)
+        var evaluationSeconds = 0.0
+        let evaluator = evalEvery > 0 ? try TrainingEvaluator(trainer: trainer, file: directory.evaluationLog) : nil
+        let start = Clock.seconds(), firstStep = trainer.step
+        var windowLoss = 0.0, windowCount = 0
+        onNote("training \(config.model.rawValue) (\(trainer.network.parameterCount) parameters) on \(config.data): "
+               + "\(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay), "
+               + "immiscible \(config.immiscible.rawValue), BSS \(config.bssRatio.map { String($0) } ?? "off")")
+        while trainer.step < end {
+            let k = trainer.step
+            var rng = trainer.rng(forStep: k)
+            let report = try trainer.trainStep(batch: batcher.batch(forStep: k), rng: &rng)
+            windowLoss += Double(report.loss); windowCount += 1
+            let elapsed = Clock.seconds() - start
+            try log.write(contentsOf: Data("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n".utf8))
+            if report.step % every == 0 || report.step == config.iterations {
+                onProgress(TrainingProgress(iteration: report.step, iterations: config.iterations, loss: windowLoss / Double(windowCount),
+                                            pointCount: report.pointCount,
+                                            iterationsPerSecond: Double(report.step - firstStep) / max(elapsed, 1e-9), elapsed: elapsed))
+                windowLoss = 0; windowCount = 0
+            }
+            if (saveEvery > 0 && report.step % saveEvery == 0) || report.step == end {
+                try save()
+            }
+            if let evaluator, report.step % evalEvery == 0 || report.step == end {
+                // Training time only: evaluation time is not counted against the run.
+                let t0 = Clock.seconds()
+                try evaluator.evaluate(trainer, elapsed: t0 - start - evaluationSeconds)
+                evaluationSeconds += Clock.seconds() - t0
+            }
+        }
+        try writeLossPlot()
+        onNote("done: \(directory.checkpoint.path), \(directory.preview(step: trainer.step).lastPathComponent), loss.png")
+    }
+
+    /// A new run starts the log; a resumed one drops the lines written after its checkpoint
+    /// (an interrupted run logs past its last save), so every iteration appears once.
+    func prepareLog() throws {
+        let header = "iteration,loss,N,seconds\n"
+        guard trainer.step > 0, let old = try? String(contentsOf: directory.log, encoding: .utf8) else {
+            try header.write(to: directory.log, atomically: true, encoding: .utf8)
+            return
+        }
+        let kept = old.split(separator: "\n").dropFirst().filter { line in
+            Int(line.split(separator: ",").first ?? "").map { $0 <= trainer.step } ?? false
+        }
+        try (header + kept.map { $0 + "\n" }.joined()).write(to: directory.log, atomically: true, encoding: .utf8)
+    }
+
+    /// Checkpoint first (atomic), then the preview picture from the EMA weights.
+    public func save() throws {
+        try trainer.checkpoint().write(to: directory.checkpoint)
+        let plan = SamplingPlan.preview(trainer.config.method.type)
+        let samples = try trainer.withEMAWeights {
+            try plan.sample(network: trainer.network, count: trainer.config.sampleKind == .points ? 2048 : 64, seed: 7,
+                            context: trainer.samplingContext)
+        }
+        try SamplePicture.write(samples, to: directory.preview(step: trainer.step).path, title: "\(plan.label), ITER \(trainer.step)")
+    }
+
+    /// The loss against iterations, as a running mean over about 1% of the run.
+    func writeLossPlot() throws {
+        let lines = try String(contentsOf: directory.log, encoding: .utf8).split(separator: "\n").dropFirst()
+        var xs: [Double] = [], ys: [Double] = []
+        for line in lines {
+            let f = line.split(separator: ",")
+            if f.count >= 2, let x = Double(f[0]), let y = Double(f[1]) { xs.append(x); ys.append(y) }
+        }
+        guard !xs.isEmpty else { return }
+        // Single-batch losses are too noisy to read.
+        let window = max(1, xs.count / 100)
+        var smooth: [Double] = [], acc = 0.0
+        for i in ys.indices {
+            acc += ys[i]
+            if i >= window { acc -= ys[i - window] }
+            smooth.append(acc / Double(min(i + 1, window)))
+        }
+        let plot = Plot.lines([PlotSeries(name: "loss (running mean)", x: xs, y: smooth)],
+                              title: "\(trainer.config.method.rawValue.uppercased()) LOSS", xLabel: "iteration", yLabel: "loss", logY: true)
+        try PNG.write(plot, to: directory.lossPlot.path)
+    }
+}

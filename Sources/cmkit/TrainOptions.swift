@@ -1,0 +1,155 @@
+// The option groups of `cmkit train`: general ones, then one group per method (titled in --help).
+import ArgumentParser
+import Foundation
+import CKNN
+import CKConsistency
+import CKDatasets
+import CKTraining
+
+extension MethodName: ExpressibleByArgument {}
+extension OptimizerName: ExpressibleByArgument {}
+extension NoiseAssignment: ExpressibleByArgument {}
+extension LatentMetric: ExpressibleByArgument {}
+
+/// on | off, for the switches of a method's ablations.
+enum Switch: String, CaseIterable, ExpressibleByArgument {
+    case on, off
+    var isOn: Bool { self == .on }
+}
+
+struct RunOptions: ParsableArguments {
+    @Option(help: "Output folder for the run.") var out: String?
+    @Option(help: "Continue the run in this folder from its checkpoint.") var resume: String?
+    @Option(help: "Training iterations (the schedules are laid out over this many).") var iters = 10_000
+    @Option(help: "Random seed: the same seed gives the same run.") var seed: UInt64 = 0
+    @Option(help: "Write a checkpoint and sample picture every N iterations (0: only at the end).") var saveEvery = 1000
+    @Option(help: "Print a progress line every N iterations (default: about 40 lines per run).") var logEvery: Int?
+    @Option(help: "Every N iterations, sample with the EMA weights (1 and 2 steps) and log the quality metric to RUN/eval.csv (0: off).")
+    var evalEvery = 0
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws {
+        if iters < 1 { throw ValidationError("--iters must be positive.") }
+        if saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
+        if evalEvery < 0 { throw ValidationError("--eval-every must not be negative.") }
+        if let logEvery, logEvery < 1 { throw ValidationError("--log-every must be at least 1.") }
+    }
+}
+
+struct GeneralOptions: ParsableArguments {
+    @Option(help: "Training method: \(MethodName.allValueStrings.joined(separator: " | ")).") var method: MethodName = .ict
+    @Option(help: "Network: \(ModelName.allValueStrings.joined(separator: " | ")) (default: mlp-toy for points, unet-s for images, latent-net for lct).")
+    var model: ModelName?
+    @Option(help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
+    @Option(help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
+    @Option(help: "Optimizer: \(OptimizerName.allValueStrings.joined(separator: " | ")).") var optimizer: OptimizerName = .adam
+    @Option(help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
+    @Option(help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
+
+    func validate() throws {
+        if let batch, batch < 1 { throw ValidationError("--batch must be positive.") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number.") }
+        if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1).") }
+        if let maxGradNorm, !(maxGradNorm > 0 && maxGradNorm.isFinite) { throw ValidationError("--max-grad-norm must be a positive number.") }
+    }
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "Training data: \(DataSpec.help).") var data = "toy:checkerboard"
+    @Option(help: "Immiscible noise assignment: off | exact | quantized (binary16 distances, as the paper's code).")
+    var immiscible: NoiseAssignment = .off
+    @Option(help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
+    var bss: Float?
+
+    func validate() throws {
+        if let bss, !(bss > 0 && bss <= 1) { throw ValidationError("--bss must be in (0, 1].") }
+    }
+}
+
+struct CurriculumOptions: ParsableArguments {
+    @Option(help: "Curriculum s1: the final number of discretization intervals (default 1280; 640 for lct).") var s1: Int?
+
+    func validate() throws {
+        if let s1, s1 < 10 { throw ValidationError("--s1 must be at least 10 (s0).") }
+    }
+}
+
+/// A method's own options: which flags were given (to refuse them with another method), the options and
+/// input files they make.
+protocol MethodOptionGroup: ParsableArguments {
+    static var method: MethodName { get }
+    /// The flag that names each input file the method takes.
+    static func flag(for input: MethodInput) -> String?
+    var givenFlags: [String] { get }
+    func options() throws -> any MethodOptions
+    var inputs: [MethodInput: URL] { get }
+}
+
+struct LatentCTOptions: MethodOptionGroup {
+    static let method = MethodName.lct
+    @Option(help: "The autoencoder (written by `cmkit train-autoencoder`).") var autoencoder: String?
+    @Option(help: "Consistency metric: cauchy | huber (iCT's pseudo-Huber, for ablations; default cauchy).") var metric: LatentMetric?
+    @Option(help: "The diffusion loss at low-noise steps: on | off (default on).") var diffusionLoss: Switch?
+    @Option(help: "The adaptive scaling-c schedule: on | off (off: 0.00054 sqrt(d) throughout; default on).") var adaptiveC: Switch?
+    @Option(help: "Minibatch OT coupling of latents and noise: on | off (default on).") var ot: Switch?
+
+    static func flag(for input: MethodInput) -> String? { input == .autoencoder ? "--autoencoder AE.safetensors" : nil }
+
+    var givenFlags: [String] {
+        [("--autoencoder", autoencoder != nil), ("--metric", metric != nil), ("--diffusion-loss", diffusionLoss != nil),
+         ("--adaptive-c", adaptiveC != nil), ("--ot", ot != nil)].filter(\.1).map(\.0)
+    }
+
+    func options() throws -> any MethodOptions {
+        var o = LCTConfig()
+        if let metric { o.metric = metric }
+        if let diffusionLoss { o.diffusionLoss = diffusionLoss.isOn }
+        if let adaptiveC { o.adaptiveC = adaptiveC.isOn }
+        if let ot { o.otCoupling = ot.isOn }
+        return o
+    }
+
+    var inputs: [MethodInput: URL] { autoencoder.map { [.autoencoder: URL(fileURLWithPath: $0)] } ?? [:] }
+}
+
+struct CTMOptions: MethodOptionGroup {
+    static let method = MethodName.ctm
+    @Option(help: "The EDM teacher's checkpoint (written by `cmkit train --method edm`).") var teacher: String?
+    @Option(help: "Points of the Karras time grid the teacher's Heun solver walks (default 18).") var ctmGrid: Int?
+    @Option(help: "Weight of the DSM term: a number >= 0 or 'adaptive' (gradient-norm balance at the output layer; default).")
+    var dsmWeight: DSMWeight?
+    @Option(help: "EMA rate of the target network used for the jumps to sigma_min (default 0.999).") var targetEma: Float?
+
+    static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--teacher EDM.safetensors" : nil }
+
+    var givenFlags: [String] {
+        [("--teacher", teacher != nil), ("--ctm-grid", ctmGrid != nil), ("--dsm-weight", dsmWeight != nil),
+         ("--target-ema", targetEma != nil)].filter(\.1).map(\.0)
+    }
+
+    func validate() throws {
+        if let ctmGrid, ctmGrid < 3 { throw ValidationError("--ctm-grid must be at least 3.") }
+        if let targetEma, !(targetEma >= 0 && targetEma < 1) { throw ValidationError("--target-ema must be in [0, 1).") }
+    }
+
+    func options() throws -> any MethodOptions {
+        var o = CTMConfig()
+        if let ctmGrid { o.gridPoints = ctmGrid }
+        if let dsmWeight { o.dsmWeight = dsmWeight.fixed }
+        if let targetEma { o.targetEMADecay = targetEma }
+        return o
+    }
+
+    var inputs: [MethodInput: URL] { teacher.map { [.diffusionModel: URL(fileURLWithPath: $0)] } ?? [:] }
+}
+
+/// 'adaptive' or a fixed number >= 0.
+struct DSMWeight: ExpressibleByArgument {
+    let fixed: Float?
+    init?(argument: String) {
+        if argument == "adaptive" { fixed = nil; return }
+        guard let v = Float(argument), v >= 0, v.isFinite else { return nil }
+        fixed = v
+    }
+    static var defaultCompletionKind: CompletionKind { .list(["adaptive"]) }
+}
