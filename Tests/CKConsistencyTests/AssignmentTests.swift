@@ -5,13 +5,16 @@ import CKConsistency
 import CKTestSupport
 
 final class AssignmentTests: XCTestCase {
-    func testSixBySixVector() throws {
+    func testAssignmentVector() throws {
         let v = try Vectors.load("assignment_6x6.json")
-        let rows = (v["cost"] as? [[Double]]) ?? []
-        XCTAssertEqual(rows.count, 6)
-        let p = linearAssignment(cost: rows.flatMap { $0 }, count: 6)
-        XCTAssertEqual(p, v.doubles("assignment").map(Int.init))
-        assertClose(assignmentCost(rows.flatMap { $0 }, count: 6, p), v.double("total_cost"), atol: 0, rtol: 1e-9)
+        let tol = try v.dict("tolerance")
+        let exactness = try tol.string("assignment")
+        XCTAssertEqual(exactness, "exact", "the optimum is unique; this test compares the permutation exactly")
+        let rows = try v.matrix("cost"), n = rows.count
+        try checkSameLength("\(v.file): cost is square", n, rows[0].count)
+        let p = linearAssignment(cost: rows.flatMap { $0 }, count: n)
+        XCTAssertEqual(p, try v.ints("assignment"))
+        assertClose(assignmentCost(rows.flatMap { $0 }, count: n, p), try v.double("total_cost"), atol: 0, rtol: try tol.double("total_cost_rel"))
     }
 
     func testBruteForceOnRandomProblems() {
@@ -39,30 +42,34 @@ final class AssignmentTests: XCTestCase {
 
     func testImmiscibleVectors() throws {
         let v = try Vectors.load("immiscible_fp16_6.json")
-        let data = (v["data"] as? [[Double]]) ?? [], noise = (v["noise"] as? [[Double]]) ?? []
-        XCTAssertEqual(data.count, 6)
-        let d = data[0].count
-        let x = Tensor(shape: [6, d], storage: data.flatMap { $0 }.map(Float.init))
-        let z = Tensor(shape: [6, d], storage: noise.flatMap { $0 }.map(Float.init))
-        let tol = v.dict("tolerance").double("cost_rel")
+        let data = try v.matrix("data"), noise = try v.matrix("noise")
+        let n = data.count, d = data[0].count
+        try checkSameLength("\(v.file): data and noise rows", n, noise.count)
+        try checkSameLength("\(v.file): data and noise sample sizes", d, noise[0].count)
+        let x = Tensor(shape: [n, d], storage: data.flatMap { $0 }.map(Float.init))
+        let z = Tensor(shape: [n, d], storage: noise.flatMap { $0 }.map(Float.init))
+        let tol = try v.dict("tolerance"), costRel = try tol.double("cost_rel")
+        let exactness = try tol.string("assignment")
+        XCTAssertEqual(exactness, "exact", "this test compares the permutations exactly")
 
-        XCTAssertEqual(noiseAssignment(batch: x, noise: z, mode: .quantized), v.doubles("assignment_fp16").map(Int.init))
-        XCTAssertEqual(noiseAssignment(batch: x, noise: z, mode: .exact), v.doubles("assignment_exact_l2").map(Int.init))
-        XCTAssertEqual(noiseAssignment(batch: x, noise: z, mode: .exact, squaredCost: true),
-                       v.doubles("assignment_squared_euclidean").map(Int.init))
+        XCTAssertEqual(noiseAssignment(batch: x, noise: z, mode: .quantized), try v.ints("assignment_fp16"))
+        XCTAssertEqual(noiseAssignment(batch: x, noise: z, mode: .exact), try v.ints("assignment_exact_l2"))
+        XCTAssertEqual(noiseAssignment(batch: x, noise: z, mode: .exact, squaredCost: true), try v.ints("assignment_squared_euclidean"))
         XCTAssertNil(noiseAssignment(batch: x, noise: z, mode: .off))
 
         // The fp16 distance matrix itself (0.1-scaled, binary16-rounded inputs).
-        let want = ((v["distances_fp16_inputs"] as? [[Double]]) ?? []).flatMap { $0 }
-        let scaled = Tensor(shape: [6, d], storage: data.flatMap { $0 }.map { Float(Float16(0.1 * Float($0))) })
-        let scaledNoise = Tensor(shape: [6, d], storage: noise.flatMap { $0 }.map { Float(Float16(0.1 * Float($0))) })
+        let distances = try v.matrix("distances_fp16_inputs")
+        try checkSameLength("\(v.file): distances_fp16_inputs is n x n, n = \(n)", n, distances.count, distances[0].count)
+        let scaled = Tensor(shape: [n, d], storage: data.flatMap { $0 }.map { Float(Float16(0.1 * Float($0))) })
+        let scaledNoise = Tensor(shape: [n, d], storage: noise.flatMap { $0 }.map { Float(Float16(0.1 * Float($0))) })
         let got = pairwiseDistances(scaled, scaledNoise, squared: false)
-        for (g, w) in zip(got, want) { assertClose(g, w, atol: 1e-6, rtol: tol) }
-        let pq = noiseAssignment(batch: x, noise: z, mode: .quantized)!
-        assertClose(assignmentCost(got, count: 6, pq), v.double("total_cost_fp16"), atol: 0, rtol: tol)
-        let exact = pairwiseDistances(x, z, squared: false)
-        // The vector's exact-L2 total is in the 0.1-scaled units: ||0.1 x - 0.1 z|| = 0.1 ||x - z||.
-        assertClose(0.1 * assignmentCost(exact, count: 6, pq), v.double("total_cost_exact_l2"), atol: 0, rtol: tol)
+        for (g, w) in try checkedZip(got, distances.flatMap { $0 }, "fp16 distances") { assertClose(g, w, atol: 0, rtol: costRel) }
+        let pq = try XCTUnwrap(noiseAssignment(batch: x, noise: z, mode: .quantized))
+        assertClose(assignmentCost(got, count: n, pq), try v.double("total_cost_fp16"), atol: 0, rtol: costRel)
+        // The vector's exact-L2 total is the exact assignment's, in the 0.1-scaled units: ||0.1 x - 0.1 z|| = 0.1 ||x - z||.
+        // (For the public file the two permutations agree; for other files they need not.)
+        let exact = pairwiseDistances(x, z, squared: false), pe = try XCTUnwrap(noiseAssignment(batch: x, noise: z, mode: .exact))
+        assertClose(0.1 * assignmentCost(exact, count: n, pe), try v.double("total_cost_exact_l2"), atol: 0, rtol: costRel)
     }
 
     func testReorderedRowsMovesWholeSamples() {

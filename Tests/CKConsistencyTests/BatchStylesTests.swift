@@ -7,13 +7,15 @@ import CKTestSupport
 final class BatchStylesTests: XCTestCase {
     func testVector() throws {
         let v = try Vectors.load("bss_8x8.json")
-        let params = v.dict("params")
-        let shape = (params["shape"] as? [Int]) ?? []
-        XCTAssertEqual(shape, [4, 1, 8, 8])
-        XCTAssertEqual(bssHalfWidth(ratio: Float(params.double("r")), height: 8, width: 8), params.int("half_width_b"))
-        let x = Tensor(shape: shape, storage: v.doubles("input").map(Float.init))
-        let y = batchStyleStandardization(x, ratio: Float(params.double("r")), reference: params.int("ref_index"))
-        assertClose(y.storage, v.doubles("output").map(Float.init), atol: Float(v.dict("tolerance").double("abs")), rtol: 0, "bss output")
+        let params = try v.dict("params")
+        let shape = try params.ints("shape"), r = try Float(params.double("r"))
+        try checkSameLength("\(v.file): params.shape is (B, C, H, W)", shape.count, 4)
+        XCTAssertEqual(bssHalfWidth(ratio: r, height: shape[2], width: shape[3]), try params.int("half_width_b"))
+        let input = try v.doubles("input")
+        try checkSameLength("\(v.file): input against params.shape \(shape)", input.count, shape.reduce(1, *))
+        let x = Tensor(shape: shape, storage: input.map(Float.init))
+        let y = batchStyleStandardization(x, ratio: r, reference: try params.int("ref_index"))
+        assertClose(y.storage, try v.doubles("output").map(Float.init), atol: try Float(v.dict("tolerance").double("abs")), rtol: 0, "bss output")
     }
 
     func testProperties() {

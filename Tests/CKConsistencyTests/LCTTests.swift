@@ -13,12 +13,12 @@ import CKTestSupport
 final class LCTTests: XCTestCase {
     func testAdaptiveScalingCMatchesVectors() throws {
         let v = try Vectors.load("robust_losses.json")
-        let cases = v["lct_adaptive_c"] as? [[String: Any]] ?? []
-        XCTAssertEqual(cases.count, 8)
-        for c in cases {
-            let n = c.int("N_points")
+        // Kept at the former 2e-6 where that is tighter than the file's bound for whole losses.
+        let rtol = try min(Float(v.dict("tolerance").double("rel")), 2e-6)
+        for c in try v.dicts("lct_adaptive_c") {
+            let n = try c.int("N_points")
             // firstStagePoints 0: the fitted formula at every N, as the vectors give it.
-            assertClose(lctScalingC(pointCount: n, firstStagePoints: 0, sampleSize: 196), Float(c.double("c")), atol: 0, rtol: 2e-6, "N=\(n)")
+            assertClose(lctScalingC(pointCount: n, firstStagePoints: 0, sampleSize: 196), try Float(c.double("c")), atol: 0, rtol: rtol, "N=\(n)")
         }
         // During the first stage (N = s0 + 1) c is iCT's 0.00054 sqrt(d).
         XCTAssertEqual(lctScalingC(pointCount: 11, firstStagePoints: 11, sampleSize: 196), ictHuberC(sampleSize: 196))

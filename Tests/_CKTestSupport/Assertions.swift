@@ -5,19 +5,8 @@ import CKTensor
 /// Fails unless every |got - want| <= atol + rtol * |want|; prints expected, observed and the largest difference.
 public func assertClose(_ got: [Float], _ want: [Float], atol: Float = 1e-5, rtol: Float = 1e-5,
                         _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
-    guard got.count == want.count else {
-        XCTFail("\(message): \(got.count) values, expected \(want.count)", file: file, line: line); return
-    }
-    var worst = 0, worstExcess: Float = -.infinity, maxDiff: Float = 0
-    for i in got.indices {
-        let d = abs(got[i] - want[i])
-        maxDiff = max(maxDiff, d.isNaN ? .infinity : d)
-        let excess = d.isNaN ? .infinity : d - (atol + rtol * abs(want[i]))
-        if excess > worstExcess { worstExcess = excess; worst = i }
-    }
-    if worstExcess > 0 {
-        XCTFail("\(message): at [\(worst)] expected \(want[worst]), observed \(got[worst]); max diff \(maxDiff) (atol \(atol), rtol \(rtol))",
-                file: file, line: line)
+    if let problem = closenessProblem(got: got, want: want, atol: atol, rtol: rtol) {
+        XCTFail("\(message): \(problem)", file: file, line: line)
     }
 }
 
@@ -28,10 +17,31 @@ public func assertClose(_ got: Float, _ want: Float, atol: Float = 1e-5, rtol: F
 
 public func assertClose(_ got: Double, _ want: Double, atol: Double = 1e-9, rtol: Double = 1e-9,
                         _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
-    let d = abs(got - want)
-    if !(d <= atol + rtol * abs(want)) {
-        XCTFail("\(message): expected \(want), observed \(got), diff \(d)", file: file, line: line)
+    if let problem = closenessProblem(got: [got], want: [want], atol: atol, rtol: rtol) {
+        XCTFail("\(message): \(problem)", file: file, line: line)
     }
+}
+
+/// Why `got` is not close to `want`, or nil when it is. Pure, so the support tests can check the verdicts
+/// (swift-corelibs-xctest has no XCTExpectFailure). A NaN, infinite or negative tolerance is itself a
+/// problem: every comparison with a NaN bound is false, which made `!(d <= bound)`-style checks pass.
+/// NaN and infinite values fail; so does comparing nothing, which is what a missing vector column used to produce.
+public func closenessProblem<T: BinaryFloatingPoint>(got: [T], want: [T], atol: T, rtol: T) -> String? {
+    for (name, tolerance) in [("atol", atol), ("rtol", rtol)] where !(tolerance.isFinite && tolerance >= 0) {
+        return "bad tolerance \(name) = \(tolerance): must be finite and non-negative"
+    }
+    guard got.count == want.count else { return "\(got.count) values, expected \(want.count)" }
+    guard !want.isEmpty else { return "no values to compare" }
+    var worst = 0, worstExcess = -T.infinity, maxDiff: T = 0
+    for i in got.indices {
+        // A non-finite value never passes: for want = inf the bound is inf too, and inf - inf is NaN.
+        let finite = got[i].isFinite && want[i].isFinite, d = abs(got[i] - want[i])
+        maxDiff = max(maxDiff, finite ? d : .infinity)
+        let excess = finite ? d - (atol + rtol * abs(want[i])) : .infinity
+        if excess > worstExcess { worstExcess = excess; worst = i }
+    }
+    guard worstExcess > 0 else { return nil }
+    return "at [\(worst)] expected \(want[worst]), observed \(got[worst]); max diff \(maxDiff) (atol \(atol), rtol \(rtol))"
 }
 
 /// Checks the tape's gradients of `sum(f(inputs) * w)` (w fixed random weights, so every output value
