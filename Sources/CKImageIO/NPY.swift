@@ -1,6 +1,14 @@
-// NumPy .npy (format 1.0) writer for float32 arrays, so raw samples open with numpy.load.
+// NumPy .npy (format 1.0/2.0/3.0) files: float32 arrays written so raw samples open with numpy.load, and
+// read back (float32, float64 or uint8, C order) so other tools' samples can be scored.
+import Foundation
 import CKTensor
 import Glibc
+
+public struct NPYError: Error, CustomStringConvertible, Equatable {
+    public let path: String, message: String
+    public init(path: String, message: String) { self.path = path; self.message = message }
+    public var description: String { "NPY \(path): \(message)" }
+}
 
 public enum NPY {
     /// Writes `tensor` as a little-endian float32 C-order array of the tensor's shape.
@@ -15,8 +23,80 @@ public enum NPY {
         bytes += [UInt8(length & 0xFF), UInt8(length >> 8)]
         bytes += Array(header.utf8)
         for v in tensor.storage { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
-        guard let file = fopen(path, "wb") else { throw PNGError(path: path, message: "cannot open for writing") }
+        guard let file = fopen(path, "wb") else { throw NPYError(path: path, message: "cannot open for writing") }
         defer { fclose(file) }
-        guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw PNGError(path: path, message: "write failed") }
+        guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw NPYError(path: path, message: "write failed") }
+    }
+
+    /// The element types `read` understands.
+    public enum ElementType: String, Sendable {
+        case float32 = "<f4", float64 = "<f8", uint8 = "|u1"
+        var size: Int { switch self { case .float32: return 4; case .float64: return 8; case .uint8: return 1 } }
+    }
+
+    /// An array as stored: its shape, element type and values as Float (uint8 as 0...255).
+    public static func read(_ path: String) throws -> (tensor: Tensor, type: ElementType) {
+        func fail(_ message: String) -> NPYError { NPYError(path: path, message: message) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read; check the path") }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
+            throw fail("not a .npy file (no \\x93NUMPY magic)")
+        }
+        let major = bytes[6]
+        let (lengthBytes, start): (Int, Int) = major == 1 ? (2, 8) : (4, 8)
+        guard major >= 1 && major <= 3, bytes.count >= start + lengthBytes else { throw fail("unsupported .npy version \(major)") }
+        var headerLength = 0
+        for k in 0..<lengthBytes { headerLength |= Int(bytes[start + k]) << (8 * k) }
+        let dataStart = start + lengthBytes + headerLength
+        guard dataStart <= bytes.count else { throw fail("header runs past the end of the file") }
+        let header = String(decoding: bytes[(start + lengthBytes)..<dataStart], as: UTF8.self)
+        guard let descr = field("descr", in: header).map({ $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\" ")) }) else {
+            throw fail("header has no 'descr'")
+        }
+        let type: ElementType
+        switch descr {
+        case "<f4": type = .float32
+        case "<f8": type = .float64
+        case "|u1", "<u1", "u1": type = .uint8
+        default: throw fail("element type \(descr) is not supported; save float32, float64 or uint8 arrays")
+        }
+        guard field("fortran_order", in: header)?.trimmingCharacters(in: .whitespaces) == "False" else {
+            throw fail("Fortran-order arrays are not supported; save with numpy's default C order")
+        }
+        guard let shapeText = field("shape", in: header) else { throw fail("header has no 'shape'") }
+        let parts = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let shape = parts.compactMap { Int($0) }
+        guard shape.count == parts.count, shape.allSatisfy({ $0 >= 0 }) else { throw fail("shape \(shapeText) is not a tuple of sizes") }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw fail("shape \(shape) is too large") }
+            count = product
+        }
+        let expected = count.multipliedReportingOverflow(by: type.size)
+        guard !expected.overflow, bytes.count - dataStart == expected.partialValue else {
+            throw fail("shape \(shape) of \(type.rawValue) needs \(expected.partialValue) data bytes, the file has \(bytes.count - dataStart)")
+        }
+        let values: [Float] = bytes.withUnsafeBufferPointer { buf in
+            let base = UnsafeRawPointer(buf.baseAddress! + dataStart)
+            switch type {
+            case .float32: return (0..<count).map { Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            case .float64: return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
+            case .uint8: return (0..<count).map { Float(base.load(fromByteOffset: $0, as: UInt8.self)) }
+            }
+        }
+        return (Tensor(shape: shape, storage: values), type)
+    }
+
+    /// The text of `'key': value` in a header dict (up to the next top-level comma).
+    private static func field(_ key: String, in header: String) -> String? {
+        guard let range = header.range(of: "'\(key)':") else { return nil }
+        var depth = 0, end = header.endIndex
+        for i in header[range.upperBound...].indices {
+            let ch = header[i]
+            if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 } else if (ch == "," || ch == "}") && depth == 0 { end = i; break }
+        }
+        return String(header[range.upperBound..<end]).trimmingCharacters(in: .whitespaces)
     }
 }

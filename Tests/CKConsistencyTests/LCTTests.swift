@@ -121,7 +121,7 @@ final class LCTTests: XCTestCase {
         config.model = .latentNet
         config.data = "shapes"
         config.sampleShape = space.autoencoder.latentShape
-        config.iterations = 300
+        config.iterations = 600
         config.batchSize = 32
         config.learningRate = 1e-3
         config.emaDecay = 0.95
