@@ -11,7 +11,7 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .emptySigmas: return "the step list is empty: give at least one noise level (e.g. --steps 1)"
+        case .emptySigmas: return "the step list is empty: give at least one noise level or step"
         case .notDecreasing(let s): return "noise levels \(s) must be strictly decreasing (e.g. 80,0.8)"
         case .outOfRange(let s, let lo, let hi): return "noise level \(s) is outside (\(lo), \(hi)]: use values in that range"
         case .badCount(let n): return "sample count \(n) must be positive"

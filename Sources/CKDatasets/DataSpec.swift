@@ -89,7 +89,7 @@ public struct StepBatcher {
 
     public init(dataset: any Dataset, batchSize: Int, seed: UInt64) throws {
         if let n = dataset.count, batchSize > n {
-            throw DatasetError("batch size \(batchSize) is larger than the data set (\(n) samples): lower --batch")
+            throw DatasetError("batch size \(batchSize) is larger than the data set (\(n) samples): use a smaller batch")
         }
         self.dataset = dataset
         self.batchSize = batchSize

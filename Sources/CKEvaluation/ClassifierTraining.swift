@@ -147,11 +147,11 @@ public enum ClassifierError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .notAClassifier(path, found):
-            return "\(path) is not a classifier checkpoint (\(found)); train one with `cmkit train-classifier --out FILE.safetensors`"
+            return "\(path) is not a classifier checkpoint (\(found))"
         case let .wrongSampleShape(path, found, expected, dataset):
             return "classifier \(path) was trained on \(dataset) images of shape \(found.map(String.init).joined(separator: "x")), "
                 + "but these images are \(expected.map(String.init).joined(separator: "x")); "
-                + "use a classifier trained on the same data (`cmkit train-classifier --data ...`)"
+                + "use a classifier trained on images of this data set"
         case let .badMetadata(path, key, value):
             return "classifier \(path): metadata '\(key)' = '\(value)' is not valid; the file is corrupt or was edited by hand"
         }

@@ -63,7 +63,7 @@ public enum ModelName: String, CaseIterable, Sendable {
     public func incompatibility(with shape: [Int]) -> String? {
         switch self {
         case .mlpToy:
-            return shape == [2] ? nil : "mlp-toy models 2-D points, but the data has samples of shape \(shape); use --model unet-s or unet-xs"
+            return shape == [2] ? nil : "mlp-toy models 2-D points, but the data has samples of shape \(shape); use unet-s or unet-xs"
         case .unetS, .unetXS:
             guard shape.count == 3, shape[1] == shape[2], shape[1] % 4 == 0, shape[1] >= 8 else {
                 return "\(rawValue) needs square images whose side is a multiple of 4 (e.g. 1x28x28), but the data has \(shape)"
