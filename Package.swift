@@ -39,6 +39,9 @@ let package = Package(
             "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKEvaluation", "CKTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The example of using the package from another one (Examples/SampleFromCheckpoint), built here so a test runs it.
+        .executableTarget(name: "sample-from-checkpoint", dependencies: ["CKConsistency", "CKImageIO"],
+                          path: "Examples/SampleFromCheckpoint/Sources/SampleFromCheckpoint"),
 
         .target(name: "CKTestSupport", dependencies: ["CKTensor"], path: "Tests/_CKTestSupport"),
         .testTarget(name: "CKTensorTests", dependencies: ["CKTensor", "CKTestSupport"]),

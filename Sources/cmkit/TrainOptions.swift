@@ -37,12 +37,12 @@ struct RunOptions: ParsableArguments {
 }
 
 struct GeneralOptions: ParsableArguments {
-    @Option(help: "Training method: \(MethodName.allValueStrings.joined(separator: " | ")).") var method: MethodName = .ict
-    @Option(help: "Network: \(ModelName.allValueStrings.joined(separator: " | ")) (default: mlp-toy for points, unet-s for images, latent-net for lct).")
+    @Option(help: "Training method.") var method: MethodName = .ict
+    @Option(help: "Network (default: mlp-toy for points, unet-s for images, latent-net for lct).")
     var model: ModelName?
     @Option(help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
     @Option(help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
-    @Option(help: "Optimizer: \(OptimizerName.allValueStrings.joined(separator: " | ")).") var optimizer: OptimizerName = .adam
+    @Option(help: "Optimizer.") var optimizer: OptimizerName = .adam
     @Option(help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
     @Option(help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
 
@@ -56,7 +56,7 @@ struct GeneralOptions: ParsableArguments {
 
 struct DataOptions: ParsableArguments {
     @Option(help: "Training data: \(DataSpec.help).") var data = "toy:checkerboard"
-    @Option(help: "Immiscible noise assignment: off | exact | quantized (binary16 distances, as the paper's code).")
+    @Option(help: "Immiscible noise assignment (quantized: binary16 distances, as the paper's code).")
     var immiscible: NoiseAssignment = .off
     @Option(help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
     var bss: Float?
@@ -88,10 +88,10 @@ protocol MethodOptionGroup: ParsableArguments {
 struct LatentCTOptions: MethodOptionGroup {
     static let method = MethodName.lct
     @Option(help: "The autoencoder (written by `cmkit train-autoencoder`).") var autoencoder: String?
-    @Option(help: "Consistency metric: cauchy | huber (iCT's pseudo-Huber, for ablations; default cauchy).") var metric: LatentMetric?
-    @Option(help: "The diffusion loss at low-noise steps: on | off (default on).") var diffusionLoss: Switch?
-    @Option(help: "The adaptive scaling-c schedule: on | off (off: 0.00054 sqrt(d) throughout; default on).") var adaptiveC: Switch?
-    @Option(help: "Minibatch OT coupling of latents and noise: on | off (default on).") var ot: Switch?
+    @Option(help: "Consistency metric (huber: iCT's pseudo-Huber, for ablations; default cauchy).") var metric: LatentMetric?
+    @Option(help: "The diffusion loss at low-noise steps (default on).") var diffusionLoss: Switch?
+    @Option(help: "The adaptive scaling-c schedule (off: 0.00054 sqrt(d) throughout; default on).") var adaptiveC: Switch?
+    @Option(help: "Minibatch OT coupling of latents and noise (default on).") var ot: Switch?
 
     static func flag(for input: MethodInput) -> String? { input == .autoencoder ? "--autoencoder AE.safetensors" : nil }
 

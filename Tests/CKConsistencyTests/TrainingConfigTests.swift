@@ -1,0 +1,64 @@
+// The training config in checkpoints: closed choices refuse unknown values with the valid ones, method
+// options decode over their defaults (older files lack newer settings), keys are written in order.
+import XCTest
+import Foundation
+import CKNN
+import CKConsistency
+import CKTestSupport
+
+final class TrainingConfigTests: XCTestCase {
+    private func checkpoint(config json: String) -> Checkpoint { Checkpoint(metadata: ["config": json]) }
+
+    func testUnknownChoicesAreRefusedWithTheValidOnes() {
+        let cases: [(json: String, field: String, value: String, valid: [String])] = [
+            (#"{"method":"ddpm"}"#, "method", "ddpm", MethodName.allCases.map(\.rawValue)),
+            (#"{"model":"unet-m"}"#, "model", "unet-m", ModelName.allCases.map(\.rawValue)),
+            (#"{"optimizer":"sgd"}"#, "optimizer", "sgd", OptimizerName.allCases.map(\.rawValue)),
+            (#"{"immiscible":"knn"}"#, "immiscible", "knn", NoiseAssignment.allCases.map(\.rawValue)),
+            (#"{"method":"lct","lct":{"metric":"l2"}}"#, "metric", "l2", LatentMetric.allCases.map(\.rawValue)),
+        ]
+        for c in cases {
+            XCTAssertThrowsError(try TrainingConfig.stored(in: checkpoint(config: c.json), path: "c.safetensors"), c.json) { error in
+                XCTAssertEqual(error as? TrainingError, .unknownValue(field: c.field, value: c.value, valid: c.valid), "\(error)")
+                XCTAssertTrue("\(error)".contains(c.valid.joined(separator: ", ")), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try TrainingConfig.stored(in: checkpoint(config: "{not json"), path: "c")) { error in
+            guard case .unreadableConfig? = error as? TrainingError else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try TrainingConfig.stored(in: Checkpoint(), path: "c")) { error in
+            XCTAssertEqual(error as? TrainingError, .noTrainingConfig(path: "c"))
+        }
+    }
+
+    func testMethodOptionsDecodeOverTheirDefaults() throws {
+        // A CTM config from a file that knows only the grid: the rest keeps its defaults.
+        let config = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"ctm","ctm":{"gridPoints":7}}"#), path: "c")
+        var want = CTMConfig()
+        want.gridPoints = 7
+        XCTAssertEqual(config.options(as: CTMConfig.self), want)
+        XCTAssertEqual(config.method, .ctm)
+        // A method without a stored options object gets its defaults.
+        let lct = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"lct"}"#), path: "c")
+        XCTAssertEqual(lct.options(as: LCTConfig.self), LCTConfig())
+    }
+
+    func testRoundTripAndSortedKeys() throws {
+        var config = TrainingConfig(method: .lct)
+        config.model = .latentNet
+        config.sampleShape = [4, 7, 7]
+        config.emaDecay = 0.99
+        config.bssRatio = 0.1
+        var options = LCTConfig()
+        options.metric = .huber
+        options.otCoupling = false
+        config.options = options
+        let json = try config.json()
+        XCTAssertEqual(try TrainingConfig.stored(in: checkpoint(config: json), path: "c"), config)
+        let keys = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]).keys
+        XCTAssertTrue(keys.contains("lct"), json)
+        // Sorted keys: equal configs give equal bytes, whatever the process.
+        let positions = keys.sorted().map { json.range(of: "\"\($0)\":")!.lowerBound }
+        XCTAssertEqual(positions, positions.sorted(), json)
+    }
+}
