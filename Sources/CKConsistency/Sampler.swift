@@ -44,19 +44,29 @@ public func defaultSigmas(steps: Int, sigmaMax: Float = 80) -> [Float] {
 /// Samples `count` items with multistep consistency sampling over `sigmas` (sigmas[0] is the first jump).
 /// Sample k draws all its noise from its own generator, split from `seed` by k: the same k gives the
 /// same image at any batch size or count.
+/// `boundary` picks the consistency function's scalings: iCT's sigma_min-offset ones, or EDM's for networks
+/// tuned from a denoiser (ECT).
 public func sampleConsistency(network: some Backbone, count: Int, sigmas: [Float], seed: UInt64,
+                              boundary: ConsistencyBoundary = .sigmaMin,
                               preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
     guard count > 0 else { throw SamplingError.badCount(count) }
     try validateSigmas(sigmas, sigmaMin: p.sigmaMin)
+    func f(_ x: Tensor, _ s: Float) -> Tensor {
+        let sigma = Array(repeating: s, count: x.shape[0])
+        return boundary == .edm ? p.edmDenoiser(network, x, sigma: sigma) : p.consistency(network, x, sigma: sigma)
+    }
     return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
-        let n = noise.count
-        var x = p.consistency(network, noise() * sigmas[0], sigma: Array(repeating: sigmas[0], count: n))
+        var x = f(noise() * sigmas[0], sigmas[0])
         for s in sigmas.dropFirst() {
-            let noisy = x + noise() * (s * s - p.sigmaMin * p.sigmaMin).squareRoot()
-            x = p.consistency(network, noisy, sigma: Array(repeating: s, count: n))
+            x = f(x + noise() * (s * s - p.sigmaMin * p.sigmaMin).squareRoot(), s)
         }
         return x
     }
+}
+
+/// Where a consistency function meets the identity: iCT's f(x, sigma_min) = x, or EDM's f(x, 0) = x.
+public enum ConsistencyBoundary: String, Sendable {
+    case sigmaMin = "sigma-min", edm
 }
 
 /// Fresh standard-normal tensors for one batch of samples; each call draws the next one, sample k

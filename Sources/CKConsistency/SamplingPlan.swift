@@ -25,6 +25,8 @@ public struct SamplingPlan: Sendable, Equatable {
     /// jumps start at evenly spaced indices of that grid, times the network has seen; otherwise (or for
     /// M > N - 1) the times are a Karras grid of M + 1 points, as sony/ctm samples.
     public var trainingGridPoints: Int? = nil
+    /// Consistency sampling: the scalings of the model's consistency function.
+    public var boundary = ConsistencyBoundary.sigmaMin
 
     public init(kind: SamplerKind, steps: Int, sigmas: [Float]? = nil, gamma: Float = 0) {
         self.kind = kind
@@ -84,7 +86,7 @@ public struct SamplingPlan: Sendable, Equatable {
     public func sample(network: some Backbone, count: Int, seed: UInt64) throws -> Tensor {
         try validate()
         switch kind {
-        case .consistency: return try sampleConsistency(network: network, count: count, sigmas: levels, seed: seed)
+        case .consistency: return try sampleConsistency(network: network, count: count, sigmas: levels, seed: seed, boundary: boundary)
         case .heun: return try sampleHeun(network: network, count: count, steps: steps, seed: seed)
         case .ctm: return try sampleCTM(network: network, count: count, steps: steps, gamma: gamma, seed: seed, times: sigmas ?? gridTimes)
         }
@@ -94,6 +96,7 @@ public struct SamplingPlan: Sendable, Equatable {
     public func sample(network: some Backbone, count: Int, seed: UInt64, context: SamplingContext) throws -> Tensor {
         var plan = self
         if plan.trainingGridPoints == nil { plan.trainingGridPoints = context.trainingGridPoints }
+        plan.boundary = context.boundary
         let samples = try plan.sample(network: network, count: count, seed: seed)
         return context.latentSpace?.decode(samples) ?? samples
     }

@@ -21,9 +21,10 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Consistency training (ict, lct)") var curriculum: CurriculumOptions
     @OptionGroup(title: "Latent CT (--method lct)") var lct: LatentCTOptions
     @OptionGroup(title: "CTM (--method ctm)") var ctm: CTMOptions
+    @OptionGroup(title: "ECT (--method ect)") var ect: ECTOptions
 
     /// Every method's option group; options of another method than the run's are refused.
-    var methodGroups: [any MethodOptionGroup] { [lct, ctm] }
+    var methodGroups: [any MethodOptionGroup] { [lct, ctm, ect] }
 
     func validate() throws {
         if runOptions.resume == nil && runOptions.out == nil { throw ValidationError("give --out RUN/ for a new run, or --resume RUN/.") }

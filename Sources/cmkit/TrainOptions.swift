@@ -153,3 +153,42 @@ struct DSMWeight: ExpressibleByArgument {
     }
     static var defaultCompletionKind: CompletionKind { .list(["adaptive"]) }
 }
+
+extension ECTMapping: ExpressibleByArgument {}
+extension ECTWeighting: ExpressibleByArgument {}
+
+struct ECTOptions: MethodOptionGroup {
+    static let method = MethodName.ect
+    @Option(name: .customLong("init"), help: "The EDM model to tune (written by `cmkit train --method edm`).") var initialization: String?
+    @Option(help: "r/t approaches 1 by this factor per stage (default 4).") var ectQ: Double?
+    @Option(help: "Delta t stages laid over the run (default 4; 1 keeps the first stage).") var ectStages: Int?
+    @Option(help: "Mapping from t to r (default sigmoid).") var ectMapping: ECTMapping?
+    @Option(help: "Weighting: edm is 1/t^2 + 1/sigma_data^2 (the paper), gap is 1/(t - r) (the authors' code) (default edm).")
+    var ectWeighting: ECTWeighting?
+    @Option(help: "Pseudo-Huber c (0: sqrt of the squared distance, the paper's adaptive weighting; default 0).") var ectC: Float?
+
+    static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--init EDM.safetensors" : nil }
+
+    var givenFlags: [String] {
+        [("--init", initialization != nil), ("--ect-q", ectQ != nil), ("--ect-stages", ectStages != nil),
+         ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil), ("--ect-c", ectC != nil)].filter(\.1).map(\.0)
+    }
+
+    func validate() throws {
+        if let ectQ, !(ectQ > 1 && ectQ.isFinite) { throw ValidationError("--ect-q must be a number above 1.") }
+        if let ectStages, ectStages < 1 { throw ValidationError("--ect-stages must be at least 1.") }
+        if let ectC, !(ectC >= 0 && ectC.isFinite) { throw ValidationError("--ect-c must be a number >= 0.") }
+    }
+
+    func options() throws -> any MethodOptions {
+        var o = ECTConfig()
+        if let ectQ { o.q = ectQ }
+        if let ectStages { o.stages = ectStages }
+        if let ectMapping { o.mapping = ectMapping }
+        if let ectWeighting { o.weighting = ectWeighting }
+        if let ectC { o.huberC = ectC }
+        return o
+    }
+
+    var inputs: [MethodInput: URL] { initialization.map { [.diffusionModel: URL(fileURLWithPath: $0)] } ?? [:] }
+}

@@ -2,7 +2,7 @@
 // `type`; the compiler points at anything else (the CLI's option groups switch over this enum too).
 
 public enum MethodName: String, CaseIterable, Codable, Sendable {
-    case ict, lct, edm, ctm
+    case ict, lct, edm, ctm, ect
 
     public var type: any TrainingMethod.Type {
         switch self {
@@ -10,6 +10,7 @@ public enum MethodName: String, CaseIterable, Codable, Sendable {
         case .lct: return LatentCT.self
         case .edm: return EDM.self
         case .ctm: return CTM.self
+        case .ect: return ECT.self
         }
     }
 }

@@ -67,9 +67,12 @@ public struct SamplingContext {
     public var latentSpace: LatentSpace?
     /// CTM: the points of the grid it was trained on (jump times default to that grid).
     public var trainingGridPoints: Int?
-    public init(latentSpace: LatentSpace? = nil, trainingGridPoints: Int? = nil) {
+    /// The consistency function's scalings: iCT's (boundary at sigma_min) or EDM's (ECT).
+    public var boundary: ConsistencyBoundary
+    public init(latentSpace: LatentSpace? = nil, trainingGridPoints: Int? = nil, boundary: ConsistencyBoundary = .sigmaMin) {
         self.latentSpace = latentSpace
         self.trainingGridPoints = trainingGridPoints
+        self.boundary = boundary
     }
 }
 

@@ -1,0 +1,133 @@
+// Easy Consistency Tuning ("Consistency Models Made Easy", Geng et al., ICLR 2025; algorithms.md 6): a
+// trained EDM denoiser is a consistency model with Delta t = t; keep training the same network with the
+// consistency loss while r(t) moves towards t stage by stage, so it becomes a consistency model without a
+// separate teacher. Pairs (t, r) per sample (6.2), target sg f(x_r, r) with f(x, 0) = x, pseudo-Huber
+// distance with the EDM weighting (6.3). The authors' code (locuslab/ect, training/loss.py) weights by
+// 1/(t - r) instead [code != paper text]; both are options.
+import Glibc
+import CKTensor
+import CKNN
+
+/// How the per-sample consistency distance is weighted.
+public enum ECTWeighting: String, ClosedChoice {
+    /// w(t) = 1/t^2 + 1/sigma_data^2 (algorithms.md 6.3).
+    case edm
+    /// w(t, r) = 1/(t - r), as locuslab/ect's ECMLoss.
+    case gap
+}
+
+/// The mapping from t to r (algorithms.md 6.2).
+public enum ECTMapping: String, ClosedChoice {
+    /// r = t (1 - q^-(stage+1) (1 + k sigmoid(-b t))), clamped at 0.
+    case sigmoid
+    /// r = t (1 - q^-(stage+1)).
+    case constant
+}
+
+public struct ECTConfig: MethodOptions {
+    /// r/t approaches 1 by this factor per stage.
+    public var q = 4.0
+    /// Delta t stages laid over the run (stage length = ceil(iterations / stages)); 1 keeps stage 0.
+    public var stages = 4
+    public var mapping = ECTMapping.sigmoid
+    public var k = 8.0, b = 1.0
+    public var weighting = ECTWeighting.edm
+    /// Pseudo-Huber c; 0 gives sqrt(d) (the paper's adaptive weighting with p = 0.5); nil: 0.00054 sqrt(dim).
+    public var huberC: Float? = 0
+    public var pMean = -1.1, pStd = 2.0
+
+    public init() {}
+
+    /// The stage of iteration `step` in a run of `iterations`: a function of the iteration, so it survives resume.
+    public func stage(step: Int, iterations: Int) -> Int {
+        let length = max(1, (iterations + stages - 1) / max(1, stages))
+        return min(step / length, max(0, stages - 1))
+    }
+
+    /// r for t at `stage` (algorithms.md 6.2), in Double, clamped at 0.
+    public func r(t: Double, stage: Int) -> Double {
+        let decay = pow(q, -Double(stage + 1))
+        let adjust = mapping == .sigmoid ? 1 + k / (1 + exp(b * t)) : 1      // k sigmoid(-b t)
+        return max(0, t * (1 - decay * adjust))
+    }
+}
+
+/// w(t) = (t^2 + sigma_data^2) / (t sigma_data)^2 = 1/t^2 + 1/sigma_data^2.
+public func ectWeight(t: Double, sigmaData: Double = 0.5) -> Double { 1 / (t * t) + 1 / (sigmaData * sigmaData) }
+
+public struct ECTLossResult {
+    public let loss: Tensor
+    public let stage: Int
+}
+
+/// ECT loss (algorithms.md 6.3): t lognormal per sample (clamped to [sigma_min, sigma_max], the sampler's
+/// range), r from the stage's mapping, one epsilon shared by x_t and x_r, target sg f(x_r, r) (x where
+/// r = 0), mean over the batch of w * (sqrt(d + c^2) - c), d the sample's sum of squared differences.
+public func ectLoss(network: some Backbone, batch x: Tensor, step: Int, iterations: Int, config: ECTConfig,
+                    noise: Tensor? = nil, rng: inout some RandomNumberGenerator,
+                    preconditioning p: Preconditioning = Preconditioning()) -> ECTLossResult {
+    let n = x.shape[0]
+    let stage = config.stage(step: step, iterations: iterations)
+    let tDouble = (0..<n).map { _ in min(max(exp(config.pMean + config.pStd * rng.normalDouble()), Double(p.sigmaMin)), 80) }
+    let rDouble = tDouble.map { config.r(t: $0, stage: stage) }
+    let z = noise ?? Tensor.normal(like: x, rng: &rng)
+    let t = tDouble.map(Float.init), r = rDouble.map(Float.init)
+    let student = p.edmDenoiser(network, addNoise(x, z, sigma: t), sigma: t)
+    let target = Tape.withoutRecording { () -> Tensor in
+        guard r.contains(where: { $0 > 0 }) else { return x }
+        // f(x, 0) = x: samples with r = 0 take the data itself (evaluated at a placeholder level, then masked).
+        let safe = r.map { $0 > 0 ? $0 : 1 }
+        let f = p.edmDenoiser(network, addNoise(x, z, sigma: safe), sigma: safe)
+        let mask = perSample(r.map { $0 > 0 ? 1 : 0 }, rank: x.rank)
+        return f * mask + x * (1 - mask)
+    }
+    let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
+    let weights = zip(tDouble, rDouble).map { t, r in
+        Float(config.weighting == .edm ? ectWeight(t: t, sigmaData: Double(p.sigmaData)) : 1 / max(t - r, 1e-12))
+    }
+    let loss = (pseudoHuber(student - target, c: c) * Tensor(shape: [n], storage: weights)).mean()
+    return ECTLossResult(loss: loss, stage: stage)
+}
+
+public final class ECT: TrainingMethod {
+    public static let name = MethodName.ect
+    public static let summary = "Easy Consistency Tuning of a trained EDM model into a consistency model (Geng et al. 2025)"
+    public static let samplers: [SamplerKind] = [.consistency]
+    public static let inputs: [MethodInput] = [.diffusionModel]
+
+    public let options: ECTConfig
+    public private(set) var setupSummary: String?
+
+    /// The network starts as the EDM model's weights (its EMA weights when loaded from a checkpoint).
+    public init(config: TrainingConfig, network: any Backbone, inputs: MethodInputs) throws {
+        guard let start = inputs.diffusionModel else { throw TrainingError.missingInput(method: .ect, input: .diffusionModel) }
+        let source = start.source ?? "the diffusion model"
+        guard start.config.method == .edm else {
+            throw TrainingError.inputHasWrongMethod(path: source, found: start.config.method, expected: .edm)
+        }
+        guard start.config.model == config.model, start.config.sampleShape == config.sampleShape else {
+            throw TrainingError.inputDoesNotMatch(path: source, model: start.config.model, sampleShape: start.config.sampleShape,
+                                                  runModel: config.model, runSampleShape: config.sampleShape)
+        }
+        options = config.options(as: ECTConfig.self)
+        let copied = copyMatchingValues(from: start.network, to: network)
+        setupSummary = "ECT starts from \(source) at iteration \(start.step) (\(copied) of \(network.parameters.count) tensors)"
+    }
+
+    public init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {
+        options = config.options(as: ECTConfig.self)
+    }
+
+    public static func samplingContext(config: TrainingConfig, checkpoint: Checkpoint, path: String) throws -> SamplingContext {
+        SamplingContext(boundary: .edm)
+    }
+
+    public var samplingContext: SamplingContext { SamplingContext(boundary: .edm) }
+
+    public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
+                     rng: inout SplitMix64) -> MethodStep {
+        let result = ectLoss(network: network, batch: batch, step: iteration, iterations: config.iterations, config: options,
+                             noise: noise, rng: &rng)
+        return .loss(result.loss, StepReport(loss: result.loss.scalar, details: ["stage": Float(result.stage)]))
+    }
+}
