@@ -16,7 +16,7 @@ public struct BenchmarkResult: Sendable {
         return "{\"model\": \"\(model)\", \"threads\": \(threads), \"batch\": \(batch), \"step_s_median\": \(f(stepSecondsMedian)), "
             + "\"step_s_min\": \(f(stepSecondsMin)), \"sample256_s\": \(f(sample256Seconds)), \"params\": \(params), "
             + "\"timed_steps\": \(timedSteps), \"warmup_steps\": \(warmupSteps), \"sample_reps\": \(sampleRepetitions), "
-            + "\"max_rss_mb\": \(f(maxRSSMegabytes)), \"impl\": \"consistencykit\"}"
+            + "\"max_rss_mb\": \(f(maxRSSMegabytes)), \"blas_core\": \"\(BLASKernel.current)\", \"impl\": \"consistencykit\"}"
     }
 }
 

@@ -22,6 +22,8 @@ struct Bench: ParsableCommand {
     var steps: Int?
     @Option(help: "Untimed warm-up steps (default: 50 mlp-toy, 3 unet-s).")
     var warmup: Int?
+    @Flag(help: "Only print the OpenBLAS kernel set in use (cmkit restarts itself with a better one when OpenBLAS falls back to its generic kernels on a CPU it does not know).")
+    var blasCore = false
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1.") }
@@ -29,6 +31,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if blasCore { return print(BLASKernel.current) }
         if transforms { return benchTransforms() }
         let toy = model == .mlpToy
         var rng = SplitMix64(seed: 0)
