@@ -21,6 +21,8 @@ public struct TrainingConfig: Sendable {
     public var immiscible: NoiseAssignment = .off
     /// Batch Styles Standardization band ratio; nil: off.
     public var bssRatio: Float? = nil
+    /// Seconds of the wall-clock budget that planned `iterations`, if one did (the record of `--time`).
+    public var timeBudget: Double? = nil
     /// The method's own settings (its `Options` type); stored under the method's name.
     public var options: any MethodOptions = NoOptions()
 
@@ -57,7 +59,7 @@ extension TrainingConfig: Equatable {
             && a.iterations == b.iterations && a.batchSize == b.batchSize && a.learningRate == b.learningRate
             && a.optimizer == b.optimizer && a.emaDecay == b.emaDecay && a.seed == b.seed && a.s0 == b.s0 && a.s1 == b.s1
             && a.maxGradientNorm == b.maxGradientNorm && a.immiscible == b.immiscible && a.bssRatio == b.bssRatio
-            && a.options.isEqual(to: b.options)
+            && a.timeBudget == b.timeBudget && a.options.isEqual(to: b.options)
     }
 }
 
@@ -110,6 +112,7 @@ extension TrainingConfig: Codable {
         d.s1 = try c.decodeIfPresent(Int.self, forKey: key("s1")) ?? d.s1
         d.maxGradientNorm = try c.decodeIfPresent(Float.self, forKey: key("maxGradientNorm"))
         d.bssRatio = try c.decodeIfPresent(Float.self, forKey: key("bssRatio"))
+        d.timeBudget = try c.decodeIfPresent(Double.self, forKey: key("timeBudget"))
         d.options = try d.method.type.decodeOptions(from: c)
         self = d
     }
@@ -132,6 +135,7 @@ extension TrainingConfig: Codable {
         try c.encodeIfPresent(maxGradientNorm, forKey: key("maxGradientNorm"))
         try c.encode(immiscible.rawValue, forKey: key("immiscible"))
         try c.encodeIfPresent(bssRatio, forKey: key("bssRatio"))
+        try c.encodeIfPresent(timeBudget, forKey: key("timeBudget"))
         if !(options is NoOptions) { try options.encode(to: c.superEncoder(forKey: .method(method))) }
     }
 

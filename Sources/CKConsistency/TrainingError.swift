@@ -31,6 +31,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case modelNotForMethod(model: ModelName, method: MethodName)
     /// The method needs image data (latent methods encode images).
     case needsImages(method: MethodName, data: String)
+    /// A time budget too short for even one iteration after its measurement and the final checkpoint.
+    case budgetTooSmall(seconds: Double, spent: Double, stepSeconds: Double, saveSeconds: Double)
     /// More samples per batch than the data set has.
     case batchLargerThanData(batch: Int, count: Int)
 
@@ -68,6 +70,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 : "\(model.rawValue) is a latent network; \(method.rawValue) models the data itself"
         case let .needsImages(method, data):
             return "\(method.rawValue) works on images, but \(data) is a set of points"
+        case let .budgetTooSmall(seconds, spent, step, save):
+            return "a time budget of \(Int(seconds.rounded())) s leaves no iteration: loading and measuring took \(Int(spent.rounded())) s, "
+                + "an iteration takes \(step) s and the final checkpoint and evaluation \(save) s"
         case let .batchLargerThanData(batch, count):
             return "a batch of \(batch) is larger than the \(count) training samples"
         }

@@ -10,6 +10,8 @@ public struct TrainingProgress: Sendable {
     public let iterationsPerSecond: Double
     /// Seconds since this session of the run started.
     public let elapsed: Double
+    /// With a time budget: what is left of it.
+    public var budgetLeft: Double? = nil
 
     public var secondsRemaining: Double { Double(iterations - iteration) / iterationsPerSecond }
 
@@ -17,6 +19,7 @@ public struct TrainingProgress: Sendable {
     public var line: String {
         String(format: "iter %d/%d  loss %.4f  N=%d  %.2f it/s  ETA %@", iteration, iterations, loss, pointCount,
                iterationsPerSecond, formatDuration(secondsRemaining))
+            + (budgetLeft.map { "  budget left \(formatDuration($0))" } ?? "")
     }
 }
 

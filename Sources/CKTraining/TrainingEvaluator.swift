@@ -25,16 +25,22 @@ public struct TrainingEvaluator {
     /// Samples and scores the EMA weights; `elapsed` is the training time so far (evaluation excluded).
     public func evaluate(_ trainer: Trainer, elapsed: Double) throws {
         var lines = ""
-        for plan in SamplingPlan.evaluation(trainer.config.method.type) {
-            let samples = try trainer.withEMAWeights {
-                try plan.sample(network: trainer.network, count: count, seed: 0xE7A1, context: trainer.samplingContext)
-            }
-            let scores = try metric.evaluate(samples)
+        for (plan, scores) in try scores(trainer) {
             lines += "\(trainer.step),\(String(format: "%.3f", elapsed)),\(plan.steps)," + scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
         }
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(lines.utf8))
+    }
+
+    /// The metric of each evaluation plan on samples of the EMA weights.
+    func scores(_ trainer: Trainer) throws -> [(SamplingPlan, [Double])] {
+        try SamplingPlan.evaluation(trainer.config.method.type).map { plan in
+            let samples = try trainer.withEMAWeights {
+                try plan.sample(network: trainer.network, count: count, seed: 0xE7A1, context: trainer.samplingContext)
+            }
+            return (plan, try metric.evaluate(samples))
+        }
     }
 }

@@ -9,7 +9,8 @@ import CKDatasets
 import CKImageIO
 
 public final class TrainingLoop {
-    public let trainer: Trainer
+    /// The trainer; a time budget replaces it by one with the planned iteration count.
+    public private(set) var trainer: Trainer
     public let directory: RunDirectory
     /// Checkpoint and preview every N iterations (0: only at the end).
     public var saveEvery = 1000
@@ -17,6 +18,10 @@ public final class TrainingLoop {
     public var logEvery: Int? = nil
     /// Evaluation every N iterations into eval.csv (0: off).
     public var evalEvery = 0
+    /// Plan the iteration count of a fresh run to end within this wall-clock time (see TimeBudget.swift).
+    public var budget: TimeBudget? = nil
+    /// What the budget decided, once the run has planned it.
+    public private(set) var plan: BudgetPlan? = nil
     /// The data the network sees; nil: the config's data set (encoded to latents for a latent method).
     public var data: (any Dataset)? = nil
     public var onProgress: (TrainingProgress) -> Void = { _ in }
@@ -30,11 +35,20 @@ public final class TrainingLoop {
     /// Trains to the config's iteration count (or to `stop`, saving there), writing the run's files; throws
     /// `TrainingError.nonFiniteLoss` (the last checkpoint is kept as it was) or the first I/O error.
     public func run(until stop: Int? = nil) throws {
-        let config = trainer.config
-        let end = min(stop ?? config.iterations, config.iterations)
+        let runStart = Clock.seconds()
         try directory.create()
         if let summary = trainer.method.setupSummary, trainer.step == 0 { onNote(summary) }
-        var batcher = try StepBatcher(dataset: try data ?? trainer.trainingData(note: onNote), batchSize: config.batchSize, seed: config.seed)
+        var batcher = try StepBatcher(dataset: try data ?? trainer.trainingData(note: onNote), batchSize: trainer.config.batchSize,
+                                      seed: trainer.config.seed)
+        let evaluator = evalEvery > 0 ? try TrainingEvaluator(trainer: trainer, file: directory.evaluationLog) : nil
+        if let budget, trainer.step == 0 {
+            let (planned, plan) = try self.plan(budget: budget, startedAt: runStart, batcher: &batcher, evaluator: evaluator)
+            trainer = planned
+            self.plan = plan
+            onNote(plan.summary)
+        }
+        let config = trainer.config
+        let end = min(stop ?? config.iterations, config.iterations)
         try prepareLog()
         let log = try FileHandle(forWritingTo: directory.log)
         try log.seekToEnd()
@@ -42,7 +56,6 @@ public final class TrainingLoop {
 
         let every = logEvery ?? max(1, config.iterations / 40)
         var evaluationSeconds = 0.0
-        let evaluator = evalEvery > 0 ? try TrainingEvaluator(trainer: trainer, file: directory.evaluationLog) : nil
         let start = Clock.seconds(), firstStep = trainer.step
         var windowLoss = 0.0, windowCount = 0
         onNote("training \(config.model.rawValue) (\(trainer.network.parameterCount) parameters) on \(config.data): "
@@ -58,7 +71,8 @@ public final class TrainingLoop {
             if report.step % every == 0 || report.step == config.iterations {
                 onProgress(TrainingProgress(iteration: report.step, iterations: config.iterations, loss: windowLoss / Double(windowCount),
                                             pointCount: report.pointCount,
-                                            iterationsPerSecond: Double(report.step - firstStep) / max(elapsed, 1e-9), elapsed: elapsed))
+                                            iterationsPerSecond: Double(report.step - firstStep) / max(elapsed, 1e-9), elapsed: elapsed,
+                                            budgetLeft: budget.map { $0.seconds - (Clock.seconds() - runStart) }))
                 windowLoss = 0; windowCount = 0
             }
             if (saveEvery > 0 && report.step % saveEvery == 0) || report.step == end {
@@ -90,14 +104,18 @@ public final class TrainingLoop {
     }
 
     /// Checkpoint first (atomic), then the preview picture from the EMA weights.
-    public func save() throws {
-        try trainer.checkpoint().write(to: directory.checkpoint)
+    public func save() throws { try save(to: directory.checkpoint, preview: true) }
+
+    /// The checkpoint to `url`; the preview is sampled in any case (its time counts), written when asked.
+    func save(to url: URL, preview: Bool) throws {
+        try trainer.checkpoint().write(to: url)
         let plan = SamplingPlan.preview(trainer.config.method.type)
         let samples = try trainer.withEMAWeights {
             try plan.sample(network: trainer.network, count: trainer.config.sampleKind == .points ? 2048 : 64, seed: 7,
                             context: trainer.samplingContext)
         }
-        try SamplePicture.write(samples, to: directory.preview(step: trainer.step).path, title: "\(plan.label), ITER \(trainer.step)")
+        let picture = SamplePicture.bitmap(samples, title: "\(plan.label), ITER \(trainer.step)")
+        if preview { try PNG.write(picture, to: directory.preview(step: trainer.step).path) }
     }
 
     /// The loss against iterations, as a running mean over about 1% of the run.

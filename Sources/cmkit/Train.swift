@@ -54,6 +54,7 @@ struct Train: ParsableCommand {
         loop.saveEvery = runOptions.saveEvery
         loop.logEvery = runOptions.logEvery
         loop.evalEvery = runOptions.evalEvery
+        loop.budget = runOptions.time?.budget
         loop.onProgress = { note($0.line) }
         loop.onNote = note
         try explainingErrors { try loop.run() }
@@ -65,7 +66,7 @@ struct Train: ParsableCommand {
         r.method = general.method
         r.data = try DataSpec(parsing: data.data)
         r.model = general.model
-        r.iterations = runOptions.iters
+        r.iterations = runOptions.iters ?? 10_000
         r.batchSize = general.batch
         r.learningRate = general.lr
         r.optimizer = general.optimizer

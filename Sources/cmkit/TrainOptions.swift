@@ -11,6 +11,15 @@ extension OptimizerName: ExpressibleByArgument {}
 extension NoiseAssignment: ExpressibleByArgument {}
 extension LatentMetric: ExpressibleByArgument {}
 
+/// A --time value.
+struct TimeBudgetArgument: ExpressibleByArgument {
+    let budget: TimeBudget
+    init?(argument: String) {
+        guard let budget = TimeBudget(parsing: argument) else { return nil }
+        self.budget = budget
+    }
+}
+
 /// on | off, for the switches of a method's ablations.
 enum Switch: String, CaseIterable, ExpressibleByArgument {
     case on, off
@@ -20,7 +29,9 @@ enum Switch: String, CaseIterable, ExpressibleByArgument {
 struct RunOptions: ParsableArguments {
     @Option(help: "Output folder for the run.") var out: String?
     @Option(help: "Continue the run in this folder from its checkpoint.") var resume: String?
-    @Option(help: "Training iterations (the schedules are laid out over this many).") var iters = 10_000
+    @Option(help: "Training iterations (the schedules are laid out over this many; default 10000).") var iters: Int?
+    @Option(help: ArgumentHelp("Train for this wall-clock time instead of --iters: 90s, 10m, 1h30m. The step time is measured over the first iterations, the count is fixed so that training with its checkpoints and evaluations ends within the budget, and the run starts again with it (recorded in the checkpoint: --iters with that count repeats the run).", valueName: "duration"))
+    var time: TimeBudgetArgument?
     @Option(help: "Random seed: the same seed gives the same run.") var seed: UInt64 = 0
     @Option(help: "Write a checkpoint and sample picture every N iterations (0: only at the end).") var saveEvery = 1000
     @Option(help: "Print a progress line every N iterations (default: about 40 lines per run).") var logEvery: Int?
@@ -29,7 +40,11 @@ struct RunOptions: ParsableArguments {
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
-        if iters < 1 { throw ValidationError("--iters must be positive.") }
+        if let iters, iters < 1 { throw ValidationError("--iters must be positive.") }
+        if iters != nil && time != nil { throw ValidationError("give --iters or --time, not both.") }
+        if resume != nil && (time != nil || iters != nil) {
+            throw ValidationError("a resumed run continues to the iteration count in its checkpoint; leave out --iters and --time.")
+        }
         if saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
         if evalEvery < 0 { throw ValidationError("--eval-every must not be negative.") }
         if let logEvery, logEvery < 1 { throw ValidationError("--log-every must be at least 1.") }
