@@ -48,11 +48,22 @@ extension Trainer {
     /// A fresh trainer for `request`: opens the data to learn the sample shape, loads and checks the
     /// method's inputs, fills in the defaults.
     public static func start(_ request: RunRequest) throws -> Trainer {
+        let (config, inputs) = try request.resolved()
+        return try Trainer(config: config, inputs: inputs)
+    }
+}
+
+extension RunRequest {
+    /// The config this request makes, with the defaults filled in (the data is opened for its sample shape),
+    /// and its input files loaded and checked. `requiringInputs` false lets a missing input pass (a
+    /// two-phase run trains its diffusion model first).
+    public func resolved(requiringInputs: Bool = true) throws -> (TrainingConfig, MethodInputs) {
+        let request = self
         let method = request.method
         for input in request.inputs.keys where !method.type.inputs.contains(input) {
             throw TrainingError.unusedInput(method: method, input: input)
         }
-        for input in method.type.inputs where request.inputs[input] == nil {
+        for input in method.type.inputs where request.inputs[input] == nil && requiringInputs {
             throw TrainingError.missingInput(method: method, input: input)
         }
         let dataShape = try request.data.open().sampleShape
@@ -84,6 +95,26 @@ extension Trainer {
         config.immiscible = request.immiscible
         config.bssRatio = request.bssRatio
         if let options = request.options { config.options = options }
-        return try Trainer(config: config, inputs: inputs)
+        return (config, inputs)
+    }
+}
+
+extension PretrainingPlan {
+    /// Both phases of `request` (a method that starts from a diffusion model, none given): EDM on the same
+    /// data, network, batch and seed with its own learning rate and iteration count, then the method.
+    /// With a budget, `fraction` of it goes to pretraining and the iteration counts are planned by it.
+    public init(request: RunRequest, budget: TimeBudget?, fraction: Double, pretrainIterations: Int,
+                pretrainLearningRate: Float?) throws {
+        precondition(request.method.type.inputs.contains(.diffusionModel), "PretrainingPlan: \(request.method) takes no diffusion model")
+        let (method, _) = try request.resolved(requiringInputs: false)
+        var edm = request
+        edm.method = .edm
+        edm.options = nil
+        edm.inputs = [:]
+        edm.iterations = pretrainIterations
+        edm.learningRate = pretrainLearningRate
+        edm.s1 = nil
+        let (pretrain, _) = try edm.resolved()
+        self.init(pretrain: pretrain, method: method, budget: budget?.seconds, fraction: fraction)
     }
 }

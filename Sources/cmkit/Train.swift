@@ -22,6 +22,8 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Latent CT (--method lct)") var lct: LatentCTOptions
     @OptionGroup(title: "CTM (--method ctm)") var ctm: CTMOptions
     @OptionGroup(title: "ECT (--method ect)") var ect: ECTOptions
+    @OptionGroup(title: "Pretraining (ect or ctm without --init or --teacher: an EDM model first, in RUN/pretrain)")
+    var pretraining: PretrainingOptions
 
     /// Every method's option group; options of another method than the run's are refused.
     var methodGroups: [any MethodOptionGroup] { [lct, ctm, ect] }
@@ -39,6 +41,14 @@ struct Train: ParsableCommand {
         runOptions.threading.apply()
         let trainer: Trainer
         let directory: RunDirectory
+        if let resume = runOptions.resume, let plan = try PretrainingPlan.read(from: RunDirectory(path: resume)),
+           !FileManager.default.fileExists(atPath: RunDirectory(path: resume).checkpoint.path) {
+            note("resuming the two-phase run in \(resume)")
+            return try runPretrained(plan, in: RunDirectory(path: resume))
+        }
+        if runOptions.resume == nil, let plan = try pretrainingPlan() {
+            return try runPretrained(plan, in: RunDirectory(path: runOptions.out!))
+        }
         if let resume = runOptions.resume {
             directory = RunDirectory(path: resume)
             guard FileManager.default.fileExists(atPath: directory.checkpoint.path) else {
@@ -51,13 +61,38 @@ struct Train: ParsableCommand {
             trainer = try explainingErrors { try Trainer.start(try request()) }
         }
         let loop = TrainingLoop(trainer: trainer, directory: directory)
+        configure(loop)
+        loop.budget = runOptions.time?.budget
+        try explainingErrors { try loop.run() }
+    }
+
+    private func configure(_ loop: TrainingLoop) {
         loop.saveEvery = runOptions.saveEvery
         loop.logEvery = runOptions.logEvery
         loop.evalEvery = runOptions.evalEvery
-        loop.budget = runOptions.time?.budget
         loop.onProgress = { note($0.line) }
         loop.onNote = note
-        try explainingErrors { try loop.run() }
+    }
+
+    /// A method that starts from a diffusion model, given none but a budget or a pretraining count: both phases.
+    private func pretrainingPlan() throws -> PretrainingPlan? {
+        let r = try request()
+        guard r.method.type.inputs.contains(.diffusionModel), r.inputs[.diffusionModel] == nil else {
+            if let flag = pretraining.givenFlags.first { throw CLIError("\(flag) is for a two-phase run (--method ect or ctm without --init or --teacher)") }
+            return nil
+        }
+        guard runOptions.time != nil || pretraining.pretrainIters != nil else { return nil }
+        if runOptions.time == nil && runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }
+        if runOptions.time != nil && pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
+        return try PretrainingPlan(request: r, budget: runOptions.time?.budget, fraction: pretraining.pretrainFraction ?? PretrainingOptions.defaultFraction,
+                                   pretrainIterations: pretraining.pretrainIters ?? 10_000, pretrainLearningRate: pretraining.pretrainLr)
+    }
+
+    private func runPretrained(_ plan: PretrainingPlan, in directory: RunDirectory) throws {
+        let run = PretrainedRun(plan: plan, directory: directory)
+        run.configure = configure
+        run.onNote = note
+        try explainingErrors { _ = try run.run() }
     }
 
     /// The run the options ask for; what is left open takes the library's defaults.

@@ -207,3 +207,22 @@ struct ECTOptions: MethodOptionGroup {
 
     var inputs: [MethodInput: URL] { initialization.map { [.diffusionModel: URL(fileURLWithPath: $0)] } ?? [:] }
 }
+
+struct PretrainingOptions: ParsableArguments {
+    /// Measured in notebooks-md/05-quality-per-minute.md.
+    static let defaultFraction = 0.5
+    @Option(help: "With --time: the share of the budget for the EDM model (default \(PretrainingOptions.defaultFraction)).") var pretrainFraction: Double?
+    @Option(help: "With --iters: the EDM model's iterations.") var pretrainIters: Int?
+    @Option(help: "The EDM model's learning rate (default: as --lr's default for the network).") var pretrainLr: Float?
+
+    var givenFlags: [String] {
+        [("--pretrain-fraction", pretrainFraction != nil), ("--pretrain-iters", pretrainIters != nil), ("--pretrain-lr", pretrainLr != nil)]
+            .filter(\.1).map(\.0)
+    }
+
+    func validate() throws {
+        if let pretrainFraction, !(pretrainFraction > 0 && pretrainFraction < 1) { throw ValidationError("--pretrain-fraction must be in (0, 1).") }
+        if let pretrainIters, pretrainIters < 1 { throw ValidationError("--pretrain-iters must be positive.") }
+        if let pretrainLr, !(pretrainLr > 0 && pretrainLr.isFinite) { throw ValidationError("--pretrain-lr must be a positive number.") }
+    }
+}
