@@ -134,12 +134,18 @@ struct CTMOptions: MethodOptionGroup {
     @Option(help: "Weight of the DSM term: a number >= 0 or 'adaptive' (gradient-norm balance at the output layer; default).")
     var dsmWeight: DSMWeight?
     @Option(help: "EMA rate of the target network used for the jumps to sigma_min (default 0.999).") var targetEma: Float?
+    @Option(help: "How the teacher length k is drawn: weighted (P(k) ~ k, the paper's) or uniform (default weighted).")
+    var ctmSteps: CTMStepStrategy?
+    @Option(help: "Consistency weighting: uniform, or jump = 1/(1 - s/t)^power, which weighs short jumps up (default uniform).")
+    var ctmWeighting: CTMWeighting?
+    @Option(help: "The power of the jump weighting (default 1).") var ctmWeightingPower: Double?
 
     static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--teacher EDM.safetensors" : nil }
 
     var givenFlags: [String] {
         [("--teacher", teacher != nil), ("--ctm-grid", ctmGrid != nil), ("--dsm-weight", dsmWeight != nil),
-         ("--target-ema", targetEma != nil)].filter(\.1).map(\.0)
+         ("--target-ema", targetEma != nil), ("--ctm-steps", ctmSteps != nil), ("--ctm-weighting", ctmWeighting != nil),
+         ("--ctm-weighting-power", ctmWeightingPower != nil)].filter(\.1).map(\.0)
     }
 
     func validate() throws {
@@ -152,6 +158,9 @@ struct CTMOptions: MethodOptionGroup {
         if let ctmGrid { o.gridPoints = ctmGrid }
         if let dsmWeight { o.dsmWeight = dsmWeight.fixed }
         if let targetEma { o.targetEMADecay = targetEma }
+        if let ctmSteps { o.stepStrategy = ctmSteps }
+        if let ctmWeighting { o.weighting = ctmWeighting }
+        if let ctmWeightingPower { o.weightingPower = ctmWeightingPower }
         return o
     }
 
@@ -170,6 +179,8 @@ struct DSMWeight: ExpressibleByArgument {
 }
 
 extension ECTMapping: ExpressibleByArgument {}
+extension CTMStepStrategy: ExpressibleByArgument {}
+extension CTMWeighting: ExpressibleByArgument {}
 extension ECTWeighting: ExpressibleByArgument {}
 
 struct ECTOptions: MethodOptionGroup {

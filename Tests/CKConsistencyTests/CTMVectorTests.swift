@@ -99,6 +99,21 @@ final class CTMVectorTests: XCTestCase {
         for k in [1, 9, 17] {
             XCTAssertEqual(Double(counts[k]) / 4000, p[k - 1], accuracy: 0.015, "P(k = \(k))")
         }
+        // The uniform strategy: each k with probability 1/17.
+        counts = [Int](repeating: 0, count: 18)
+        for _ in 0..<4000 { counts[CTMTimes.draw(batchSize: 1, gridPoints: 18, strategy: .uniform, rng: &rng).k] += 1 }
+        for k in [1, 9, 17] { XCTAssertEqual(Double(counts[k]) / 4000, 1.0 / 17, accuracy: 0.015, "uniform P(k = \(k))") }
+    }
+
+    func testJumpWeightingScalesShortJumpsUp() {
+        var config = CTMConfig()
+        XCTAssertEqual(config.weight(t: 2, s: 1.5), 1, "uniform by default")
+        config.weighting = .jump
+        // 1 / (1 - s/t): a quarter of the way (s = 1.5, t = 2) weighs 4; a full jump to 0 weighs 1.
+        XCTAssertEqual(config.weight(t: 2, s: 1.5), 4, accuracy: 1e-6)
+        XCTAssertEqual(config.weight(t: 2, s: 0), 1)
+        config.weightingPower = 2
+        XCTAssertEqual(config.weight(t: 2, s: 1.5), 16, accuracy: 1e-5)
     }
 
     func testGradientReachesTheStudentThroughTheFrozenTargetJump() {

@@ -15,11 +15,38 @@ public struct CTMConfig: MethodOptions {
     public var dsmWeight: Float? = nil
     /// Pseudo-Huber c for the distance; nil = 0.00054 sqrt(d) (the port's stand-in for LPIPS).
     public var huberC: Float? = nil
+    /// How the batch's teacher length k is drawn.
+    public var stepStrategy = CTMStepStrategy.weighted
+    /// How each sample's consistency distance is weighted.
+    public var weighting = CTMWeighting.uniform
+    /// The exponent of the jump weighting.
+    public var weightingPower = 1.0
 
     public init() {}
 
+    /// Each sample's weight for a jump from t to s.
+    public func weight(t: Float, s: Float) -> Float {
+        weighting == .uniform ? 1 : Float(pow(1 / (1 - Double(s) / Double(t)), weightingPower))
+    }
+
     /// The grid, descending: grid[0] = sigma_max, grid[N-1] = sigma_min.
     public var grid: [Float] { karrasSigmas(count: gridPoints).reversed().map { Float($0) } }
+}
+
+/// sony/ctm's `heun_step_strategy`.
+public enum CTMStepStrategy: String, ClosedChoice {
+    /// P(k) proportional to k: long teacher segments (the paper's default).
+    case weighted
+    /// k uniform in 1...N-1: short segments as often as long ones.
+    case uniform
+}
+
+/// sony/ctm's `weight_schedule` for the consistency term.
+public enum CTMWeighting: String, ClosedChoice {
+    /// 1 for every sample (the paper's CTM + DSM command).
+    case uniform
+    /// 1/(1 - s/t)^power ("uniform_g"): a short jump moves x by only (1 - s/t) g, so its error is scaled up.
+    case jump
 }
 
 /// P(k) proportional to k for k = 1..maxSteps (sony/ctm `heun_step_strategy='weighted'`).
@@ -28,14 +55,20 @@ public func heunStepDistribution(maxSteps: Int) -> [Double] {
     return (1...maxSteps).map { Double($0) / total }
 }
 
+/// The distribution of k for `strategy`.
+public func heunStepDistribution(maxSteps: Int, strategy: CTMStepStrategy) -> [Double] {
+    strategy == .weighted ? heunStepDistribution(maxSteps: maxSteps) : Array(repeating: 1 / Double(maxSteps), count: maxSteps)
+}
+
 /// One batch's times on the descending grid: a single teacher length k; per sample t = grid[n],
 /// u = grid[n + k], s = grid[m] with m uniform in [n + k, N - 1] (so s <= u < t).
 public struct CTMTimes: Equatable {
     public let k: Int
     public let tIndex: [Int], sIndex: [Int]
 
-    public static func draw(batchSize: Int, gridPoints n: Int, rng: inout some RandomNumberGenerator) -> CTMTimes {
-        let probabilities = heunStepDistribution(maxSteps: n - 1)
+    public static func draw(batchSize: Int, gridPoints n: Int, strategy: CTMStepStrategy = .weighted,
+                            rng: inout some RandomNumberGenerator) -> CTMTimes {
+        let probabilities = heunStepDistribution(maxSteps: n - 1, strategy: strategy)
         var u = rng.uniformDouble(), k = probabilities.count
         for (i, p) in probabilities.enumerated() {
             if u < p { k = i + 1; break }
@@ -73,7 +106,7 @@ public func ctmLosses(student: some Backbone, networks: CTMNetworks, batch x: Te
                       noise: Tensor? = nil, rng: inout some RandomNumberGenerator,
                       preconditioning p: Preconditioning = Preconditioning()) -> CTMLosses {
     let n = x.shape[0], grid = config.grid
-    let times = CTMTimes.draw(batchSize: n, gridPoints: config.gridPoints, rng: &rng)
+    let times = CTMTimes.draw(batchSize: n, gridPoints: config.gridPoints, strategy: config.stepStrategy, rng: &rng)
     let z = noise ?? Tensor.normal(like: x, rng: &rng)
     let t = times.tIndex.map { grid[$0] }, s = times.sIndex.map { grid[$0] }
     let u = times.tIndex.map { grid[$0 + times.k] }
@@ -91,7 +124,8 @@ public func ctmLosses(student: some Backbone, networks: CTMNetworks, batch x: Te
     }
     let estimate = p.ctmJump(networks.target, p.ctmJump(student, xt, t: t, s: s), t: s, s: floor)
     let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
-    let consistency = pseudoHuber(estimate - target, c: c).mean()
+    let weights = Tensor(shape: [n], storage: zip(t, s).map { config.weight(t: $0, s: $1) })
+    let consistency = (pseudoHuber(estimate - target, c: c) * weights).mean()
 
     let sigma = dsmSigmas(count: n, rng: &rng)
     let denoising = denoisingLoss({ p.edmDenoiser(student, $0, sigma: $1, target: $1) }, batch: x,
