@@ -52,7 +52,7 @@ public func trainAutoencoder(images: Tensor, config: AutoencoderTrainingConfig,
 
 /// Mean squared error per pixel of encode (posterior mean) then decode, over `images`.
 public func reconstructionError(_ space: LatentSpace, images: Tensor) -> Double {
-    let back = space.decode(space.encode(images))
+    let back = space.decode(space.encodeChecked(images))
     var total = 0.0
     for i in 0..<images.count { let d = Double(back.storage[i] - images.storage[i]); total += d * d }
     return total / Double(images.count)

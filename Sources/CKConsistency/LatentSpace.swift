@@ -48,8 +48,15 @@ public struct LatentSpace {
         self.statistics = statistics
     }
 
-    /// Normalised latents (posterior means) of `images`, in batches, without recording.
-    public func encode(_ images: Tensor, batchSize: Int = 500) -> Tensor {
+    /// Normalised latents (posterior means) of `images`, in batches, without recording. Images of another
+    /// shape than the autoencoder's are an error.
+    public func encode(_ images: Tensor, batchSize: Int = 500) throws -> Tensor {
+        let shape = Array(images.shape.dropFirst())
+        guard shape == autoencoder.imageShape else { throw TrainingError.autoencoderImageShape(autoencoder: autoencoder.imageShape, data: shape) }
+        return encodeChecked(images, batchSize: batchSize)
+    }
+
+    func encodeChecked(_ images: Tensor, batchSize: Int = 500) -> Tensor {
         Self.posteriorMeans(autoencoder, images, batchSize: batchSize) { statistics.normalize($0) }
     }
 

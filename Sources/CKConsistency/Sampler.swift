@@ -8,6 +8,8 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
     case outOfRange(Float, min: Float, max: Float)
     case badCount(Int)
     case badGamma(Float)
+    /// The network produced NaN or infinite values (weights that diverged).
+    case nonFiniteSamples(count: Int, total: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
         case .outOfRange(let s, let lo, let hi): return "noise level \(s) is outside (\(lo), \(hi)]: use values in that range"
         case .badCount(let n): return "sample count \(n) must be positive"
         case .badGamma(let g): return "gamma \(g) must be in [0, 1] (0: deterministic jumps, 1: consistency-style multistep)"
+        case let .nonFiniteSamples(count, total):
+            return "\(count) of \(total) sample values are NaN or infinite: the model's weights have diverged"
         }
     }
 }

@@ -98,7 +98,10 @@ public struct SamplingPlan: Sendable, Equatable {
         if plan.trainingGridPoints == nil { plan.trainingGridPoints = context.trainingGridPoints }
         plan.boundary = context.boundary
         let samples = try plan.sample(network: network, count: count, seed: seed)
-        return context.latentSpace?.decode(samples) ?? samples
+        let decoded = context.latentSpace?.decode(samples) ?? samples
+        let bad = decoded.storage.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        guard bad == 0 else { throw SamplingError.nonFiniteSamples(count: bad, total: decoded.count) }
+        return decoded
     }
 }
 

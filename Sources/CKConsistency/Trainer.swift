@@ -46,12 +46,16 @@ public final class Trainer {
         try trainer.ema.loadState(from: c)
         try trainer.optimizer.loadState(from: c)
         trainer.step = try c.intMetadata("step")
+        guard (0...config.iterations).contains(trainer.step) else {
+            throw TrainingError.invalidSetting(field: "step", value: String(trainer.step), requirement: "must be from 0 to the run's \(config.iterations) iterations")
+        }
         trainer.lastLoss = Float(c.metadata["last_loss"] ?? "") ?? .nan
         return trainer
     }
 
-    /// The network must fit the method (latent or not) and the samples' shape.
+    /// Every setting in range; the network must fit the method (latent or not) and the samples' shape.
     static func check(_ config: TrainingConfig) throws {
+        try config.validate()
         if config.model.isLatentNetwork != config.method.type.modelsLatents {
             throw TrainingError.modelNotForMethod(model: config.model, method: config.method)
         }

@@ -49,6 +49,25 @@ public struct TrainingConfig: Sendable {
     /// The batch transforms every method shares: style standardization, then noise assignment.
     public var generalBatchTransforms: BatchTransforms { BatchTransforms(bssRatio: bssRatio, assignment: immiscible) }
 
+    /// Every setting in its range (a config read from a file may have been edited): a clear error naming
+    /// the field, before anything is built from it.
+    public func validate() throws {
+        func check(_ ok: Bool, _ field: String, _ value: Any, _ requirement: String) throws {
+            if !ok { throw TrainingError.invalidSetting(field: field, value: "\(value)", requirement: requirement) }
+        }
+        try check(iterations >= 1, "iterations", iterations, "must be at least 1")
+        try check(batchSize >= 1 && batchSize <= 1 << 16, "batchSize", batchSize, "must be from 1 to 65536")
+        try check(learningRate > 0 && learningRate.isFinite, "learningRate", learningRate, "must be a positive number")
+        if let emaDecay { try check(emaDecay >= 0 && emaDecay < 1, "emaDecay", emaDecay, "must be in [0, 1)") }
+        if let maxGradientNorm { try check(maxGradientNorm > 0 && maxGradientNorm.isFinite, "maxGradientNorm", maxGradientNorm, "must be a positive number") }
+        if let bssRatio { try check(bssRatio > 0 && bssRatio <= 1, "bssRatio", bssRatio, "must be in (0, 1]") }
+        if let timeBudget { try check(timeBudget > 0 && timeBudget.isFinite, "timeBudget", timeBudget, "must be a positive number of seconds") }
+        try check(s0 >= 1 && s0 <= 1 << 20, "s0", s0, "must be from 1 to 2^20")
+        try check(s1 >= s0 && s1 <= 1 << 20, "s1", s1, "must be at least s0 (\(s0)) and at most 2^20")
+        try check(sampleShape.allSatisfy { $0 >= 1 }, "sampleShape", sampleShape, "must have positive sizes")
+        try options.validate()
+    }
+
     /// Points or images: what the method's samples are once decoded.
     public var sampleKind: SampleKind { SampleKind(sampleShape: sampleShape) }
 }

@@ -33,6 +33,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case needsImages(method: MethodName, data: String)
     /// A time budget too short for even one iteration after its measurement and the final checkpoint.
     case budgetTooSmall(seconds: Double, spent: Double, stepSeconds: Double, saveSeconds: Double)
+    /// A setting outside its range (from an option or an edited checkpoint).
+    case invalidSetting(field: String, value: String, requirement: String)
     /// More samples per batch than the data set has.
     case batchLargerThanData(batch: Int, count: Int)
 
@@ -73,6 +75,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case let .budgetTooSmall(seconds, spent, step, save):
             return "a time budget of \(Int(seconds.rounded())) s leaves no iteration: loading and measuring took \(Int(spent.rounded())) s, "
                 + "an iteration takes \(step) s and the final checkpoint and evaluation \(save) s"
+        case let .invalidSetting(field, value, requirement):
+            return "\(field) is \(value), but it \(requirement)"
         case let .batchLargerThanData(batch, count):
             return "a batch of \(batch) is larger than the \(count) training samples"
         }

@@ -65,13 +65,15 @@ public enum ModelName: String, CaseIterable, Sendable {
         case .mlpToy:
             return shape == [2] ? nil : "mlp-toy models 2-D points, but the data has samples of shape \(shape); use unet-s or unet-xs"
         case .unetS, .unetXS:
-            guard shape.count == 3, shape[1] == shape[2], shape[1] % 4 == 0, shape[1] >= 8 else {
-                return "\(rawValue) needs square images whose side is a multiple of 4 (e.g. 1x28x28), but the data has \(shape)"
+            guard shape.count == 3, shape[1] == shape[2], shape[1] % 4 == 0, (8...1024).contains(shape[1]), (1...16).contains(shape[0]) else {
+                return "\(rawValue) needs square images of 1 to 16 channels whose side is a multiple of 4 from 8 to 1024 "
+                    + "(e.g. 1x28x28), but the data has \(shape)"
             }
             return nil
         case .latentNet, .latentNetGN:
-            guard shape.count == 3, shape[1] == shape[2] else {
-                return "\(rawValue) models square latents (e.g. 4x7x7 from `cmkit train-autoencoder`), but the data has \(shape)"
+            guard shape.count == 3, shape[1] == shape[2], (1...256).contains(shape[1]), (1...64).contains(shape[0]) else {
+                return "\(rawValue) models square latents of 1 to 64 channels and side 1 to 256 (e.g. 4x7x7 from an autoencoder), "
+                    + "but the data has \(shape)"
             }
             return nil
         }

@@ -14,7 +14,7 @@ extension Trainer {
             throw TrainingError.needsImages(method: config.method, data: spec.description)
         }
         let t0 = Clock.seconds()
-        let latents = space.encode(images)
+        let latents = try space.encode(images)
         note(String(format: "encoded %d training images to latents %@ in %.1f s", images.shape[0],
                     "\(space.autoencoder.latentShape)", Clock.seconds() - t0))
         return TensorDataset(latents)

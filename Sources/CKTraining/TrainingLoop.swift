@@ -36,7 +36,8 @@ public final class TrainingLoop {
     /// `TrainingError.nonFiniteLoss` (the last checkpoint is kept as it was) or the first I/O error.
     public func run(until stop: Int? = nil) throws {
         let runStart = Clock.seconds()
-        try directory.create()
+        let lock = try directory.lock()
+        defer { lock.release() }
         if let summary = trainer.method.setupSummary, trainer.step == 0 { onNote(summary) }
         var batcher = try StepBatcher(dataset: try data ?? trainer.trainingData(note: onNote), batchSize: trainer.config.batchSize,
                                       seed: trainer.config.seed)
@@ -57,6 +58,7 @@ public final class TrainingLoop {
         let every = logEvery ?? max(1, config.iterations / 40)
         var evaluationSeconds = 0.0
         let start = Clock.seconds(), firstStep = trainer.step
+        if trainer.step >= end { onNote("the run is already at iteration \(trainer.step) of \(config.iterations): nothing to train") }
         var windowLoss = 0.0, windowCount = 0
         onNote("training \(config.model.rawValue) (\(trainer.network.parameterCount) parameters) on \(config.data): "
                + "\(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay), "
@@ -108,7 +110,12 @@ public final class TrainingLoop {
 
     /// The checkpoint to `url`; the preview is sampled in any case (its time counts), written when asked.
     func save(to url: URL, preview: Bool) throws {
-        try trainer.checkpoint().write(to: url)
+        var checkpoint = try trainer.checkpoint()
+        let settings = RunSettings(saveEvery: saveEvery, logEvery: logEvery, evalEvery: evalEvery, threads: Parallel.threadCount)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        checkpoint.metadata[RunSettings.key] = String(decoding: try encoder.encode(settings), as: UTF8.self)
+        try checkpoint.write(to: url)
         let plan = SamplingPlan.preview(trainer.config.method.type)
         let samples = try trainer.withEMAWeights {
             try plan.sample(network: trainer.network, count: trainer.config.sampleKind == .points ? 2048 : 64, seed: 7,

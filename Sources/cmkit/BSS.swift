@@ -25,6 +25,7 @@ struct BSS: ParsableCommand {
         if (`in` == nil) == (data == nil) { throw ValidationError("give exactly one of --in DIR or --data NAME.") }
         if !(ratio >= 0 && ratio <= 1) { throw ValidationError("--ratio must be in [0, 1].") }
         if count < 2 { throw ValidationError("--count must be at least 2 (a reference and an image).") }
+        if count > 4096 { throw ValidationError("--count must be at most 4096 (the picture shows every image).") }
     }
 
     func run() throws {

@@ -41,6 +41,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         threading.apply()
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
+        try refuseAbsurdSize(count: max(count, metricCount ?? 0), sampleShape: model.outputShape, what: "--metric-count")
         let plans = try samplingPlans(for: model).map { plan -> SamplingPlan in
             var plan = plan
             plan.trainingGridPoints = model.context.trainingGridPoints

@@ -24,7 +24,7 @@ struct LatentStats: ParsableCommand {
         threading.apply()
         let space = try LatentSpace.load(from: try Checkpoint.read(from: URL(fileURLWithPath: autoencoder)), path: autoencoder)
         guard let images = try DataSpec(parsing: data).trainingImages() else { throw CLIError("--data \(data) has no images") }
-        let latents = space.encode(images)
+        let latents = try space.encode(images)
         let (all, channels) = latentTails(latents)
         var table = "| latents | values | excess kurtosis | share beyond 5 std | max abs (std) |\n|---|---:|---:|---:|---:|\n"
         func row(_ name: String, _ t: TailStatistics) -> String {

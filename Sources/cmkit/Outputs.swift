@@ -1,5 +1,6 @@
 // Files and terminal output shared by the subcommands: sample pictures, CSV, progress lines.
 import Foundation
+import Glibc
 import CKTensor
 import CKImageIO
 
@@ -38,4 +39,38 @@ func readCSV(folder: String, file: String, hint: String) throws -> (path: String
     let path = URL(fileURLWithPath: folder).appendingPathComponent(file).path
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path) not found: \(hint)") }
     return (path, text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) })
+}
+
+/// Refuses outputs that would replace an input (the same file by path or inode), land on a folder, or
+/// repeat each other: `sample --out C` must not overwrite checkpoint C.
+func refuseOverwritingInputs(outputs: [(flag: String, path: String?)], inputs: [(flag: String, path: String?)]) throws {
+    func identity(_ path: String) -> String {
+        var info = stat()
+        if stat(path, &info) == 0 { return "\(info.st_dev):\(info.st_ino)" }
+        return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+    let given = outputs.compactMap { o in o.path.map { (o.flag, $0) } }
+    let sources = inputs.compactMap { i in i.path.map { (i.flag, $0) } }
+    for (i, (flag, path)) in given.enumerated() {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CLIError("\(flag) \(path) is a folder; give a file name")
+        }
+        for (inputFlag, input) in sources where identity(path) == identity(input) {
+            throw CLIError("\(flag) \(path) is the file given as \(inputFlag): writing it would destroy it; choose another name")
+        }
+        for (otherFlag, other) in given[..<i] where identity(path) == identity(other) {
+            throw CLIError("\(flag) and \(otherFlag) name the same file \(path)")
+        }
+    }
+}
+
+/// Refuses a request whose result would not fit in memory, naming the size it would need.
+func refuseAbsurdSize(count: Int, sampleShape: [Int], what: String, limitGiB: Double = 4) throws {
+    let bytes = Double(count) * Double(sampleShape.reduce(1, *)) * 4
+    guard bytes <= limitGiB * 1_073_741_824 else {
+        throw CLIError(String(format: "%@: %d samples of %@ would need %.1f GiB; ask for at most %d", what, count,
+                              sampleShape.map(String.init).joined(separator: "x"), bytes / 1_073_741_824,
+                              Int(limitGiB * 1_073_741_824 / Double(sampleShape.reduce(1, *) * 4))))
+    }
 }

@@ -33,13 +33,16 @@ struct Sample: ParsableCommand {
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1.") }
+        if count > 1 << 28 { throw ValidationError("--count must be at most 2^28.") }
         if steps < 1 { throw ValidationError("--steps must be at least 1.") }
         if columns < 1 { throw ValidationError("--columns must be at least 1.") }
     }
 
     func run() throws {
         threading.apply()
+        try refuseOverwritingInputs(outputs: [("--out", out), ("--npy", npy), ("--csv", csv)], inputs: [("--checkpoint", checkpoint)])
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
+        try refuseAbsurdSize(count: count, sampleShape: model.outputShape, what: "--count")
         let kind = try sampler(method, for: model)
         if sigmas != nil && kind != .consistency { throw CLIError("--sigmas is for consistency sampling; use --steps with --method \(kind.rawValue)") }
         let plan = SamplingPlan(kind: kind, steps: steps, sigmas: try sigmas.map { try parseList($0, option: "--sigmas") }, gamma: gamma)

@@ -30,118 +30,110 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if runOptions.resume == nil && runOptions.out == nil { throw ValidationError("give --out RUN/ for a new run, or --resume RUN/.") }
-        for group in methodGroups where type(of: group).method != general.method {
+        if runOptions.resume != nil {
+            let given = runOptions.settingFlags + general.settingFlags + data.settingFlags + (curriculum.s1 != nil ? ["--s1"] : [])
+                + methodGroups.flatMap(\.givenFlags) + pretraining.givenFlags
+            if !given.isEmpty {
+                throw ValidationError("a resumed run keeps the settings in its checkpoint; \(given.joined(separator: ", ")) cannot change "
+                                      + "(only --save-every, --log-every, --eval-every and --threads can). Start a new run to change them.")
+            }
+        }
+        for group in methodGroups where type(of: group).method != general.chosenMethod {
             if let flag = group.givenFlags.first {
-                throw ValidationError("\(flag) is for --method \(type(of: group).method.rawValue), not \(general.method.rawValue).")
+                throw ValidationError("\(flag) is for --method \(type(of: group).method.rawValue), not \(general.chosenMethod.rawValue).")
             }
         }
     }
 
     func run() throws {
+        if let resume = runOptions.resume { return try explainingErrors { try self.resume(RunDirectory(path: resume)) } }
         runOptions.threading.apply()
-        let trainer: Trainer
-        let directory: RunDirectory
-        if let resume = runOptions.resume, let plan = try PretrainingPlan.read(from: RunDirectory(path: resume)),
-           !FileManager.default.fileExists(atPath: RunDirectory(path: resume).checkpoint.path) {
-            note("resuming the two-phase run in \(resume)")
-            return try runPretrained(plan, in: RunDirectory(path: resume))
-        }
-        if runOptions.resume == nil, let plan = try pretrainingPlan() {
-            return try runPretrained(plan, in: RunDirectory(path: runOptions.out!))
-        }
-        if let resume = runOptions.resume {
-            directory = RunDirectory(path: resume)
-            guard FileManager.default.fileExists(atPath: directory.checkpoint.path) else {
-                throw CLIError("--resume \(resume): no checkpoint.safetensors there; start a new run with --out")
-            }
-            trainer = try Trainer.restore(from: try Checkpoint.read(from: directory.checkpoint), path: directory.checkpoint.path)
-            note("resuming \(trainer.config.data) / \(trainer.config.model.rawValue) at iteration \(trainer.step) of \(trainer.config.iterations)")
-        } else {
-            directory = RunDirectory(path: runOptions.out!)
-            trainer = try explainingErrors { try Trainer.start(try request()) }
-        }
+        let directory = RunDirectory(path: runOptions.out!)
+        try explainingErrors { try prepareNewRun(in: directory) }
+        if let plan = try explainingErrors({ try pretrainingPlan() }) { return try runPretrained(plan, in: directory) }
+        let trainer = try explainingErrors { try Trainer.start(try request()) }
         let loop = TrainingLoop(trainer: trainer, directory: directory)
-        configure(loop)
+        configure(loop, settings: nil)
         loop.budget = runOptions.time?.budget
         try explainingErrors { try loop.run() }
     }
 
-    private func configure(_ loop: TrainingLoop) {
-        loop.saveEvery = runOptions.saveEvery
-        loop.logEvery = runOptions.logEvery
-        loop.evalEvery = runOptions.evalEvery
+    /// A new run never mixes with an old one: a folder that holds a run is refused unless --force clears it.
+    private func prepareNewRun(in directory: RunDirectory) throws {
+        try directory.create()
+        let files = directory.runFiles
+        guard !files.isEmpty else { return }
+        guard runOptions.force else {
+            throw CLIError("\(RunDirectoryError.holdsARun(path: directory.path, files: files)); continue it with --resume "
+                           + "\(directory.path), or start over with --force (deletes those files)")
+        }
+        let lock = try directory.lock()            // not while another process trains there
+        lock.release()
+        try directory.clear()
+        note("--force: deleted \(files.joined(separator: ", ")) in \(directory.path)")
+    }
+
+    /// Continues a run with the settings in its checkpoint (and its thread count, unless --threads says otherwise).
+    private func resume(_ directory: RunDirectory) throws {
+        if let plan = try PretrainingPlan.read(from: directory), !FileManager.default.fileExists(atPath: directory.checkpoint.path) {
+            let settings = (try? Checkpoint.read(from: directory.pretraining.checkpoint)).flatMap { RunSettings.stored(in: $0.metadata) }
+            applyThreads(recorded: settings?.threads)
+            note("resuming the two-phase run in \(directory.path)")
+            return try runPretrained(plan, in: directory, settings: settings)
+        }
+        guard FileManager.default.fileExists(atPath: directory.checkpoint.path) else {
+            throw CLIError("--resume \(directory.path): no checkpoint.safetensors there; start a new run with --out")
+        }
+        let checkpoint = try Checkpoint.read(from: directory.checkpoint)
+        let settings = RunSettings.stored(in: checkpoint.metadata)
+        applyThreads(recorded: settings?.threads)
+        let trainer = try Trainer.restore(from: checkpoint, path: directory.checkpoint.path)
+        note("resuming \(trainer.config.data) / \(trainer.config.model.rawValue) at iteration \(trainer.step) of \(trainer.config.iterations)")
+        let loop = TrainingLoop(trainer: trainer, directory: directory)
+        configure(loop, settings: settings)
+        try loop.run()
+    }
+
+    /// The run's recorded thread count, unless --threads overrides it (then the run continues, not exactly).
+    private func applyThreads(recorded: Int?) {
+        if let recorded, let asked = runOptions.threading.threads, asked != recorded {
+            note("the run used \(recorded) threads; at \(asked) it continues, but not bit for bit as it would have")
+        }
+        Parallel.configure(threads: runOptions.threading.threads ?? recorded ?? Parallel.threadCount)
+    }
+
+    func configure(_ loop: TrainingLoop, settings: RunSettings?) {
+        loop.saveEvery = runOptions.saveEvery ?? settings?.saveEvery ?? 1000
+        loop.logEvery = runOptions.logEvery ?? settings?.logEvery
+        loop.evalEvery = runOptions.evalEvery ?? settings?.evalEvery ?? 0
         loop.onProgress = { note($0.line) }
         loop.onNote = note
-    }
-
-    /// A method that starts from a diffusion model, given none but a budget or a pretraining count: both phases.
-    private func pretrainingPlan() throws -> PretrainingPlan? {
-        let r = try request()
-        guard r.method.type.inputs.contains(.diffusionModel), r.inputs[.diffusionModel] == nil else {
-            if let flag = pretraining.givenFlags.first { throw CLIError("\(flag) is for a two-phase run (--method ect or ctm without --init or --teacher)") }
-            return nil
-        }
-        guard runOptions.time != nil || pretraining.pretrainIters != nil else { return nil }
-        if runOptions.time == nil && runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }
-        if runOptions.time != nil && pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
-        return try PretrainingPlan(request: r, budget: runOptions.time?.budget, fraction: pretraining.pretrainFraction ?? PretrainingOptions.defaultFraction,
-                                   pretrainIterations: pretraining.pretrainIters ?? 10_000, pretrainLearningRate: pretraining.pretrainLr)
-    }
-
-    private func runPretrained(_ plan: PretrainingPlan, in directory: RunDirectory) throws {
-        let run = PretrainedRun(plan: plan, directory: directory)
-        run.configure = configure
-        run.onNote = note
-        try explainingErrors { _ = try run.run() }
     }
 
     /// The run the options ask for; what is left open takes the library's defaults.
     func request() throws -> RunRequest {
         var r = RunRequest()
-        r.method = general.method
-        r.data = try DataSpec(parsing: data.data)
+        r.method = general.chosenMethod
+        r.data = try DataSpec(parsing: data.data ?? "toy:checkerboard")
         r.model = general.model
         r.iterations = runOptions.iters ?? 10_000
         r.batchSize = general.batch
         r.learningRate = general.lr
-        r.optimizer = general.optimizer
+        r.optimizer = general.optimizer ?? .adam
         r.emaDecay = general.emaDecay
         r.maxGradientNorm = general.maxGradNorm
         r.s1 = curriculum.s1
-        r.seed = runOptions.seed
-        r.immiscible = data.immiscible
+        r.seed = runOptions.seed ?? 0
+        r.immiscible = data.immiscible ?? .off
         if let bss = data.bss {
             guard !r.data.isPointCloud else { throw CLIError("--bss works on images; \(r.data) is a 2-D point set") }
             r.bssRatio = bss
         }
-        if let group = methodGroups.first(where: { type(of: $0).method == general.method }) {
+        if let group = methodGroups.first(where: { type(of: $0).method == general.chosenMethod }) {
             r.options = try group.options()
             r.inputs = group.inputs
         }
         return r
     }
 
-    /// Library errors in the command line's words: which flag gives what is missing or wrong.
-    func explainingErrors<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as TrainingError {
-            switch error {
-            case let .missingInput(method, input):
-                let flag = methodGroups.lazy.compactMap { type(of: $0).flag(for: input) }.first ?? input.rawValue
-                throw CLIError("--method \(method.rawValue) needs \(flag) (\(inputHint(input)))")
-            case .nonFiniteLoss:
-                let kept = FileManager.default.fileExists(atPath: RunDirectory(path: runOptions.resume ?? runOptions.out ?? ".").checkpoint.path)
-                throw CLIError("\(error). " + (kept ? "The last checkpoint is kept as it was; " : "No checkpoint was written yet; ")
-                               + "start a new run with a lower --lr or with --max-grad-norm.")
-            default:
-                throw error
-            }
-        }
-    }
-
-    private func inputHint(_ input: MethodInput) -> String {
-        switch input {
-        case .diffusionModel: return "an EDM checkpoint: train one with `cmkit train --method edm`"
-        case .autoencoder: return "train one with `cmkit train-autoencoder`"
-        }
-    }
 }

@@ -77,7 +77,7 @@ struct TrainAutoencoder: ParsableCommand {
 
         let shown = held.slice(0..<32)
         let picture = ImageGrid.sideBySide([("INPUT", ImageGrid.bitmap(shown, columns: 8)),
-                                            ("RECONSTRUCTION", ImageGrid.bitmap(space.decode(space.encode(shown)), columns: 8))], scale: 2)
+                                            ("RECONSTRUCTION", ImageGrid.bitmap(space.decode(try space.encode(shown)), columns: 8))], scale: 2)
         let pictureURL = URL(fileURLWithPath: out).deletingPathExtension().path + "-reconstructions.png"
         try PNG.write(picture, to: pictureURL)
         print(String(format: "held-out reconstruction MSE %.5f (PSNR %.2f dB on [-1, 1]) over %d images; trained in %@; wrote %@ and %@",

@@ -28,64 +28,82 @@ enum Switch: String, CaseIterable, ExpressibleByArgument {
 
 struct RunOptions: ParsableArguments {
     @Option(help: "Output folder for the run.") var out: String?
-    @Option(help: "Continue the run in this folder from its checkpoint.") var resume: String?
-    @Option(help: "Training iterations (the schedules are laid out over this many; default 10000).") var iters: Int?
+    @Option(help: "Continue the run in this folder from its checkpoint (its settings stay; --save-every, --log-every, --eval-every and --threads may change).")
+    var resume: String?
+    @Flag(help: "With --out: start over in a folder that already holds a run, deleting its files.") var force = false
+    @Option(parsing: .unconditional, help: "Training iterations (the schedules are laid out over this many; default 10000).") var iters: Int?
     @Option(help: ArgumentHelp("Train for this wall-clock time instead of --iters: 90s, 10m, 1h30m. The step time is measured over the first iterations, the count is fixed so that training with its checkpoints and evaluations ends within the budget, and the run starts again with it (recorded in the checkpoint: --iters with that count repeats the run).", valueName: "duration"))
     var time: TimeBudgetArgument?
-    @Option(help: "Random seed: the same seed gives the same run.") var seed: UInt64 = 0
-    @Option(help: "Write a checkpoint and sample picture every N iterations (0: only at the end).") var saveEvery = 1000
-    @Option(help: "Print a progress line every N iterations (default: about 40 lines per run).") var logEvery: Int?
-    @Option(help: "Every N iterations, sample with the EMA weights (1 and 2 steps) and log the quality metric to RUN/eval.csv (0: off).")
-    var evalEvery = 0
+    @Option(parsing: .unconditional, help: "Random seed: the same seed gives the same run (default 0).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Write a checkpoint and sample picture every N iterations (0: only at the end; default 1000).")
+    var saveEvery: Int?
+    @Option(parsing: .unconditional, help: "Print a progress line every N iterations (default: about 40 lines per run).") var logEvery: Int?
+    @Option(parsing: .unconditional, help: "Every N iterations, sample with the EMA weights (1 and 2 steps) and log the quality metric to RUN/eval.csv (0: off; default).")
+    var evalEvery: Int?
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         if let iters, iters < 1 { throw ValidationError("--iters must be positive.") }
         if iters != nil && time != nil { throw ValidationError("give --iters or --time, not both.") }
-        if resume != nil && (time != nil || iters != nil) {
-            throw ValidationError("a resumed run continues to the iteration count in its checkpoint; leave out --iters and --time.")
-        }
-        if saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
-        if evalEvery < 0 { throw ValidationError("--eval-every must not be negative.") }
+        if let saveEvery, saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
+        if let evalEvery, evalEvery < 0 { throw ValidationError("--eval-every must not be negative.") }
         if let logEvery, logEvery < 1 { throw ValidationError("--log-every must be at least 1.") }
+        if force && out == nil { throw ValidationError("--force is for --out (starting over in a folder that holds a run).") }
+        if resume != nil && out != nil { throw ValidationError("give --out for a new run or --resume for an old one, not both.") }
+    }
+
+    /// Options that would change a run's settings (a resumed run keeps its own).
+    var settingFlags: [String] {
+        [("--iters", iters != nil), ("--time", time != nil), ("--seed", seed != nil)].filter(\.1).map(\.0)
     }
 }
 
 struct GeneralOptions: ParsableArguments {
-    @Option(help: "Training method.") var method: MethodName = .ict
+    @Option(help: "Training method (default ict).") var method: MethodName?
     @Option(help: "Network (default: mlp-toy for points, unet-s for images, latent-net for lct).")
     var model: ModelName?
-    @Option(help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
-    @Option(help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
-    @Option(help: "Optimizer.") var optimizer: OptimizerName = .adam
-    @Option(help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
-    @Option(help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
+    @Option(parsing: .unconditional, help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
+    @Option(parsing: .unconditional, help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
+    @Option(help: "Optimizer (default adam).") var optimizer: OptimizerName?
+    @Option(parsing: .unconditional, help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
+    @Option(parsing: .unconditional, help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
+
+    var chosenMethod: MethodName { method ?? .ict }
 
     func validate() throws {
-        if let batch, batch < 1 { throw ValidationError("--batch must be positive.") }
+        if let batch, !(1...65536).contains(batch) { throw ValidationError("--batch must be from 1 to 65536.") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number.") }
         if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1).") }
         if let maxGradNorm, !(maxGradNorm > 0 && maxGradNorm.isFinite) { throw ValidationError("--max-grad-norm must be a positive number.") }
     }
+
+    var settingFlags: [String] {
+        [("--method", method != nil), ("--model", model != nil), ("--batch", batch != nil), ("--lr", lr != nil),
+         ("--optimizer", optimizer != nil), ("--ema-decay", emaDecay != nil), ("--max-grad-norm", maxGradNorm != nil)].filter(\.1).map(\.0)
+    }
 }
 
 struct DataOptions: ParsableArguments {
-    @Option(help: "Training data: \(DataSpec.help).") var data = "toy:checkerboard"
-    @Option(help: "Immiscible noise assignment (quantized: binary16 distances, as the paper's code).")
-    var immiscible: NoiseAssignment = .off
-    @Option(help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
+    @Option(help: "Training data: \(DataSpec.help) (default toy:checkerboard).") var data: String?
+    @Option(help: "Immiscible noise assignment (quantized: binary16 distances, as the paper's code; default off).")
+    var immiscible: NoiseAssignment?
+    @Option(parsing: .unconditional, help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
     var bss: Float?
 
     func validate() throws {
         if let bss, !(bss > 0 && bss <= 1) { throw ValidationError("--bss must be in (0, 1].") }
     }
+
+    var settingFlags: [String] {
+        [("--data", data != nil), ("--immiscible", immiscible != nil), ("--bss", bss != nil)].filter(\.1).map(\.0)
+    }
 }
 
 struct CurriculumOptions: ParsableArguments {
-    @Option(help: "Curriculum s1: the final number of discretization intervals (default 1280; 640 for lct).") var s1: Int?
+    @Option(parsing: .unconditional, help: "Curriculum s1: the final number of discretization intervals (default 1280; 640 for lct).") var s1: Int?
 
     func validate() throws {
-        if let s1, s1 < 10 { throw ValidationError("--s1 must be at least 10 (s0).") }
+        if let s1, !(10...(1 << 20)).contains(s1) { throw ValidationError("--s1 must be from 10 (s0) to 2^20.") }
     }
 }
 
@@ -130,15 +148,15 @@ struct LatentCTOptions: MethodOptionGroup {
 struct CTMOptions: MethodOptionGroup {
     static let method = MethodName.ctm
     @Option(help: "The EDM teacher's checkpoint (written by `cmkit train --method edm`).") var teacher: String?
-    @Option(help: "Points of the Karras time grid the teacher's Heun solver walks (default 18).") var ctmGrid: Int?
-    @Option(help: "Weight of the DSM term: a number >= 0 or 'adaptive' (gradient-norm balance at the output layer; default).")
+    @Option(parsing: .unconditional, help: "Points of the Karras time grid the teacher's Heun solver walks (default 18).") var ctmGrid: Int?
+    @Option(parsing: .unconditional, help: "Weight of the DSM term: a number >= 0 or 'adaptive' (gradient-norm balance at the output layer; default).")
     var dsmWeight: DSMWeight?
-    @Option(help: "EMA rate of the target network used for the jumps to sigma_min (default 0.999).") var targetEma: Float?
+    @Option(parsing: .unconditional, help: "EMA rate of the target network used for the jumps to sigma_min (default 0.999).") var targetEma: Float?
     @Option(help: "How the teacher length k is drawn: weighted (P(k) ~ k, the paper's) or uniform (default weighted).")
     var ctmSteps: CTMStepStrategy?
     @Option(help: "Consistency weighting: uniform, or jump = 1/(1 - s/t)^power, which weighs short jumps up (default uniform).")
     var ctmWeighting: CTMWeighting?
-    @Option(help: "The power of the jump weighting (default 1).") var ctmWeightingPower: Double?
+    @Option(parsing: .unconditional, help: "The power of the jump weighting (default 1).") var ctmWeightingPower: Double?
 
     static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--teacher EDM.safetensors" : nil }
 
@@ -186,12 +204,12 @@ extension ECTWeighting: ExpressibleByArgument {}
 struct ECTOptions: MethodOptionGroup {
     static let method = MethodName.ect
     @Option(name: .customLong("init"), help: "The EDM model to tune (written by `cmkit train --method edm`).") var initialization: String?
-    @Option(help: "r/t approaches 1 by this factor per stage (default 4).") var ectQ: Double?
-    @Option(help: "Delta t stages laid over the run (default 4; 1 keeps the first stage).") var ectStages: Int?
+    @Option(parsing: .unconditional, help: "r/t approaches 1 by this factor per stage (default 4).") var ectQ: Double?
+    @Option(parsing: .unconditional, help: "Delta t stages laid over the run (default 4; 1 keeps the first stage).") var ectStages: Int?
     @Option(help: "Mapping from t to r (default sigmoid).") var ectMapping: ECTMapping?
     @Option(help: "Weighting: edm is 1/t^2 + 1/sigma_data^2 (the paper), gap is 1/(t - r) (the authors' code) (default edm).")
     var ectWeighting: ECTWeighting?
-    @Option(help: "Pseudo-Huber c (0: sqrt of the squared distance, the paper's adaptive weighting; default 0).") var ectC: Float?
+    @Option(parsing: .unconditional, help: "Pseudo-Huber c (0: sqrt of the squared distance, the paper's adaptive weighting; default 0).") var ectC: Float?
 
     static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--init EDM.safetensors" : nil }
 
@@ -222,9 +240,9 @@ struct ECTOptions: MethodOptionGroup {
 struct PretrainingOptions: ParsableArguments {
     /// Measured in notebooks-md/05-quality-per-minute.md.
     static let defaultFraction = 0.5
-    @Option(help: "With --time: the share of the budget for the EDM model (default \(PretrainingOptions.defaultFraction)).") var pretrainFraction: Double?
-    @Option(help: "With --iters: the EDM model's iterations.") var pretrainIters: Int?
-    @Option(help: "The EDM model's learning rate (default: as --lr's default for the network).") var pretrainLr: Float?
+    @Option(parsing: .unconditional, help: "With --time: the share of the budget for the EDM model (default \(PretrainingOptions.defaultFraction)).") var pretrainFraction: Double?
+    @Option(parsing: .unconditional, help: "With --iters: the EDM model's iterations.") var pretrainIters: Int?
+    @Option(parsing: .unconditional, help: "The EDM model's learning rate (default: as --lr's default for the network).") var pretrainLr: Float?
 
     var givenFlags: [String] {
         [("--pretrain-fraction", pretrainFraction != nil), ("--pretrain-iters", pretrainIters != nil), ("--pretrain-lr", pretrainLr != nil)]

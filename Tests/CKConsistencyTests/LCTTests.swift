@@ -116,7 +116,7 @@ final class LCTTests: XCTestCase {
 
     func testShortLatentRunBringsSamplesCloserToTheData() throws {
         let (space, images, _) = try trainedAutoencoder()
-        let latents = space.encode(images)
+        let latents = try space.encode(images)
         var config = TrainingConfig(method: .lct)
         config.model = .latentNet
         config.data = "shapes"

@@ -24,6 +24,14 @@ public struct CTMConfig: MethodOptions {
 
     public init() {}
 
+    public func validate() throws {
+        try require((3...1000).contains(gridPoints), "ctm.gridPoints", gridPoints, "must be from 3 to 1000")
+        try require(targetEMADecay >= 0 && targetEMADecay < 1, "ctm.targetEMADecay", targetEMADecay, "must be in [0, 1)")
+        if let dsmWeight { try require(dsmWeight >= 0 && dsmWeight.isFinite, "ctm.dsmWeight", dsmWeight, "must be a number >= 0") }
+        if let huberC { try require(huberC > 0 && huberC.isFinite, "ctm.huberC", huberC, "must be a positive number") }
+        try require(weightingPower >= 0 && weightingPower <= 8, "ctm.weightingPower", weightingPower, "must be from 0 to 8")
+    }
+
     /// Each sample's weight for a jump from t to s.
     public func weight(t: Float, s: Float) -> Float {
         weighting == .uniform ? 1 : Float(pow(1 / (1 - Double(s) / Double(t)), weightingPower))

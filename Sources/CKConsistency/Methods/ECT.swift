@@ -38,6 +38,14 @@ public struct ECTConfig: MethodOptions {
 
     public init() {}
 
+    public func validate() throws {
+        try require(q > 1 && q.isFinite, "ect.q", q, "must be a number above 1")
+        try require((1...1000).contains(stages), "ect.stages", stages, "must be from 1 to 1000")
+        try require(k >= 0 && k.isFinite && b.isFinite, "ect.k", k, "and b must be finite, k >= 0")
+        if let huberC { try require(huberC >= 0 && huberC.isFinite, "ect.huberC", huberC, "must be a number >= 0") }
+        try require(pStd > 0 && pStd.isFinite && pMean.isFinite, "ect.pStd", pStd, "must be positive (and pMean finite)")
+    }
+
     /// The stage of iteration `step` in a run of `iterations`: a function of the iteration, so it survives resume.
     public func stage(step: Int, iterations: Int) -> Int {
         let length = max(1, (iterations + stages - 1) / max(1, stages))

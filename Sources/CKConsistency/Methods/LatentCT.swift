@@ -27,6 +27,11 @@ public struct LCTConfig: MethodOptions {
     public var otCoupling = true
 
     public init() {}
+
+    public func validate() throws {
+        try require(diffusionWeight >= 0 && diffusionWeight.isFinite, "lct.diffusionWeight", diffusionWeight, "must be a number >= 0")
+        try require((0...1).contains(diffusionFraction), "lct.diffusionFraction", diffusionFraction, "must be in [0, 1]")
+    }
 }
 
 /// latent CT's c at N curriculum points: 0.00054 sqrt(d) in the first stage (N = s0 + 1), then

@@ -7,6 +7,17 @@ import CKNN
 /// `init()` gives the defaults; decoding tolerates missing keys (older checkpoints lack newer settings).
 public protocol MethodOptions: Codable, Sendable, Equatable {
     init()
+    /// Throws `TrainingError.invalidSetting` for a value out of range (an edited checkpoint, a bad option).
+    func validate() throws
+}
+
+extension MethodOptions {
+    public func validate() throws {}
+
+    /// Throws `invalidSetting` naming `field` unless `ok`.
+    public func require(_ ok: Bool, _ field: String, _ value: Any, _ requirement: String) throws {
+        if !ok { throw TrainingError.invalidSetting(field: field, value: "\(value)", requirement: requirement) }
+    }
 }
 
 /// For methods without settings of their own.

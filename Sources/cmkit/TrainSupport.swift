@@ -1,0 +1,53 @@
+// cmkit train, continued: two-phase runs (an EDM model first), and library errors in flag language.
+import ArgumentParser
+import Foundation
+import CKConsistency
+import CKTraining
+
+extension Train {
+    /// A method that starts from a diffusion model, given none but a budget or a pretraining count: both phases.
+    func pretrainingPlan() throws -> PretrainingPlan? {
+        let r = try request()
+        guard r.method.type.inputs.contains(.diffusionModel), r.inputs[.diffusionModel] == nil else {
+            if let flag = pretraining.givenFlags.first { throw CLIError("\(flag) is for a two-phase run (--method ect or ctm without --init or --teacher)") }
+            return nil
+        }
+        guard runOptions.time != nil || pretraining.pretrainIters != nil else { return nil }
+        if runOptions.time == nil && runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }
+        if runOptions.time != nil && pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
+        return try PretrainingPlan(request: r, budget: runOptions.time?.budget, fraction: pretraining.pretrainFraction ?? PretrainingOptions.defaultFraction,
+                                   pretrainIterations: pretraining.pretrainIters ?? 10_000, pretrainLearningRate: pretraining.pretrainLr)
+    }
+
+    func runPretrained(_ plan: PretrainingPlan, in directory: RunDirectory, settings: RunSettings? = nil) throws {
+        let run = PretrainedRun(plan: plan, directory: directory)
+        run.configure = { self.configure($0, settings: settings) }
+        run.onNote = note
+        try explainingErrors { _ = try run.run() }
+    }
+
+    /// Library errors in the command line's words: which flag gives what is missing or wrong.
+    func explainingErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as TrainingError {
+            switch error {
+            case let .missingInput(method, input):
+                let flag = methodGroups.lazy.compactMap { type(of: $0).flag(for: input) }.first ?? input.rawValue
+                throw CLIError("--method \(method.rawValue) needs \(flag) (\(inputHint(input)))"
+                               + (input == .diffusionModel ? ", or --time / --pretrain-iters to train one first" : ""))
+            case .nonFiniteLoss:
+                let kept = FileManager.default.fileExists(atPath: RunDirectory(path: runOptions.resume ?? runOptions.out ?? ".").checkpoint.path)
+                throw CLIError("\(error). " + (kept ? "The last checkpoint is kept as it was; " : "No checkpoint was written yet; ")
+                               + "start a new run with a lower --lr or with --max-grad-norm.")
+            default:
+                throw error
+            }
+        }
+    }
+
+    private func inputHint(_ input: MethodInput) -> String {
+        switch input {
+        case .diffusionModel: return "an EDM checkpoint: train one with `cmkit train --method edm`"
+        case .autoencoder: return "train one with `cmkit train-autoencoder`"
+        }
+    }
+}
