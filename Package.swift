@@ -50,6 +50,7 @@ let package = Package(
                                                                "CKImageIO", "CKTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CKTensor", "CKNN", "CKConsistency", "CKTraining", "CKTestSupport"]),
         .testTarget(name: "CKEvaluationTests", dependencies: ["CKEvaluation", "CKNN", "CKDatasets", "CKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

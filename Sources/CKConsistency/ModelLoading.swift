@@ -54,6 +54,10 @@ public func loadTrainedModel(from url: URL, weights: WeightChoice = .ema) throws
     let network = config.makeNetwork()
     try checkpoint.load(into: network.parameters, prefix: weights == .ema ? "ema." : "", model: config.model.rawValue)
     let context = try config.method.type.samplingContext(config: config, checkpoint: checkpoint, path: url.path)
-    return TrainedModel(config: config, network: network, weights: weights, step: (try? checkpoint.intMetadata("step")) ?? 0,
+    let step = (try? checkpoint.intMetadata("step")) ?? 0
+    guard (0...config.iterations).contains(step) else {
+        throw TrainingError.invalidSetting(field: "step", value: String(step), requirement: "must be from 0 to the run's \(config.iterations) iterations")
+    }
+    return TrainedModel(config: config, network: network, weights: weights, step: step,
                         context: context, source: url.path)
 }

@@ -16,9 +16,9 @@ struct BSS: ParsableCommand {
 
     @Option(help: "A folder of PNG images (same size and channels).") var `in`: String?
     @Option(help: "A data set instead of --in: fashion-mnist | shapes | folder:PATH.") var data: String?
-    @Option(help: "Band ratio r in [0, 1]: the low-frequency square covers about r of the spectrum.") var ratio: Float = 0.1
-    @Option(help: "Images in the batch.") var count = 16
-    @Option(help: "Seed for picking the batch.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Band ratio r in [0, 1]: the low-frequency square covers about r of the spectrum.") var ratio: Float = 0.1
+    @Option(parsing: .unconditional, help: "Images in the batch.") var count = 16
+    @Option(parsing: .unconditional, help: "Seed for picking the batch.") var seed: UInt64 = 0
     @Option(help: "Output PNG.") var out: String
 
     func validate() throws {

@@ -24,9 +24,9 @@ struct Compare: ParsableCommand {
     @Option(help: "CTM: gammas to sweep, e.g. 0,0.5,1.") var gammas = "0"
     @Option(help: "Explicit noise-level lists instead of --steps, separated by ';', e.g. '80;80,0.8;80,2,0.8,0.2' (CTM: the jump times; the last jump lands on sigma_min).")
     var sigmaLists: String?
-    @Option(help: "Tiles per grid.") var count = 64
-    @Option(help: "Samples for the metric (default 4096 for 2-D data, 1024 for images).") var metricCount: Int?
-    @Option(help: "Sampling seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Tiles per grid.") var count = 64
+    @Option(parsing: .unconditional, help: "Samples for the metric (default 4096 for 2-D data, 1024 for images).") var metricCount: Int?
+    @Option(parsing: .unconditional, help: "Sampling seed.") var seed: UInt64 = 0
     @Option(help: "Weights to sample with: ema | online.") var weights: WeightChoice = .ema
     @Option(help: "Classifier checkpoint for the image metric (default: the shipped one for the data set).")
     var classifier: String?

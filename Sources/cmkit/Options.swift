@@ -9,11 +9,11 @@ extension ModelName: ExpressibleByArgument {
 }
 
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for BLAS and our own kernels (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for BLAS and our own kernels (default: all cores).")
     var threads: Int?
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256.") }
     }
 
     /// Sets our kernels' and OpenBLAS's thread counts (and the allocator's policy) before any work.

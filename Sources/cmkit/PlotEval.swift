@@ -11,7 +11,7 @@ struct PlotEval: ParsableCommand {
             + "per run for the chosen step count, against iterations or training seconds.")
 
     @Argument(help: "Run folders, each with an eval.csv.") var runs: [String]
-    @Option(help: "Sampling steps whose rows to plot (eval.csv logs 1 and 2).") var steps = 1
+    @Option(parsing: .unconditional, help: "Sampling steps whose rows to plot (eval.csv logs 1 and 2).") var steps = 1
     @Option(help: "Metric column (default: the first after 'steps').") var metric: String?
     @Option(help: "Horizontal axis: iteration | seconds.") var x = "iteration"
     @Option(help: "Plot title.") var title: String?

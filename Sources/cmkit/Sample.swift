@@ -17,23 +17,23 @@ struct Sample: ParsableCommand {
             + "The sampler follows the checkpoint's training method: " + samplersHelp + ". Heun takes 2 steps - 1 network evaluations.")
 
     @Option(help: "Sampler: consistency | heun | ctm (default: the one for the checkpoint's method).") var method: SamplerKind?
-    @Option(help: "CTM gamma in [0, 1]: 0 deterministic long jumps, 1 consistency-style re-noising.") var gamma: Float = 0
+    @Option(parsing: .unconditional, help: "CTM gamma in [0, 1]: 0 deterministic long jumps, 1 consistency-style re-noising.") var gamma: Float = 0
 
     @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
-    @Option(help: "Number of sampling steps (network evaluations).") var steps = 1
+    @Option(parsing: .unconditional, help: "Number of sampling steps (network evaluations).") var steps = 1
     @Option(help: "Explicit decreasing noise levels, e.g. 80,0.8 (the first is the first jump).") var sigmas: String?
-    @Option(help: "Number of samples.") var count = 64
-    @Option(help: "Sampling seed: sample k is the same for any --count.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Number of samples.") var count = 64
+    @Option(parsing: .unconditional, help: "Sampling seed: sample k is the same for any --count.") var seed: UInt64 = 0
     @Option(help: "Weights to sample with: ema | online.") var weights: WeightChoice = .ema
     @Option(help: "Output PNG.") var out: String
-    @Option(help: "Grid columns.") var columns = 8
+    @Option(parsing: .unconditional, help: "Grid columns.") var columns = 8
     @Option(help: "Also write the raw samples as float32 .npy (N, C, H, W) or (N, 2).") var npy: String?
     @Option(help: "Also write 2-D samples as CSV lines x,y.") var csv: String?
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1.") }
-        if count > 1 << 28 { throw ValidationError("--count must be at most 2^28.") }
+        if count > 1 << 24 { throw ValidationError("--count \(count) is more than the 16777216 samples one call makes; sample in parts with --seed.") }
         if steps < 1 { throw ValidationError("--steps must be at least 1.") }
         if columns < 1 { throw ValidationError("--columns must be at least 1.") }
     }

@@ -18,7 +18,7 @@ struct Score: ParsableCommand {
 
     @Argument(help: "Samples: FILE.npy | GRID.png | FOLDER | POINTS.csv.") var samples: String
     @Option(help: "The data set the samples imitate: \(DataSpec.help).") var data: String
-    @Option(help: "Reference samples (default: as many as the samples given).") var referenceCount: Int?
+    @Option(parsing: .unconditional, help: "Reference samples (default: as many as the samples given).") var referenceCount: Int?
     @Option(help: "Classifier checkpoint for the image metric (default: the shipped one for the data set).") var classifier: String?
     @Flag(help: "Print one JSON line instead of a sentence.") var json = false
     @OptionGroup var threading: ThreadOptions

@@ -21,13 +21,13 @@ struct TrainAutoencoder: ParsableCommand {
             """)
 
     @Option(help: "Training images: fashion-mnist | shapes | folder:PATH.") var data = "fashion-mnist"
-    @Option(help: "Latent channels L.") var latentChannels = 4
-    @Option(help: "Base channel width of the encoder and decoder.") var width = 32
-    @Option(help: "Training iterations.") var iters = 2000
-    @Option(help: "Batch size.") var batch = 64
-    @Option(help: "Adam learning rate.") var lr: Float = 1e-3
-    @Option(help: "Weight of the KL term.") var klWeight: Float = 1e-3
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Latent channels L.") var latentChannels = 4
+    @Option(parsing: .unconditional, help: "Base channel width of the encoder and decoder.") var width = 32
+    @Option(parsing: .unconditional, help: "Training iterations.") var iters = 2000
+    @Option(parsing: .unconditional, help: "Batch size.") var batch = 64
+    @Option(parsing: .unconditional, help: "Adam learning rate.") var lr: Float = 1e-3
+    @Option(parsing: .unconditional, help: "Weight of the KL term.") var klWeight: Float = 1e-3
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output checkpoint, e.g. runs/ae.safetensors.") var out: String
     @OptionGroup var threading: ThreadOptions
 
