@@ -14,6 +14,8 @@ public enum RunDirectoryError: Error, CustomStringConvertible, Equatable {
     case busy(path: String, pid: String)
     /// The folder already holds a run (a checkpoint or a log).
     case holdsARun(path: String, files: [String])
+    /// Appending to a log failed (a full disk, a removed file).
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum RunDirectoryError: Error, CustomStringConvertible, Equatable {
         case let .cannotCreate(path, reason): return "cannot create the folder \(path): \(reason)"
         case let .busy(path, pid): return "another process (pid \(pid)) is training in \(path); one run per folder"
         case let .holdsARun(path, files): return "\(path) already holds a run (\(files.joined(separator: ", ")))"
+        case let .cannotWrite(path, reason): return "cannot write \(path): \(reason); the last checkpoint is kept as it was"
         }
     }
 }
@@ -118,5 +121,36 @@ public struct RunSettings: Codable, Equatable, Sendable {
     /// The settings stored in a checkpoint (nil for checkpoints written before they were).
     public static func stored(in metadata: [String: String]) -> RunSettings? {
         metadata[key].flatMap { try? JSONDecoder().decode(RunSettings.self, from: Data($0.utf8)) }
+    }
+}
+
+/// A CSV log the run appends to; a failed write (a full disk) is an error naming the file, not a crash.
+public final class LogFile {
+    public let url: URL
+    private let handle: FileHandle
+
+    /// Opens `url` (which must exist) for appending.
+    public init(appendingTo url: URL) throws {
+        self.url = url
+        do {
+            handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+        } catch { throw RunDirectoryError.cannotWrite(path: url.path, reason: Self.reason(error)) }
+    }
+
+    public func append(_ text: String) throws {
+        do { try handle.write(contentsOf: Data(text.utf8)) } catch {
+            throw RunDirectoryError.cannotWrite(path: url.path, reason: Self.reason(error))
+        }
+    }
+
+    deinit { try? handle.close() }
+
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError), posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        return ns.localizedDescription
     }
 }

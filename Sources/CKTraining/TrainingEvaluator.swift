@@ -28,10 +28,7 @@ public struct TrainingEvaluator {
         for (plan, scores) in try scores(trainer) {
             lines += "\(trainer.step),\(String(format: "%.3f", elapsed)),\(plan.steps)," + scores.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
         }
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(lines.utf8))
+        try LogFile(appendingTo: url).append(lines)
     }
 
     /// The metric of each evaluation plan on samples of the EMA weights.

@@ -51,9 +51,7 @@ public final class TrainingLoop {
         let config = trainer.config
         let end = min(stop ?? config.iterations, config.iterations)
         try prepareLog()
-        let log = try FileHandle(forWritingTo: directory.log)
-        try log.seekToEnd()
-        defer { try? log.close() }
+        let log = try LogFile(appendingTo: directory.log)
 
         let every = logEvery ?? max(1, config.iterations / 40)
         var evaluationSeconds = 0.0
@@ -69,7 +67,7 @@ public final class TrainingLoop {
             let report = try trainer.trainStep(batch: batcher.batch(forStep: k), rng: &rng)
             windowLoss += Double(report.loss); windowCount += 1
             let elapsed = Clock.seconds() - start
-            try log.write(contentsOf: Data("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n".utf8))
+            try log.append("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n")
             if report.step % every == 0 || report.step == config.iterations {
                 onProgress(TrainingProgress(iteration: report.step, iterations: config.iterations, loss: windowLoss / Double(windowCount),
                                             pointCount: report.pointCount,

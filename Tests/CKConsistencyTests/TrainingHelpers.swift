@@ -22,3 +22,14 @@ func train(_ trainer: Trainer, until end: Int, in run: RunDirectory? = nil, data
     loop.data = data
     try loop.run(until: end)
 }
+
+final class LogFileTests: XCTestCase {
+    func testAFullDiskIsAnErrorNamingTheFile() throws {
+        // /dev/full takes the open and refuses every write with ENOSPC, as a full disk does.
+        let log = try LogFile(appendingTo: URL(fileURLWithPath: "/dev/full"))
+        XCTAssertThrowsError(try log.append("1,0.5,11,0.1\n")) { error in
+            XCTAssertTrue("\(error)".contains("cannot write /dev/full"), "\(error)")
+            XCTAssertTrue("\(error)".lowercased().contains("space"), "\(error)")
+        }
+    }
+}
