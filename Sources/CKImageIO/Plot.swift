@@ -16,9 +16,12 @@ public enum Plot {
     // MARK: - Line plot
 
     /// Several series on shared axes, with tick labels, axis labels, a title and a legend (top right).
-    /// `logY` plots log10(y); non-positive and non-finite values break the line.
+    /// `logY` plots log10(y); non-positive and non-finite values break the line. An x axis of integers (step
+    /// counts, evaluations) gets integer ticks. `markers` draw labelled vertical lines (e.g. where a
+    /// curriculum changes). Labels too long for the plot are cut with "..." so that they fit.
     public static func lines(_ series: [PlotSeries], title: String = "", xLabel: String = "", yLabel: String = "",
-                             logY: Bool = false, width: Int = 640, height: Int = 400) -> Bitmap {
+                             logY: Bool = false, markers: [(x: Double, label: String)] = [],
+                             width: Int = 640, height: Int = 400) -> Bitmap {
         let ty: (Double) -> Double? = { v in
             guard v.isFinite else { return nil }
             if logY { return v > 0 ? log10Double(v) : nil }
@@ -27,7 +30,8 @@ public enum Plot {
         let xs = series.flatMap(\.x).filter(\.isFinite)
         let ys = series.flatMap { $0.y.compactMap(ty) }
         var (xlo, xhi) = range(xs), (ylo, yhi) = range(ys)
-        let xTicks = niceTicks(&xlo, &xhi, maxCount: 7)
+        let integerX = !xs.isEmpty && xs.allSatisfy { $0 == $0.rounded() }
+        let xTicks = niceTicks(&xlo, &xhi, maxCount: 7, minimumStep: integerX ? 1 : 0)
         let yTicks = logY ? logTicks(&ylo, &yhi) : niceTicks(&ylo, &yhi, maxCount: 6)
         let yStep = yTicks.count > 1 ? yTicks[1] - yTicks[0] : 1, xStep = xTicks.count > 1 ? xTicks[1] - xTicks[0] : 1
         let yLabels = yTicks.map { logY ? formatNumber(pow10(Int($0.rounded())), step: pow10(Int($0.rounded()))) : formatNumber($0, step: yStep) }
@@ -67,17 +71,24 @@ public enum Plot {
                 last = p
             }
         }
+        for (i, marker) in markers.enumerated() where marker.x >= xlo && marker.x <= xhi {
+            let x = px(marker.x)
+            var y = top + 1
+            while y < top + ph - 1 { canvas.line(x, y, x, min(y + 3, top + ph - 2), .gray); y += 7 }
+            // Labels alternate between two rows so that close markers do not overprint.
+            canvas.text(fitting(marker.label, width: 60), x: x + 3, y: top + ph - 12 - 9 * (i % 2), .gray)
+        }
         if !title.isEmpty {
-            let w = BitmapFont.size(of: title).width
-            canvas.text(title, x: left + (pw - w) / 2, y: 9)
+            let text = fitting(title, width: width - 8), w = BitmapFont.size(of: text).width
+            canvas.text(text, x: max(4, left + (pw - w) / 2), y: 9)
         }
         if !xLabel.isEmpty {
-            let w = BitmapFont.size(of: xLabel).width
-            canvas.text(xLabel, x: left + (pw - w) / 2, y: height - 12)
+            let text = fitting(xLabel, width: pw), w = BitmapFont.size(of: text).width
+            canvas.text(text, x: left + (pw - w) / 2, y: height - 12)
         }
         if !yLabel.isEmpty {
-            let w = BitmapFont.size(of: yLabel).width
-            canvas.verticalText(yLabel, x: 3, y: top + (ph - w) / 2)
+            let text = fitting(yLabel, width: ph), w = BitmapFont.size(of: text).width
+            canvas.verticalText(text, x: 3, y: top + (ph - w) / 2)
         }
         legend(&canvas, names: series.map(\.name), right: left + pw - 6, top: top + 6)
         return canvas.bitmap
@@ -157,10 +168,11 @@ public enum Plot {
     }
 
     /// Ticks at 1, 2 or 5 times a power of ten; with `expand`, [lo, hi] grows to the outer ticks.
-    static func niceTicks(_ lo: inout Double, _ hi: inout Double, maxCount: Int, expand: Bool = true) -> [Double] {
+    static func niceTicks(_ lo: inout Double, _ hi: inout Double, maxCount: Int, expand: Bool = true,
+                          minimumStep: Double = 0) -> [Double] {
         let rough = (hi - lo) / Double(max(1, maxCount)), mag = pow10(Int(log10Double(rough).rounded(.down)))
         let norm = rough / mag
-        let step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag
+        let step = max((norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag, minimumStep)
         if expand { lo = (lo / step).rounded(.down) * step; hi = (hi / step).rounded(.up) * step }
         var ticks: [Double] = []
         var k = (lo / step - 1e-9).rounded(.up)
@@ -201,6 +213,14 @@ public enum Plot {
         while f.count < decimals { f = "0" + f }
         while f.hasSuffix("0") { f.removeLast() }
         return sign + "\(whole)" + (f.isEmpty ? "" : "." + f)
+    }
+
+    /// `text` cut with "..." to fit `width` pixels of the bitmap font.
+    static func fitting(_ text: String, width: Int) -> String {
+        guard BitmapFont.size(of: text).width > width else { return text }
+        var cut = text
+        while !cut.isEmpty && BitmapFont.size(of: cut + "...").width > width { cut.removeLast() }
+        return cut + "..."
     }
 
     static func pow10(_ e: Int) -> Double { Glibc.pow(10, Double(e)) }

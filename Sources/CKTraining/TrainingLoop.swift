@@ -126,10 +126,16 @@ public final class TrainingLoop {
     /// The loss against iterations, as a running mean over about 1% of the run.
     func writeLossPlot() throws {
         let lines = try String(contentsOf: directory.log, encoding: .utf8).split(separator: "\n").dropFirst()
-        var xs: [Double] = [], ys: [Double] = []
+        var xs: [Double] = [], ys: [Double] = [], markers: [(x: Double, label: String)] = []
+        var lastN: Int? = nil
         for line in lines {
             let f = line.split(separator: ",")
             if f.count >= 2, let x = Double(f[0]), let y = Double(f[1]) { xs.append(x); ys.append(y) }
+            // Where the curriculum changes the number of noise levels, the loss changes scale.
+            if f.count >= 3, let x = Double(f[0]), let n = Int(f[2]), n > 0 {
+                if let lastN, n != lastN { markers.append((x, "N=\(n)")) }
+                lastN = n
+            }
         }
         guard !xs.isEmpty else { return }
         // Single-batch losses are too noisy to read.
@@ -141,7 +147,8 @@ public final class TrainingLoop {
             smooth.append(acc / Double(min(i + 1, window)))
         }
         let plot = Plot.lines([PlotSeries(name: "loss (running mean)", x: xs, y: smooth)],
-                              title: "\(trainer.config.method.rawValue.uppercased()) LOSS", xLabel: "iteration", yLabel: "loss", logY: true)
+                              title: "\(trainer.config.method.rawValue.uppercased()) LOSS", xLabel: "iteration", yLabel: "loss", logY: true,
+                              markers: markers)
         try PNG.write(plot, to: directory.lossPlot.path)
     }
 }

@@ -79,8 +79,10 @@ struct Compare: ParsableCommand {
         }
         try PNG.write(ImageGrid.sideBySide(panels, scale: isPoints ? 1 : 2), to: "\(out)/compare.png")
         try writeTables(rows, metric: metric, model: model, samples: n)
-        try PNG.write(Plot.lines(metricSeries(rows, metric: metric), title: "QUALITY VS NFE", xLabel: "network evaluations",
-                                 yLabel: metric.name), to: "\(out)/metric.png")
+        // The metric's full name is in metrics.md; the axis carries its column names.
+        try PNG.write(Plot.lines(metricSeries(rows, metric: metric), title: "QUALITY VS NFE (\(samplesText(n)) SAMPLES)",
+                                 xLabel: "network evaluations", yLabel: metric.columns.joined(separator: " / ") + " (lower is better)"),
+                      to: "\(out)/metric.png")
         print(try String(contentsOfFile: "\(out)/metrics.md", encoding: .utf8))
     }
 
@@ -146,3 +148,5 @@ struct CompareRow {
     let msPerSample: Double
     let scores: [Double]
 }
+
+private func samplesText(_ n: Int) -> String { "\(n)" }

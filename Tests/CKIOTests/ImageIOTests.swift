@@ -1,5 +1,5 @@
 // PNG round trips and errors, grid layout, labelled grids, plots.
-import CKImageIO
+@testable import CKImageIO
 import CKTensor
 import CKTestSupport
 import Foundation
@@ -189,5 +189,20 @@ final class ImageIOTests: XCTestCase {
 
     private func colourCount(_ b: Bitmap, _ c: RGB) -> Int {
         (0..<(b.width * b.height)).filter { b.pixels[3 * $0] == c.r && b.pixels[3 * $0 + 1] == c.g && b.pixels[3 * $0 + 2] == c.b }.count
+    }
+}
+
+final class PlotLayoutTests: XCTestCase {
+    func testIntegerAxesGetIntegerTicksAndLongLabelsFit() {
+        // 1...4 network evaluations: the default step would be 0.5; integer axes keep step 1.
+        var lo = 1.0, hi = 4.0
+        XCTAssertEqual(Plot.niceTicks(&lo, &hi, maxCount: 7, minimumStep: 1), [1, 2, 3, 4])
+        lo = 1; hi = 4
+        XCTAssertTrue(Plot.niceTicks(&lo, &hi, maxCount: 7).contains(1.5), "without the minimum the ticks are halves")
+        let long = "FRECHET DISTANCE ON FMNIST-CLASSIFIER.SAFETENSORS FEATURES VS 512 HELD-OUT IMAGES"
+        let cut = Plot.fitting(long, width: 200)
+        XCTAssertLessThanOrEqual(BitmapFont.size(of: cut).width, 200)
+        XCTAssertTrue(cut.hasSuffix("...") && long.hasPrefix(String(cut.dropLast(3))), cut)
+        XCTAssertEqual(Plot.fitting("LOSS", width: 200), "LOSS")
     }
 }
