@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CKMPIShim", dependencies: ["COpenMPI"]),
 
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
         .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
@@ -33,10 +35,11 @@ let package = Package(
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),
         .target(name: "CKEvaluation", dependencies: ["CKTensor", "CKNN", "CKDatasets"], swiftSettings: fastMath),
+        .target(name: "CKMPI", dependencies: ["CKNN", "CKMPIShim"], swiftSettings: fastMath),
         .target(name: "CKTraining", dependencies: ["CKTensor", "CKNN", "CKConsistency", "CKDatasets", "CKImageIO", "CKEvaluation"],
                 swiftSettings: fastMath),
         .executableTarget(name: "cmkit", dependencies: [
-            "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKEvaluation", "CKTraining",
+            "CKTensor", "CKNN", "CKConsistency", "CKImageIO", "CKDatasets", "CKEvaluation", "CKTraining", "CKMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The example of using the package from another one (Examples/SampleFromCheckpoint), built here so a test runs it.

@@ -37,19 +37,25 @@ public final class SigmaPairTables {
 /// teacher f(x + sigma_i z, sigma_i) under stop-gradient (the same network and z), as iCT and latent CT share.
 public struct ConsistencyPair {
     public let student: Tensor, teacher: Tensor
-    /// Ascending 0-based index of each sample's teacher level (the student's is one higher).
+    /// Ascending 0-based index of each sample's teacher level (the student's is one higher), for the shard's rows.
     public let indices: [Int]
     public let table: SigmaPairTable
+    /// The indices of the whole batch, and the shard these rows are.
+    public let allIndices: [Int]
+    public let shard: Shard
     public var studentSigmas: [Float] { indices.map { Float(table.sigmas[$0 + 1]) } }
     public var lambdas: Tensor { Tensor(shape: [indices.count], storage: indices.map { Float(table.lambdas[$0]) }) }
 }
 
-public func consistencyPair(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
-                            noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ConsistencyPair {
-    let n = x.shape[0]
+/// The draws are made for the whole batch `x`; the networks run on `shard` of it (all of it by default),
+/// whose rows the pair holds.
+public func consistencyPair(network: some Backbone, batch: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
+                            noise: Tensor? = nil, shard: Shard? = nil, rng: inout some RandomNumberGenerator) -> ConsistencyPair {
+    let n = batch.shape[0], shard = shard ?? .whole(n)
     let table = tables.table(pointCount: config.pointCount(atStep: step))
-    let indices = (0..<n).map { _ in table.samplePair(rng: &rng) }
-    let z = noise ?? Tensor.normal(like: x, rng: &rng)
+    let allIndices = (0..<n).map { _ in table.samplePair(rng: &rng) }
+    let allNoise = noise ?? Tensor.normal(like: batch, rng: &rng)
+    let x = shard.rows(batch), z = shard.rows(allNoise), indices = shard.values(allIndices)
     let sigmaTeacher = indices.map { Float(table.sigmas[$0]) }
     let sigmaStudent = indices.map { Float(table.sigmas[$0 + 1]) }
     let p = config.preconditioning
@@ -57,5 +63,5 @@ public func consistencyPair(network: some Backbone, batch x: Tensor, step: Int, 
         p.consistency(network, addNoise(x, z, sigma: sigmaTeacher), sigma: sigmaTeacher)
     }
     let student = p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent)
-    return ConsistencyPair(student: student, teacher: teacher, indices: indices, table: table)
+    return ConsistencyPair(student: student, teacher: teacher, indices: indices, table: table, allIndices: allIndices, shard: shard)
 }

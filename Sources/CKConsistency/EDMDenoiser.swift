@@ -27,11 +27,14 @@ func meanPerSample(_ t: Tensor) -> Tensor {
 }
 
 /// Weighted denoising loss mean_b w(sigma_b) mean_j (D(x + sigma z, sigma) - x)^2 at the given levels.
-public func denoisingLoss(_ denoise: (Tensor, [Float]) -> Tensor, batch x: Tensor, noise z: Tensor, sigma: [Float],
-                          preconditioning p: Preconditioning = Preconditioning()) -> Tensor {
+/// On `shard` of the batch (all of it by default): that part of the batch mean.
+public func denoisingLoss(_ denoise: (Tensor, [Float]) -> Tensor, batch: Tensor, noise: Tensor, sigma allSigma: [Float],
+                          shard: Shard? = nil, preconditioning p: Preconditioning = Preconditioning()) -> Tensor {
+    let shard = shard ?? .whole(batch.shape[0])
+    let x = shard.rows(batch), z = shard.rows(noise), sigma = shard.values(allSigma)
     let d = denoise(addNoise(x, z, sigma: sigma), sigma)
     let weight = Tensor(shape: [sigma.count], storage: sigma.map(p.edmWeight))
-    return (meanPerSample((d - x).squared()) * weight).mean()
+    return shard.mean(meanPerSample((d - x).squared()) * weight)
 }
 
 /// One Heun step of the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma from `from` to `to`

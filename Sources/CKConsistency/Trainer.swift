@@ -15,6 +15,8 @@ public final class Trainer {
     public private(set) var ema: EMA
     public private(set) var step = 0
     public private(set) var lastLoss: Float = .nan
+    /// The processes that train together (data parallel); one by default.
+    public var collective: any Collective = SingleProcess()
 
     /// The checkpoint format this trainer writes (and the versions it reads).
     public static let format = "consistencykit-train-1"
@@ -72,14 +74,23 @@ public final class Trainer {
 
     /// One iteration on `batch` (before the batch transforms). Throws on a non-finite loss before
     /// touching the weights.
+    /// With several processes every one gets the same global batch and computes its shard; the gradients
+    /// are summed over them, so each applies the same update.
     public func trainStep(batch: Tensor, rng: inout SplitMix64) throws -> StepReport {
         let (x, noise) = batchTransforms.apply(to: batch, rng: &rng)
-        let result = method.step(network: network, batch: x, noise: noise, iteration: step, config: config, rng: &rng)
+        let shard = collective.shard(of: x.shape[0])
+        let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: config, shard: shard,
+                                     collective: collective, rng: &rng)
         var report = result.report
+        if case .loss = result, collective.size > 1 {
+            var loss = [Double(report.loss)]
+            try collective.sum(&loss)
+            report.loss = Float(loss[0])
+        }
         guard report.loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: step, loss: report.loss) }
         let gradients: [Tensor]
         switch result {
-        case .loss(let loss, _): gradients = Tape.gradients(of: loss, wrt: network.parameters.map(\.value))
+        case .loss(let loss, _): gradients = try collective.sum(Tape.gradients(of: loss, wrt: network.parameters.map(\.value)))
         case .gradients(let ready, _): gradients = ready
         }
         applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
@@ -104,6 +115,20 @@ public final class Trainer {
         let values = weights == .ema ? ema.values : network.parameters.map(\.value)
         for (p, v) in zip(copy.parameters, values) { p.assign(v) }
         return TrainedModel(config: config, network: copy, weights: weights, step: step, context: samplingContext)
+    }
+
+    /// Every process starts from rank 0's weights (they are equal anyway when made from the same seed).
+    public func broadcastWeights() throws {
+        guard collective.size > 1 else { return }
+        var flat = network.parameters.flatMap(\.value.storage)
+        try collective.broadcast(&flat, from: 0)
+        var offset = 0
+        for p in network.parameters {
+            let n = p.value.count
+            p.update { dst in for i in 0..<n { dst[i] = flat[offset + i] } }
+            offset += n
+        }
+        ema = EMA(parameters: network.parameters, decay: config.resolvedEMADecay)
     }
 
     /// Runs `body` with the EMA weights in the network, then puts the online weights back.

@@ -51,6 +51,8 @@ public final class PretrainedRun {
     /// Applied to both phases' loops.
     public var configure: (TrainingLoop) -> Void = { _ in }
     public var onNote: (String) -> Void = { _ in }
+    /// The processes of a data-parallel run: rank 0 writes the plan; all agree on the phases' times.
+    public var collective: any Collective = SingleProcess()
 
     public init(plan: PretrainingPlan, directory: RunDirectory) {
         self.plan = plan
@@ -60,8 +62,11 @@ public final class PretrainedRun {
     /// Runs (or resumes) both phases; returns the method's trainer.
     @discardableResult
     public func run() throws -> Trainer {
-        try directory.create()
-        if try PretrainingPlan.read(from: directory) == nil { try plan.write(to: directory) }
+        let primary = collective.isPrimary
+        if primary {
+            try directory.create()
+            if try PretrainingPlan.read(from: directory) == nil { try plan.write(to: directory) }
+        }
         let first = directory.pretraining
         if plan.pretrainSeconds == nil {
             let start = Clock.seconds()
@@ -69,14 +74,16 @@ public final class PretrainedRun {
             let trainer = resumed
                 ? try Trainer.restore(from: try Checkpoint.read(from: first.checkpoint), path: first.checkpoint.path)
                 : try Trainer(config: plan.pretrain)
-            onNote("phase 1 of 2: an EDM model in \(first.path)" + (plan.budget.map { " for \(TimeBudget(seconds: $0 * plan.fraction))" } ?? ""))
+            if primary { onNote("phase 1 of 2: an EDM model in \(first.path)" + (plan.budget.map { " for \(TimeBudget(seconds: $0 * plan.fraction))" } ?? "")) }
             let loop = TrainingLoop(trainer: trainer, directory: first)
             configure(loop)
             if let budget = plan.budget, trainer.step == 0 { loop.budget = TimeBudget(seconds: budget * plan.fraction) }
             try loop.run()
             // A phase resumed from another session counts as its share of the budget.
-            plan.pretrainSeconds = resumed ? (plan.budget ?? 0) * plan.fraction : Clock.seconds() - start
-            try plan.write(to: directory)
+            var seconds = [resumed ? (plan.budget ?? 0) * plan.fraction : Clock.seconds() - start]
+            try collective.maximum(&seconds)
+            plan.pretrainSeconds = seconds[0]
+            if primary { try plan.write(to: directory) }
         }
         let trainer: Trainer
         if FileManager.default.fileExists(atPath: directory.checkpoint.path) {
@@ -85,7 +92,7 @@ public final class PretrainedRun {
             trainer = try Trainer(config: plan.method, inputs: MethodInputs(diffusionModel: try loadTrainedModel(from: first.checkpoint)))
         }
         let rest = plan.budget.map { TimeBudget(seconds: max(1, $0 - (plan.pretrainSeconds ?? 0))) }
-        onNote("phase 2 of 2: \(plan.method.method.rawValue) from it in \(directory.path)" + (rest.map { " for \($0)" } ?? ""))
+        if primary { onNote("phase 2 of 2: \(plan.method.method.rawValue) from it in \(directory.path)" + (rest.map { " for \($0)" } ?? "")) }
         let loop = TrainingLoop(trainer: trainer, directory: directory)
         configure(loop)
         if trainer.step == 0 { loop.budget = rest }

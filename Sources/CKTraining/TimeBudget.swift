@@ -71,16 +71,22 @@ extension TrainingLoop {
             if k >= 2 { times.append(Clock.seconds() - t0) }
             if times.count >= 5 && Clock.seconds() - probeStart > probeSeconds { break }
         }
-        let stepSeconds = times.sorted()[times.count / 2]
         var t0 = Clock.seconds()
-        try save(to: directory.url.appendingPathComponent(".budget-probe.safetensors"), preview: false)
-        try? FileManager.default.removeItem(at: directory.url.appendingPathComponent(".budget-probe.safetensors"))
-        let saveSeconds = Clock.seconds() - t0
+        if trainer.collective.isPrimary {
+            try save(to: directory.url.appendingPathComponent(".budget-probe.safetensors"), preview: false)
+            try? FileManager.default.removeItem(at: directory.url.appendingPathComponent(".budget-probe.safetensors"))
+        }
+        var saveSeconds = Clock.seconds() - t0
         t0 = Clock.seconds()
         if let evaluator { _ = try evaluator.scores(trainer) }
-        let evaluationSeconds = evaluator == nil ? 0 : Clock.seconds() - t0
+        var evaluationSeconds = evaluator == nil ? 0 : Clock.seconds() - t0
+        var stepSeconds = times.sorted()[times.count / 2]
+        var spent = Clock.seconds() - start
+        // Every process plans the same count: from the slowest step and rank 0's file and evaluation times.
+        var measured = [stepSeconds, saveSeconds, evaluationSeconds, spent]
+        try trainer.collective.maximum(&measured)
+        (stepSeconds, saveSeconds, evaluationSeconds, spent) = (measured[0], measured[1], measured[2], measured[3])
 
-        let spent = Clock.seconds() - start
         // The last iteration always saves (and evaluates); the periodic ones come every saveEvery / evalEvery.
         let perIteration = stepSeconds + (saveEvery > 0 ? saveSeconds / Double(saveEvery) : 0)
             + (evalEvery > 0 ? evaluationSeconds / Double(evalEvery) : 0)
@@ -96,6 +102,7 @@ extension TrainingLoop {
         var restart = first
         restart.metadata["config"] = try config.json()
         let planned = try Trainer.restore(from: restart, path: directory.checkpoint.path)
+        planned.collective = trainer.collective
         return (planned, BudgetPlan(budget: budget, iterations: iterations, stepSeconds: stepSeconds, saveSeconds: saveSeconds,
                                     evaluationSeconds: evaluationSeconds, spentSeconds: spent, probeIterations: times.count))
     }

@@ -22,6 +22,8 @@ public final class TrainingLoop {
     public var budget: TimeBudget? = nil
     /// What the budget decided, once the run has planned it.
     public private(set) var plan: BudgetPlan? = nil
+    /// The processes that train together (set on the trainer when the run starts); nil keeps the trainer's.
+    public var collective: (any Collective)? = nil
     /// The data the network sees; nil: the config's data set (encoded to latents for a latent method).
     public var data: (any Dataset)? = nil
     public var onProgress: (TrainingProgress) -> Void = { _ in }
@@ -36,46 +38,52 @@ public final class TrainingLoop {
     /// `TrainingError.nonFiniteLoss` (the last checkpoint is kept as it was) or the first I/O error.
     public func run(until stop: Int? = nil) throws {
         let runStart = Clock.seconds()
-        let lock = try directory.lock()
-        defer { lock.release() }
-        if let summary = trainer.method.setupSummary, trainer.step == 0 { onNote(summary) }
-        var batcher = try StepBatcher(dataset: try data ?? trainer.trainingData(note: onNote), batchSize: trainer.config.batchSize,
+        if let collective { trainer.collective = collective }
+        // With several processes, rank 0 alone writes the run's files and reports; the others train in step.
+        let primary = trainer.collective.isPrimary
+        let lock = primary ? try directory.lock() : nil
+        defer { lock?.release() }
+        let note: (String) -> Void = { if primary { self.onNote($0) } }
+        if let summary = trainer.method.setupSummary, trainer.step == 0 { note(summary) }
+        var batcher = try StepBatcher(dataset: try data ?? trainer.trainingData(note: note), batchSize: trainer.config.batchSize,
                                       seed: trainer.config.seed)
-        let evaluator = evalEvery > 0 ? try TrainingEvaluator(trainer: trainer, file: directory.evaluationLog) : nil
+        if trainer.step == 0 { try trainer.broadcastWeights() }
+        let evaluator = evalEvery > 0 && primary ? try TrainingEvaluator(trainer: trainer, file: directory.evaluationLog) : nil
         if let budget, trainer.step == 0 {
             let (planned, plan) = try self.plan(budget: budget, startedAt: runStart, batcher: &batcher, evaluator: evaluator)
             trainer = planned
             self.plan = plan
-            onNote(plan.summary)
+            note(plan.summary)
         }
         let config = trainer.config
         let end = min(stop ?? config.iterations, config.iterations)
-        try prepareLog()
-        let log = try LogFile(appendingTo: directory.log)
+        if primary { try prepareLog() }
+        let log = primary ? try LogFile(appendingTo: directory.log) : nil
 
         let every = logEvery ?? max(1, config.iterations / 40)
         var evaluationSeconds = 0.0
         let start = Clock.seconds(), firstStep = trainer.step
-        if trainer.step >= end { onNote("the run is already at iteration \(trainer.step) of \(config.iterations): nothing to train") }
+        if trainer.step >= end { note("the run is already at iteration \(trainer.step) of \(config.iterations): nothing to train") }
         var windowLoss = 0.0, windowCount = 0
-        onNote("training \(config.model.rawValue) (\(trainer.network.parameterCount) parameters) on \(config.data): "
+        let processes = trainer.collective.size > 1 ? ", \(trainer.collective.size) processes" : ""
+        note("training \(config.model.rawValue) (\(trainer.network.parameterCount) parameters) on \(config.data): "
                + "\(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay), "
-               + "immiscible \(config.immiscible.rawValue), BSS \(config.bssRatio.map { String($0) } ?? "off")")
+               + "immiscible \(config.immiscible.rawValue), BSS \(config.bssRatio.map { String($0) } ?? "off")\(processes)")
         while trainer.step < end {
             let k = trainer.step
             var rng = trainer.rng(forStep: k)
             let report = try trainer.trainStep(batch: batcher.batch(forStep: k), rng: &rng)
             windowLoss += Double(report.loss); windowCount += 1
             let elapsed = Clock.seconds() - start
-            try log.append("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n")
-            if report.step % every == 0 || report.step == config.iterations {
+            try log?.append("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n")
+            if primary && (report.step % every == 0 || report.step == config.iterations) {
                 onProgress(TrainingProgress(iteration: report.step, iterations: config.iterations, loss: windowLoss / Double(windowCount),
                                             pointCount: report.pointCount,
                                             iterationsPerSecond: Double(report.step - firstStep) / max(elapsed, 1e-9), elapsed: elapsed,
                                             budgetLeft: budget.map { $0.seconds - (Clock.seconds() - runStart) }))
                 windowLoss = 0; windowCount = 0
             }
-            if (saveEvery > 0 && report.step % saveEvery == 0) || report.step == end {
+            if primary && ((saveEvery > 0 && report.step % saveEvery == 0) || report.step == end) {
                 try save()
             }
             if let evaluator, report.step % evalEvery == 0 || report.step == end {
@@ -85,8 +93,8 @@ public final class TrainingLoop {
                 evaluationSeconds += Clock.seconds() - t0
             }
         }
-        try writeLossPlot()
-        onNote("done: \(directory.checkpoint.path), \(directory.preview(step: trainer.step).lastPathComponent), loss.png")
+        if primary { try writeLossPlot() }
+        note("done: \(directory.checkpoint.path), \(directory.preview(step: trainer.step).lastPathComponent), loss.png")
     }
 
     /// A new run starts the log; a resumed one drops the lines written after its checkpoint

@@ -6,6 +6,7 @@ import CKNN
 import CKConsistency
 import CKDatasets
 import CKTraining
+import CKMPI
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,10 +47,27 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // Under mpirun every rank runs this command; rank 0 writes the run's files, all train in step.
+        guard MPICollective.launched else { return try train() }
+        let mpi = try MPICollective()
+        Train.collective = mpi
+        do { try train() } catch {
+            FileHandle.standardError.write(Data("Error on rank \(mpi.rank) of \(mpi.size): \(error)\n".utf8))
+            mpi.abort()
+        }
+        mpi.finalize()
+    }
+
+    /// The processes of an mpirun job, or nil for a plain run.
+    nonisolated(unsafe) static var collective: MPICollective? = nil
+    var isPrimary: Bool { Train.collective?.isPrimary ?? true }
+
+    private func train() throws {
         if let resume = runOptions.resume { return try explainingErrors { try self.resume(RunDirectory(path: resume)) } }
         runOptions.threading.apply()
         let directory = RunDirectory(path: runOptions.out!)
-        try explainingErrors { try prepareNewRun(in: directory) }
+        if isPrimary { try explainingErrors { try prepareNewRun(in: directory) } }
+        try Train.collective?.barrier()
         if let plan = try explainingErrors({ try pretrainingPlan() }) { return try runPretrained(plan, in: directory) }
         let trainer = try explainingErrors { try Trainer.start(try request()) }
         let loop = TrainingLoop(trainer: trainer, directory: directory)
@@ -78,7 +96,7 @@ struct Train: ParsableCommand {
         if let plan = try PretrainingPlan.read(from: directory), !FileManager.default.fileExists(atPath: directory.checkpoint.path) {
             let settings = (try? Checkpoint.read(from: directory.pretraining.checkpoint)).flatMap { RunSettings.stored(in: $0.metadata) }
             applyThreads(recorded: settings?.threads)
-            note("resuming the two-phase run in \(directory.path)")
+            if isPrimary { note("resuming the two-phase run in \(directory.path)") }
             return try runPretrained(plan, in: directory, settings: settings)
         }
         guard FileManager.default.fileExists(atPath: directory.checkpoint.path) else {
@@ -88,7 +106,7 @@ struct Train: ParsableCommand {
         let settings = RunSettings.stored(in: checkpoint.metadata)
         applyThreads(recorded: settings?.threads)
         let trainer = try Trainer.restore(from: checkpoint, path: directory.checkpoint.path)
-        note("resuming \(trainer.config.data) / \(trainer.config.model.rawValue) at iteration \(trainer.step) of \(trainer.config.iterations)")
+        if isPrimary { note("resuming \(trainer.config.data) / \(trainer.config.model.rawValue) at iteration \(trainer.step) of \(trainer.config.iterations)") }
         let loop = TrainingLoop(trainer: trainer, directory: directory)
         configure(loop, settings: settings)
         try loop.run()
@@ -103,6 +121,7 @@ struct Train: ParsableCommand {
     }
 
     func configure(_ loop: TrainingLoop, settings: RunSettings?) {
+        loop.collective = Train.collective
         loop.saveEvery = runOptions.saveEvery ?? settings?.saveEvery ?? 1000
         loop.logEvery = runOptions.logEvery ?? settings?.logEvery
         loop.evalEvery = runOptions.evalEvery ?? settings?.evalEvery ?? 0

@@ -22,7 +22,8 @@ extension Train {
     func runPretrained(_ plan: PretrainingPlan, in directory: RunDirectory, settings: RunSettings? = nil) throws {
         let run = PretrainedRun(plan: plan, directory: directory)
         run.configure = { self.configure($0, settings: settings) }
-        run.onNote = note
+        run.onNote = { if isPrimary { note($0) } }
+        if let collective = Train.collective { run.collective = collective }
         try explainingErrors { _ = try run.run() }
     }
 

@@ -110,21 +110,24 @@ public struct CTMLosses {
 ///   estimate = G_target(G_theta(x_t, t, s), s, sigma_min)         (gradient through both inputs)
 ///   target   = sg(G_target(G_theta(x_u, u, s), s, sigma_min)),  x_u = teacher Heun from t to u on the grid
 ///   L_CTM = mean_b pseudoHuber(estimate - target);  L_DSM = weighted denoising loss of g(x, sigma, sigma).
-public func ctmLosses(student: some Backbone, networks: CTMNetworks, batch x: Tensor, config: CTMConfig,
-                      noise: Tensor? = nil, rng: inout some RandomNumberGenerator,
+/// The draws are made for the whole batch; the losses are `shard`'s part of the batch means.
+public func ctmLosses(student: some Backbone, networks: CTMNetworks, batch: Tensor, config: CTMConfig,
+                      noise: Tensor? = nil, shard: Shard? = nil, rng: inout some RandomNumberGenerator,
                       preconditioning p: Preconditioning = Preconditioning()) -> CTMLosses {
-    let n = x.shape[0], grid = config.grid
-    let times = CTMTimes.draw(batchSize: n, gridPoints: config.gridPoints, strategy: config.stepStrategy, rng: &rng)
-    let z = noise ?? Tensor.normal(like: x, rng: &rng)
-    let t = times.tIndex.map { grid[$0] }, s = times.sIndex.map { grid[$0] }
-    let u = times.tIndex.map { grid[$0 + times.k] }
+    let shard = shard ?? .whole(batch.shape[0]), grid = config.grid
+    let times = CTMTimes.draw(batchSize: batch.shape[0], gridPoints: config.gridPoints, strategy: config.stepStrategy, rng: &rng)
+    let allNoise = noise ?? Tensor.normal(like: batch, rng: &rng)
+    let x = shard.rows(batch), z = shard.rows(allNoise), n = x.shape[0]
+    let tIndex = shard.values(times.tIndex), sIndex = shard.values(times.sIndex)
+    let t = tIndex.map { grid[$0] }, s = sIndex.map { grid[$0] }
+    let u = tIndex.map { grid[$0 + times.k] }
     let floor = Array(repeating: p.sigmaMin, count: n)
     let xt = addNoise(x, z, sigma: t)
 
     let target = Tape.withoutRecording { () -> Tensor in
         var xu = xt
         for j in 0..<times.k {
-            let from = times.tIndex.map { grid[$0 + j] }, to = times.tIndex.map { grid[$0 + j + 1] }
+            let from = tIndex.map { grid[$0 + j] }, to = tIndex.map { grid[$0 + j + 1] }
             xu = heunStep(xu, from: from, to: to) { p.edmDenoiser(networks.teacher, $0, sigma: $1) }
         }
         let jumped = p.ctmJump(student, xu, t: u, s: s)
@@ -133,11 +136,11 @@ public func ctmLosses(student: some Backbone, networks: CTMNetworks, batch x: Te
     let estimate = p.ctmJump(networks.target, p.ctmJump(student, xt, t: t, s: s), t: s, s: floor)
     let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
     let weights = Tensor(shape: [n], storage: zip(t, s).map { config.weight(t: $0, s: $1) })
-    let consistency = (pseudoHuber(estimate - target, c: c) * weights).mean()
+    let consistency = shard.mean(pseudoHuber(estimate - target, c: c) * weights)
 
-    let sigma = dsmSigmas(count: n, rng: &rng)
-    let denoising = denoisingLoss({ p.edmDenoiser(student, $0, sigma: $1, target: $1) }, batch: x,
-                                  noise: Tensor.normal(like: x, rng: &rng), sigma: sigma, preconditioning: p)
+    let sigma = dsmSigmas(count: batch.shape[0], rng: &rng)
+    let denoising = denoisingLoss({ p.edmDenoiser(student, $0, sigma: $1, target: $1) }, batch: batch,
+                                  noise: Tensor.normal(like: batch, rng: &rng), sigma: sigma, shard: shard, preconditioning: p)
     return CTMLosses(consistency: consistency, denoising: denoising, times: times)
 }
 
@@ -204,13 +207,15 @@ public struct CTMStepResult {
 /// Gradients of L_CTM + lambda L_DSM for the student's parameters. The two losses' graphs share only the
 /// parameters, so two backward passes cost what one over their sum would, and give lambda's norms exactly:
 /// lambda = clamp(|grad_W L_CTM| / (|grad_W L_DSM| + 1e-4), 0, 1e4) at the output layer's weight W.
-public func ctmGradients(student: some Backbone, state: CTMState, batch: Tensor, noise: Tensor?,
-                         rng: inout some RandomNumberGenerator) -> CTMStepResult {
+/// With several processes, both gradient sets are summed over them before the weight is taken, so the
+/// weight is the whole batch's; the returned gradients are the whole batch's.
+public func ctmGradients(student: some Backbone, state: CTMState, batch: Tensor, noise: Tensor?, shard: Shard? = nil,
+                         collective: any Collective = SingleProcess(), rng: inout some RandomNumberGenerator) throws -> CTMStepResult {
     let losses = ctmLosses(student: student, networks: state.networks, batch: batch, config: state.config,
-                           noise: noise, rng: &rng)
+                           noise: noise, shard: shard, rng: &rng)
     let parameters = student.parameters
-    var gradients = Tape.gradients(of: losses.consistency, wrt: parameters.map(\.value))
-    let denoising = Tape.gradients(of: losses.denoising, wrt: parameters.map(\.value))
+    var gradients = try collective.sum(Tape.gradients(of: losses.consistency, wrt: parameters.map(\.value)))
+    let denoising = try collective.sum(Tape.gradients(of: losses.denoising, wrt: parameters.map(\.value)))
     let weight: Float
     if let fixed = state.config.dsmWeight {
         weight = fixed
@@ -219,7 +224,9 @@ public func ctmGradients(student: some Backbone, state: CTMState, batch: Tensor,
         weight = min(max(l2Norm(gradients[w]) / (l2Norm(denoising[w]) + 1e-4), 0), 1e4)
     }
     for i in gradients.indices { gradients[i].addInPlace(denoising[i] * weight) }
-    let c = losses.consistency.scalar, d = losses.denoising.scalar
+    var values = [Double(losses.consistency.scalar), Double(losses.denoising.scalar)]
+    try collective.sum(&values)
+    let c = Float(values[0]), d = Float(values[1])
     return CTMStepResult(gradients: gradients, loss: c + weight * d, consistencyLoss: c, denoisingLoss: d, dsmWeight: weight)
 }
 
@@ -285,8 +292,9 @@ public final class CTM: TrainingMethod {
     }
 
     public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
-                     rng: inout SplitMix64) -> MethodStep {
-        let result = ctmGradients(student: network, state: state, batch: batch, noise: noise, rng: &rng)
+                     shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
+        let result = try ctmGradients(student: network, state: state, batch: batch, noise: noise, shard: shard,
+                                      collective: collective, rng: &rng)
         return .gradients(result.gradients, StepReport(loss: result.loss, pointCount: options.gridPoints,
                                                         details: ["dsm_weight": result.dsmWeight]))
     }

@@ -71,14 +71,15 @@ public struct ECTLossResult {
 /// ECT loss (algorithms.md 6.3): t lognormal per sample (clamped to [sigma_min, sigma_max], the sampler's
 /// range), r from the stage's mapping, one epsilon shared by x_t and x_r, target sg f(x_r, r) (x where
 /// r = 0), mean over the batch of w * (sqrt(d + c^2) - c), d the sample's sum of squared differences.
-public func ectLoss(network: some Backbone, batch x: Tensor, step: Int, iterations: Int, config: ECTConfig,
-                    noise: Tensor? = nil, rng: inout some RandomNumberGenerator,
+public func ectLoss(network: some Backbone, batch: Tensor, step: Int, iterations: Int, config: ECTConfig,
+                    noise: Tensor? = nil, shard: Shard? = nil, rng: inout some RandomNumberGenerator,
                     preconditioning p: Preconditioning = Preconditioning()) -> ECTLossResult {
-    let n = x.shape[0]
+    let shard = shard ?? .whole(batch.shape[0])
     let stage = config.stage(step: step, iterations: iterations)
-    let tDouble = (0..<n).map { _ in min(max(exp(config.pMean + config.pStd * rng.normalDouble()), Double(p.sigmaMin)), 80) }
+    let allT = (0..<batch.shape[0]).map { _ in min(max(exp(config.pMean + config.pStd * rng.normalDouble()), Double(p.sigmaMin)), 80) }
+    let allNoise = noise ?? Tensor.normal(like: batch, rng: &rng)
+    let x = shard.rows(batch), z = shard.rows(allNoise), tDouble = shard.values(allT), n = x.shape[0]
     let rDouble = tDouble.map { config.r(t: $0, stage: stage) }
-    let z = noise ?? Tensor.normal(like: x, rng: &rng)
     let t = tDouble.map(Float.init), r = rDouble.map(Float.init)
     let student = p.edmDenoiser(network, addNoise(x, z, sigma: t), sigma: t)
     let target = Tape.withoutRecording { () -> Tensor in
@@ -93,7 +94,7 @@ public func ectLoss(network: some Backbone, batch x: Tensor, step: Int, iteratio
     let weights = zip(tDouble, rDouble).map { t, r in
         Float(config.weighting == .edm ? ectWeight(t: t, sigmaData: Double(p.sigmaData)) : 1 / max(t - r, 1e-12))
     }
-    let loss = (pseudoHuber(student - target, c: c) * Tensor(shape: [n], storage: weights)).mean()
+    let loss = shard.mean(pseudoHuber(student - target, c: c) * Tensor(shape: [n], storage: weights))
     return ECTLossResult(loss: loss, stage: stage)
 }
 
@@ -133,9 +134,9 @@ public final class ECT: TrainingMethod {
     public var samplingContext: SamplingContext { SamplingContext(boundary: .edm) }
 
     public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
-                     rng: inout SplitMix64) -> MethodStep {
+                     shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
         let result = ectLoss(network: network, batch: batch, step: iteration, iterations: config.iterations, config: options,
-                             noise: noise, rng: &rng)
+                             noise: noise, shard: shard, rng: &rng)
         return .loss(result.loss, StepReport(loss: result.loss.scalar, details: ["stage": Float(result.stage)]))
     }
 }

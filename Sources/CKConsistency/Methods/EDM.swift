@@ -14,11 +14,11 @@ public struct EDMConfig: Sendable {
 /// EDM's training loss for a batch: lognormal sigma per sample, weighted denoising error.
 /// `noise` may be given (immiscible assignment reorders it); otherwise it is drawn here.
 public func edmLoss(network: some Backbone, batch x: Tensor, config: EDMConfig = EDMConfig(), noise: Tensor? = nil,
-                    rng: inout some RandomNumberGenerator) -> Tensor {
+                    shard: Shard? = nil, rng: inout some RandomNumberGenerator) -> Tensor {
     let sigma = (0..<x.shape[0]).map { _ in Float(exp(config.pMean + config.pStd * rng.normalDouble())) }
     let z = noise ?? Tensor.normal(like: x, rng: &rng)
     let p = config.preconditioning
-    return denoisingLoss({ p.edmDenoiser(network, $0, sigma: $1) }, batch: x, noise: z, sigma: sigma, preconditioning: p)
+    return denoisingLoss({ p.edmDenoiser(network, $0, sigma: $1) }, batch: x, noise: z, sigma: sigma, shard: shard, preconditioning: p)
 }
 
 public final class EDM: TrainingMethod {
@@ -32,8 +32,8 @@ public final class EDM: TrainingMethod {
     public init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {}
 
     public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
-                     rng: inout SplitMix64) -> MethodStep {
-        let loss = edmLoss(network: network, batch: batch, noise: noise, rng: &rng)
+                     shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
+        let loss = edmLoss(network: network, batch: batch, noise: noise, shard: shard, rng: &rng)
         return .loss(loss, StepReport(loss: loss.scalar))
     }
 }

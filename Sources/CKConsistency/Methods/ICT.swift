@@ -12,10 +12,10 @@ public struct ICTLossResult {
 /// with gradient) and teacher (sigma_i, the same network under stop-gradient); lambda = 1/(sigma_{i+1} - sigma_i).
 /// `noise` may be given (immiscible assignment reorders it); otherwise it is drawn here.
 public func ictLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, tables: SigmaPairTables,
-                    noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> ICTLossResult {
-    let pair = consistencyPair(network: network, batch: x, step: step, config: config, tables: tables, noise: noise, rng: &rng)
+                    noise: Tensor? = nil, shard: Shard? = nil, rng: inout some RandomNumberGenerator) -> ICTLossResult {
+    let pair = consistencyPair(network: network, batch: x, step: step, config: config, tables: tables, noise: noise, shard: shard, rng: &rng)
     let c = config.huberC ?? ictHuberC(sampleSize: x.count / x.shape[0])
-    let loss = (pseudoHuber(pair.student - pair.teacher, c: c) * pair.lambdas).mean()
+    let loss = pair.shard.mean(pseudoHuber(pair.student - pair.teacher, c: c) * pair.lambdas)
     return ICTLossResult(loss: loss, pointCount: pair.table.sigmas.count)
 }
 
@@ -31,9 +31,10 @@ public final class ICT: TrainingMethod {
     public init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {}
 
     public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
-                     rng: inout SplitMix64) -> MethodStep {
+                     shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
         let curriculum = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
-        let result = ictLoss(network: network, batch: batch, step: iteration, config: curriculum, tables: tables, noise: noise, rng: &rng)
+        let result = ictLoss(network: network, batch: batch, step: iteration, config: curriculum, tables: tables, noise: noise,
+                             shard: shard, rng: &rng)
         return .loss(result.loss, StepReport(loss: result.loss.scalar, pointCount: result.pointCount))
     }
 }

@@ -57,9 +57,11 @@ public struct LCTLossResult {
 /// mean_b lambda_b d(student_b, teacher_b) + w_diff L_diff, where L_diff averages
 /// (1/sigma^2 + 1/sigma_data^2) mean_j (student_b - x_b)^2 over the selected low-noise samples only
 /// (0 when none is selected) and reuses the student's forward pass.
-public func lctLoss(network: some Backbone, batch x: Tensor, step: Int, config: ICTConfig, lct: LCTConfig,
-                    tables: SigmaPairTables, noise: Tensor? = nil, rng: inout some RandomNumberGenerator) -> LCTLossResult {
-    let pair = consistencyPair(network: network, batch: x, step: step, config: config, tables: tables, noise: noise, rng: &rng)
+public func lctLoss(network: some Backbone, batch: Tensor, step: Int, config: ICTConfig, lct: LCTConfig,
+                    tables: SigmaPairTables, noise: Tensor? = nil, shard: Shard? = nil,
+                    rng: inout some RandomNumberGenerator) -> LCTLossResult {
+    let pair = consistencyPair(network: network, batch: batch, step: step, config: config, tables: tables, noise: noise, shard: shard, rng: &rng)
+    let x = pair.shard.rows(batch)
     let n = x.shape[0], d = x.count / n, points = pair.table.sigmas.count
     let c: Float
     let distance: Tensor
@@ -71,11 +73,13 @@ public func lctLoss(network: some Backbone, batch x: Tensor, step: Int, config: 
                                              : ictHuberC(sampleSize: d))
         distance = cauchy(pair.student - pair.teacher, c: c)
     }
-    var loss = (distance * pair.lambdas).mean()
+    var loss = pair.shard.mean(distance * pair.lambdas)
     var selectedCount = 0
     if lct.diffusionLoss {
+        // The selected count is the whole batch's (every process knows all the draws); this shard adds its rows.
+        selectedCount = diffusionLossMask(studentIndices: pair.allIndices.map { $0 + 1 }, pointCount: points,
+                                          fraction: lct.diffusionFraction).filter { $0 }.count
         let mask = diffusionLossMask(studentIndices: pair.indices.map { $0 + 1 }, pointCount: points, fraction: lct.diffusionFraction)
-        selectedCount = mask.filter { $0 }.count
         if selectedCount > 0 {
             let sd2 = config.preconditioning.sigmaData * config.preconditioning.sigmaData
             // Weight 0 for the unselected samples; the mean divides by the selected count, not the batch.
@@ -123,10 +127,10 @@ public final class LatentCT: TrainingMethod {
     }
 
     public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
-                     rng: inout SplitMix64) -> MethodStep {
+                     shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
         let curriculum = ICTConfig(totalSteps: config.iterations, s0: config.s0, s1: config.s1)
         let result = lctLoss(network: network, batch: batch, step: iteration, config: curriculum, lct: options,
-                             tables: tables, noise: noise, rng: &rng)
+                             tables: tables, noise: noise, shard: shard, rng: &rng)
         return .loss(result.loss, StepReport(loss: result.loss.scalar, pointCount: result.pointCount,
                                              details: ["c": result.c, "diffusion_samples": Float(result.diffusionSamples)]))
     }

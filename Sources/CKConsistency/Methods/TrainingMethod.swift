@@ -116,9 +116,12 @@ public protocol TrainingMethod: AnyObject {
 
     /// The iteration's loss or gradients. `batch` has been through the batch transforms; `noise` is their
     /// assigned unit noise, or nil when the method draws its own.
-    /// `config` is the run's (its iteration count lays out the schedules).
+    /// `config` is the run's (its iteration count lays out the schedules). Every draw is made for the whole
+    /// `batch`; the network runs on `shard` of it and a `.loss` is that shard's part of the batch mean (the
+    /// trainer sums the gradients over the processes of `collective`). `.gradients` must already be the
+    /// whole batch's (a method that needs global values, as CTM's adaptive weight, sums them itself).
     func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
-              rng: inout SplitMix64) -> MethodStep
+              shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep
     /// After the optimizer has changed the network (CTM moves its target network).
     func didUpdate(network: any Backbone)
     /// Tensors and metadata the method adds to a checkpoint.
