@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG"], swiftSettings: fastMath),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),
         .target(name: "CKEvaluation", dependencies: ["CKTensor", "CKNN", "CKDatasets"], swiftSettings: fastMath),
-        .target(name: "CKMPI", dependencies: ["CKNN", "CKMPIShim"], swiftSettings: fastMath),
+        .target(name: "CKMPI", dependencies: ["CKTensor", "CKNN", "CKMPIShim"], swiftSettings: fastMath),
         .target(name: "CKTraining", dependencies: ["CKTensor", "CKNN", "CKConsistency", "CKDatasets", "CKImageIO", "CKEvaluation"],
                 swiftSettings: fastMath),
         .executableTarget(name: "cmkit", dependencies: [

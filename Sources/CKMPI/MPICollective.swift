@@ -1,6 +1,7 @@
 // Data-parallel training over MPI (OpenMPI): a `Collective` whose sums are MPI_Allreduce on one flat buffer.
 // Only used when the process was started by mpirun; run plainly, cmkit never initialises MPI.
 import CKMPIShim
+import CKTensor
 import CKNN
 
 public struct MPIError: Error, CustomStringConvertible {
@@ -10,6 +11,8 @@ public struct MPIError: Error, CustomStringConvertible {
 
 public final class MPICollective: Collective {
     public let rank: Int, size: Int
+    /// What the sums cost so far: wall seconds inside MPI_Allreduce, bytes summed, calls.
+    public private(set) var sumSeconds = 0.0, sumBytes = 0, sumCalls = 0
 
     /// True when mpirun (or mpiexec) started this process.
     public static var launched: Bool { ck_mpi_launched() != 0 }
@@ -24,7 +27,11 @@ public final class MPICollective: Collective {
     }
 
     public func sum(_ values: inout [Float]) throws {
+        let t0 = Clock.seconds()
         try check(values.withUnsafeMutableBufferPointer { ck_mpi_allreduce_sum_float($0.baseAddress, $0.count) }, "all-reduce (sum)")
+        sumSeconds += Clock.seconds() - t0
+        sumBytes += 4 * values.count
+        sumCalls += 1
     }
 
     public func sum(_ values: inout [Double]) throws {

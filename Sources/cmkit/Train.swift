@@ -55,6 +55,10 @@ struct Train: ParsableCommand {
             FileHandle.standardError.write(Data("Error on rank \(mpi.rank) of \(mpi.size): \(error)\n".utf8))
             mpi.abort()
         }
+        if mpi.isPrimary && mpi.sumCalls > 0 {
+            note(String(format: "MPI: %d ranks; %d all-reduce sums of %.2f MB each on average, %.4f s each (%.1f s in all)", mpi.size,
+                        mpi.sumCalls, Double(mpi.sumBytes) / Double(mpi.sumCalls) / 1e6, mpi.sumSeconds / Double(mpi.sumCalls), mpi.sumSeconds))
+        }
         mpi.finalize()
     }
 
