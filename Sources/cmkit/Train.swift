@@ -39,9 +39,9 @@ struct Train: ParsableCommand {
                                       + "(only --save-every, --log-every, --eval-every and --threads can). Start a new run to change them.")
             }
         }
-        for group in methodGroups where type(of: group).method != general.chosenMethod {
+        for group in methodGroups where type(of: group).method != chosenMethod {
             if let flag = group.givenFlags.first {
-                throw ValidationError("\(flag) is for --method \(type(of: group).method.rawValue), not \(general.chosenMethod.rawValue).")
+                throw ValidationError("\(flag) is for --method \(type(of: group).method.rawValue), not \(chosenMethod.rawValue).")
             }
         }
     }
@@ -71,6 +71,10 @@ struct Train: ParsableCommand {
         runOptions.threading.apply()
         let directory = RunDirectory(path: runOptions.out!)
         if isPrimary { try explainingErrors { try prepareNewRun(in: directory) } }
+        if isPrimary && usesImageRecipe {
+            note("no --method: images get the ten-minute recipe (an EDM model on \(ImageRecipe.model.rawValue), then tuned with ect; "
+                 + "see `cmkit train --help`); give --method to choose another")
+        }
         try Train.collective?.barrier()
         if let plan = try explainingErrors({ try pretrainingPlan() }) { return try runPretrained(plan, in: directory) }
         let trainer = try explainingErrors { try Trainer.start(try request()) }
@@ -136,7 +140,7 @@ struct Train: ParsableCommand {
     /// The run the options ask for; what is left open takes the library's defaults.
     func request() throws -> RunRequest {
         var r = RunRequest()
-        r.method = general.chosenMethod
+        r.method = chosenMethod
         r.data = try DataSpec(parsing: data.data ?? "toy:checkerboard")
         r.model = general.model
         r.iterations = runOptions.iters ?? 10_000
@@ -152,11 +156,23 @@ struct Train: ParsableCommand {
             guard !r.data.isPointCloud else { throw CLIError("--bss works on images; \(r.data) is a 2-D point set") }
             r.bssRatio = bss
         }
-        if let group = methodGroups.first(where: { type(of: $0).method == general.chosenMethod }) {
+        if let group = methodGroups.first(where: { type(of: $0).method == chosenMethod }) {
             r.options = try group.options()
             r.inputs = group.inputs
         }
+        if usesImageRecipe {
+            ImageRecipe.apply(to: &r)
+            r.options = ect.options(over: ImageRecipe.options)
+        }
         return r
     }
+
+    /// Images without --method: the ten-minute recipe (ImageRecipe); points without it: ict.
+    var usesImageRecipe: Bool {
+        guard general.method == nil, let spec = try? DataSpec(parsing: data.data ?? "toy:checkerboard") else { return false }
+        return !spec.isPointCloud
+    }
+
+    var chosenMethod: MethodName { general.method ?? (usesImageRecipe ? ImageRecipe.method : .ict) }
 
 }

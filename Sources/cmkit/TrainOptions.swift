@@ -59,16 +59,15 @@ struct RunOptions: ParsableArguments {
 }
 
 struct GeneralOptions: ParsableArguments {
-    @Option(help: "Training method (default ict).") var method: MethodName?
-    @Option(help: "Network (default: mlp-toy for points, unet-s for images, latent-net for lct).")
+    @Option(help: "Training method (default: for images the ten-minute recipe, an EDM model tuned with ect in one run; ict for points).")
+    var method: MethodName?
+    @Option(help: "Network (default: mlp-toy for points, unet-xs for images without --method, unet-s for images with one, latent-net for lct).")
     var model: ModelName?
     @Option(parsing: .unconditional, help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
     @Option(help: "Optimizer (default adam).") var optimizer: OptimizerName?
     @Option(parsing: .unconditional, help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
     @Option(parsing: .unconditional, help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
-
-    var chosenMethod: MethodName { method ?? .ict }
 
     func validate() throws {
         if let batch, !(1...65536).contains(batch) { throw ValidationError("--batch must be from 1 to 65536.") }
@@ -224,8 +223,11 @@ struct ECTOptions: MethodOptionGroup {
         if let ectC, !(ectC >= 0 && ectC.isFinite) { throw ValidationError("--ect-c must be a number >= 0.") }
     }
 
-    func options() throws -> any MethodOptions {
-        var o = ECTConfig()
+    func options() throws -> any MethodOptions { options(over: ECTConfig()) }
+
+    /// The given flags over `base`.
+    func options(over base: ECTConfig) -> ECTConfig {
+        var o = base
         if let ectQ { o.q = ectQ }
         if let ectStages { o.stages = ectStages }
         if let ectMapping { o.mapping = ectMapping }
@@ -238,11 +240,10 @@ struct ECTOptions: MethodOptionGroup {
 }
 
 struct PretrainingOptions: ParsableArguments {
-    /// Measured in notebooks-md/05-quality-per-minute.md.
-    static let defaultFraction = 0.5
+    static let defaultFraction = ImageRecipe.pretrainFraction
     @Option(parsing: .unconditional, help: "With --time: the share of the budget for the EDM model (default \(PretrainingOptions.defaultFraction)).") var pretrainFraction: Double?
-    @Option(parsing: .unconditional, help: "With --iters: the EDM model's iterations.") var pretrainIters: Int?
-    @Option(parsing: .unconditional, help: "The EDM model's learning rate (default: as --lr's default for the network).") var pretrainLr: Float?
+    @Option(parsing: .unconditional, help: "With --iters: the EDM model's iterations (then --iters counts the second phase; images without --method and without this option split --iters between the phases by --pretrain-fraction).") var pretrainIters: Int?
+    @Option(parsing: .unconditional, help: "The EDM model's learning rate (default: \(ImageRecipe.pretrainLearningRate) for images without --method, else as --lr's default for the network).") var pretrainLr: Float?
 
     var givenFlags: [String] {
         [("--pretrain-fraction", pretrainFraction != nil), ("--pretrain-iters", pretrainIters != nil), ("--pretrain-lr", pretrainLr != nil)]

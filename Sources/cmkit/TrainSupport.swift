@@ -12,11 +12,24 @@ extension Train {
             if let flag = pretraining.givenFlags.first { throw CLIError("\(flag) is for a two-phase run (--method ect or ctm without --init or --teacher)") }
             return nil
         }
-        guard runOptions.time != nil || pretraining.pretrainIters != nil else { return nil }
-        if runOptions.time == nil && runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }
-        if runOptions.time != nil && pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
-        return try PretrainingPlan(request: r, budget: runOptions.time?.budget, fraction: pretraining.pretrainFraction ?? PretrainingOptions.defaultFraction,
-                                   pretrainIterations: pretraining.pretrainIters ?? 10_000, pretrainLearningRate: pretraining.pretrainLr)
+        let fraction = pretraining.pretrainFraction ?? PretrainingOptions.defaultFraction
+        let learningRate = pretraining.pretrainLr ?? (usesImageRecipe ? ImageRecipe.pretrainLearningRate : nil)
+        if let budget = runOptions.time?.budget {
+            if pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
+            return try PretrainingPlan(request: r, budget: budget, fraction: fraction, pretrainIterations: 10_000, pretrainLearningRate: learningRate)
+        }
+        if let pretrainIters = pretraining.pretrainIters {
+            if runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }
+            return try PretrainingPlan(request: r, budget: nil, fraction: fraction, pretrainIterations: pretrainIters, pretrainLearningRate: learningRate)
+        }
+        guard usesImageRecipe else { return nil }
+        // The recipe with a count: --iters is both phases together, split by the fraction.
+        guard r.iterations >= 2 else { throw CLIError("--iters \(r.iterations): images without --method train an EDM model and then tune it; give --iters 2 or more (or --time)") }
+        var split = r
+        let pretrainIterations = ImageRecipe.pretrainIterations(of: r.iterations, fraction: fraction)
+        split.iterations = r.iterations - pretrainIterations
+        return try PretrainingPlan(request: split, budget: nil, fraction: fraction, pretrainIterations: pretrainIterations,
+                                   pretrainLearningRate: learningRate)
     }
 
     func runPretrained(_ plan: PretrainingPlan, in directory: RunDirectory, settings: RunSettings? = nil) throws {

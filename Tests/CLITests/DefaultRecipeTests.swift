@@ -1,0 +1,89 @@
+// What `cmkit train` does when no method is given: images get the ten-minute recipe (an EDM phase, then ECT
+// on unet-xs with the recipe's settings), points get iCT; what the user gives overrides the recipe.
+import XCTest
+import Foundation
+import CKNN
+import CKConsistency
+import CKTraining
+
+final class DefaultRecipeTests: XCTestCase {
+    private var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// Runs the built cmkit in the temporary folder; returns its exit status and output.
+    private func cmkit(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = try CLIHardeningTests.cmkit()
+        process.arguments = arguments
+        process.currentDirectoryURL = dir
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    private func plan(_ run: String) throws -> PretrainingPlan {
+        try XCTUnwrap(try PretrainingPlan.read(from: RunDirectory(path: dir.appendingPathComponent(run).path)), "no pretraining.json in \(run)")
+    }
+
+    func testImagesWithoutMethodTrainTheRecipeInTwoPhases() throws {
+        let run = try cmkit(["train", "--data", "shapes", "--iters", "5", "--out", "r", "--save-every", "0", "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let plan = try plan("r")
+        XCTAssertEqual(plan.pretrain.method, .edm)
+        XCTAssertEqual(plan.method.method, ImageRecipe.method)
+        XCTAssertEqual(plan.pretrain.iterations + plan.method.iterations, 5, "--iters counts both phases")
+        XCTAssertEqual(plan.pretrain.iterations, ImageRecipe.pretrainIterations(of: 5))
+        XCTAssertEqual(plan.pretrain.learningRate, ImageRecipe.pretrainLearningRate)
+        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate)
+        for config in [plan.pretrain, plan.method] {
+            XCTAssertEqual(config.model, ImageRecipe.model)
+            XCTAssertEqual(config.batchSize, ImageRecipe.batchSize)
+        }
+        let ect = try XCTUnwrap(plan.method.options as? ECTConfig)
+        XCTAssertEqual(ect.q, ImageRecipe.options.q)
+        XCTAssertEqual(ect.stages, ImageRecipe.options.stages)
+        let trained = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
+        XCTAssertEqual(trained.metadata["step"], "\(plan.method.iterations)")
+    }
+
+    func testGivenSettingsOverrideTheRecipe() throws {
+        let run = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "3", "--lr", "5e-4", "--ect-q", "8", "--pretrain-lr", "3e-4",
+                             "--pretrain-fraction", "0.25", "--out", "r", "--save-every", "0", "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let plan = try plan("r")
+        XCTAssertEqual(plan.pretrain.iterations, 1)
+        XCTAssertEqual(plan.method.iterations, 3)
+        XCTAssertEqual(plan.method.batchSize, 3)
+        XCTAssertEqual(plan.method.learningRate, 5e-4)
+        XCTAssertEqual(plan.pretrain.learningRate, 3e-4)
+        XCTAssertEqual((plan.method.options as? ECTConfig)?.q, 8)
+        XCTAssertEqual((plan.method.options as? ECTConfig)?.stages, ImageRecipe.options.stages, "what was not given stays the recipe's")
+    }
+
+    func testPointsWithoutMethodTrainICTAndAGivenMethodIsKept() throws {
+        let toy = try cmkit(["train", "--data", "toy:checkerboard", "--iters", "2", "--out", "t", "--save-every", "0", "--threads", "1"])
+        XCTAssertEqual(toy.status, 0, toy.output)
+        let checkpoint = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("t").path).checkpoint)
+        XCTAssertEqual(try TrainingConfig.stored(in: checkpoint, path: "t").method, .ict)
+        let ict = try cmkit(["train", "--method", "ict", "--data", "shapes", "--model", "unet-xs", "--batch", "2", "--iters", "1",
+                             "--out", "i", "--save-every", "0", "--threads", "1"])
+        XCTAssertEqual(ict.status, 0, ict.output)
+        XCTAssertNil(try PretrainingPlan.read(from: RunDirectory(path: dir.appendingPathComponent("i").path)))
+    }
+
+    func testTheRecipeNeedsTwoIterations() throws {
+        let run = try cmkit(["train", "--data", "shapes", "--iters", "1", "--out", "r", "--threads", "1"])
+        XCTAssertEqual(run.status, 1, run.output)
+        XCTAssertTrue(run.output.contains("give --iters 2 or more"), run.output)
+    }
+}
