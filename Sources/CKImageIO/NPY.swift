@@ -23,9 +23,10 @@ public enum NPY {
         bytes += [UInt8(length & 0xFF), UInt8(length >> 8)]
         bytes += Array(header.utf8)
         for v in tensor.storage { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
-        guard let file = fopen(path, "wb") else { throw NPYError(path: path, message: "cannot open for writing") }
-        defer { fclose(file) }
-        guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw NPYError(path: path, message: "write failed") }
+        // Atomic (a temporary file renamed over the target): an interrupted write never leaves half an array.
+        do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw NPYError(path: path, message: "cannot write: \((error as NSError).localizedDescription); check the folder exists and has space")
+        }
     }
 
     /// The element types `read` understands.

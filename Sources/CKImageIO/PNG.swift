@@ -1,6 +1,8 @@
 // PNG files through libpng's simplified API (errors come back as return codes, never longjmp).
 import CKTensor
 import CPNG
+import Foundation
+import Glibc
 
 /// An 8-bit image in memory: rows top to bottom, pixels interleaved (`channels` bytes per pixel).
 public struct Bitmap: Equatable, Sendable {
@@ -93,12 +95,20 @@ public enum PNG {
         png.width = UInt32(image.width)
         png.height = UInt32(image.height)
         png.format = image.channels == 3 ? flagColor : 0
+        // Written beside the target and renamed over it: a reader never sees half a picture.
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
         let ok = image.pixels.withUnsafeBytes { buf in
-            png_image_write_to_file(&png, path, 0, buf.baseAddress, Int32(image.width * image.channels), nil)
+            png_image_write_to_file(&png, temporary, 0, buf.baseAddress, Int32(image.width * image.channels), nil)
         }
         let message = messageOf(&png)
         png_image_free(&png)
-        if ok == 0 { throw PNGError(path: path, message: "cannot write: \(message)") }
+        if ok == 0 { unlink(temporary); throw PNGError(path: path, message: "cannot write: \(message)") }
+        if rename(temporary, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw PNGError(path: path, message: "cannot write: \(reason)")
+        }
     }
 
     /// Writes one image (C, H, W) with values in [-1, 1].

@@ -23,6 +23,26 @@ final class ImageIOTests: XCTestCase {
         XCTAssertEqual(Bitmap(tensor: t), image, "float -> byte must invert byte -> float")
     }
 
+    /// PNG and NPY files are written beside the target and renamed: an old file is replaced whole, nothing
+    /// temporary is left, and a folder that does not exist is named in the error.
+    func testWritesReplaceWholeAndLeaveNothingBehind() throws {
+        let dir = try scratchDirectory(self)
+        try PNG.write(Bitmap(width: 4, height: 3, channels: 1, fill: 10), to: "\(dir)/a.png")
+        try PNG.write(Bitmap(width: 5, height: 2, channels: 3, fill: 200), to: "\(dir)/a.png")
+        XCTAssertEqual(try PNG.readBitmap("\(dir)/a.png"), Bitmap(width: 5, height: 2, channels: 3, fill: 200))
+        try NPY.write(Tensor(shape: [2], storage: [1, 2]), to: "\(dir)/a.npy")
+        try NPY.write(Tensor(shape: [3], storage: [4, 5, 6]), to: "\(dir)/a.npy")
+        XCTAssertEqual(try NPY.read("\(dir)/a.npy").tensor.storage, [4, 5, 6])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["a.npy", "a.png"])
+        XCTAssertThrowsError(try PNG.write(Bitmap(width: 2, height: 2, channels: 1), to: "\(dir)/no/such/b.png")) {
+            XCTAssertTrue("\($0)".contains("no/such/b.png"), "\($0)")
+        }
+        XCTAssertThrowsError(try NPY.write(Tensor(shape: [1], storage: [0]), to: "\(dir)/no/such/b.npy")) {
+            XCTAssertTrue("\($0)".contains("no/such/b.npy") && "\($0)".contains("check the folder"), "\($0)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["a.npy", "a.png"])
+    }
+
     func testRGBRoundTripIsExact() throws {
         let dir = try scratchDirectory(self)
         var rng = SplitMix64(seed: 4)
