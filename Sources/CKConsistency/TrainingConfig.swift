@@ -181,11 +181,11 @@ extension TrainingConfig: Codable {
 // MARK: - Lenient options
 
 extension MethodOptions {
-    /// Decodes the stored options over the defaults: keys a file lacks (settings added later) keep their
-    /// default values, so older checkpoints load.
+    /// Decodes the stored options over `storedDefaults`: keys a file lacks (settings added later) keep the
+    /// values such files were trained with, so older checkpoints load and resume as they were.
     static func decodeOverDefaults(from decoder: Decoder) throws -> Self {
         let stored = try JSONValue(from: decoder)
-        let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(Self()))
+        let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(Self.storedDefaults))
         return try JSONDecoder().decode(Self.self, from: JSONEncoder().encode(defaults.merging(stored)))
     }
 }

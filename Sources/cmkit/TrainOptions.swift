@@ -151,9 +151,9 @@ struct CTMOptions: MethodOptionGroup {
     @Option(parsing: .unconditional, help: "Weight of the DSM term: a number >= 0 or 'adaptive' (gradient-norm balance at the output layer; default).")
     var dsmWeight: DSMWeight?
     @Option(parsing: .unconditional, help: "EMA rate of the target network used for the jumps to sigma_min (default 0.999).") var targetEma: Float?
-    @Option(help: "How the teacher length k is drawn: weighted (P(k) ~ k, the paper's) or uniform (default weighted).")
+    @Option(help: "How the teacher length k is drawn: weighted (P(k) ~ k, the paper's) or uniform (default uniform: it trains the short jumps long chains use).")
     var ctmSteps: CTMStepStrategy?
-    @Option(help: "Consistency weighting: uniform, or jump = 1/(1 - s/t)^power, which weighs short jumps up (default uniform).")
+    @Option(help: "Consistency weighting: uniform, or jump = 1/(1 - s/t)^power, which weighs short jumps up (default jump).")
     var ctmWeighting: CTMWeighting?
     @Option(parsing: .unconditional, help: "The power of the jump weighting (default 1).") var ctmWeightingPower: Double?
 

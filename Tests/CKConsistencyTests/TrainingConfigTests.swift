@@ -32,11 +32,20 @@ final class TrainingConfigTests: XCTestCase {
     }
 
     func testMethodOptionsDecodeOverTheirDefaults() throws {
-        // A CTM config from a file that knows only the grid: the rest keeps its defaults.
+        // A CTM config from a file that knows only the grid: the rest keeps the values such files were
+        // trained with (the step strategy and weighting defaults changed since), not today's defaults.
         let config = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"ctm","ctm":{"gridPoints":7}}"#), path: "c")
-        var want = CTMConfig()
+        var want = CTMConfig.storedDefaults
         want.gridPoints = 7
         XCTAssertEqual(config.options(as: CTMConfig.self), want)
+        XCTAssertEqual(want.stepStrategy, .weighted)
+        XCTAssertEqual(want.weighting, .uniform)
+        XCTAssertEqual(CTMConfig().stepStrategy, .uniform, "new runs draw k uniformly")
+        XCTAssertEqual(CTMConfig().weighting, .jump, "new runs weigh short jumps up")
+        // A stored value wins over both.
+        let explicit = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"ctm","ctm":{"stepStrategy":"uniform"}}"#), path: "c")
+        XCTAssertEqual(explicit.options(as: CTMConfig.self).stepStrategy, .uniform)
+        XCTAssertEqual(explicit.options(as: CTMConfig.self).weighting, .uniform)
         XCTAssertEqual(config.method, .ctm)
         // A method without a stored options object gets its defaults.
         let lct = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"lct"}"#), path: "c")

@@ -15,14 +15,24 @@ public struct CTMConfig: MethodOptions {
     public var dsmWeight: Float? = nil
     /// Pseudo-Huber c for the distance; nil = 0.00054 sqrt(d) (the port's stand-in for LPIPS).
     public var huberC: Float? = nil
-    /// How the batch's teacher length k is drawn.
-    public var stepStrategy = CTMStepStrategy.weighted
+    /// How the batch's teacher length k is drawn. Uniform with the jump weighting trains the short jumps a
+    /// long chain uses (toy set, notebooks-md/05: eight gamma = 0 steps 0.034 sliced W2 instead of 0.057,
+    /// one and two steps unchanged).
+    public var stepStrategy = CTMStepStrategy.uniform
     /// How each sample's consistency distance is weighted.
-    public var weighting = CTMWeighting.uniform
+    public var weighting = CTMWeighting.jump
     /// The exponent of the jump weighting.
     public var weightingPower = 1.0
 
     public init() {}
+
+    /// Checkpoints without these settings were trained with the weighted strategy and uniform weights.
+    public static var storedDefaults: CTMConfig {
+        var o = CTMConfig()
+        o.stepStrategy = .weighted
+        o.weighting = .uniform
+        return o
+    }
 
     public func validate() throws {
         try require((3...1000).contains(gridPoints), "ctm.gridPoints", gridPoints, "must be from 3 to 1000")

@@ -6,13 +6,18 @@ import CKNN
 /// A method's own settings, stored in the checkpoint's config under the method's name ("ctm": {...}).
 /// `init()` gives the defaults; decoding tolerates missing keys (older checkpoints lack newer settings).
 public protocol MethodOptions: Codable, Sendable, Equatable {
+    /// The defaults of a new run.
     init()
+    /// The values a checkpoint that lacks a setting was trained with (the setting came later): where a
+    /// default changed, the old one, so older runs resume as they were.
+    static var storedDefaults: Self { get }
     /// Throws `TrainingError.invalidSetting` for a value out of range (an edited checkpoint, a bad option).
     func validate() throws
 }
 
 extension MethodOptions {
     public func validate() throws {}
+    public static var storedDefaults: Self { Self() }
 
     /// Throws `invalidSetting` naming `field` unless `ok`.
     public func require(_ ok: Bool, _ field: String, _ value: Any, _ requirement: String) throws {
