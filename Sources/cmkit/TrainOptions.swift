@@ -155,7 +155,7 @@ struct CTMOptions: MethodOptionGroup {
     var ctmSteps: CTMStepStrategy?
     @Option(help: "Consistency weighting: uniform, or jump = 1/(1 - s/t)^power, which weighs short jumps up (default jump).")
     var ctmWeighting: CTMWeighting?
-    @Option(parsing: .unconditional, help: "The power of the jump weighting (default 1).") var ctmWeightingPower: Double?
+    @Option(parsing: .unconditional, help: "The power of the jump weighting (default 2).") var ctmWeightingPower: Double?
 
     static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--teacher EDM.safetensors" : nil }
 

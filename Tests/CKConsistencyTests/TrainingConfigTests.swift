@@ -42,6 +42,7 @@ final class TrainingConfigTests: XCTestCase {
         XCTAssertEqual(want.weighting, .uniform)
         XCTAssertEqual(CTMConfig().stepStrategy, .uniform, "new runs draw k uniformly")
         XCTAssertEqual(CTMConfig().weighting, .jump, "new runs weigh short jumps up")
+        XCTAssertEqual(CTMConfig().weightingPower, 2)
         // A stored value wins over both.
         let explicit = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"ctm","ctm":{"stepStrategy":"uniform"}}"#), path: "c")
         XCTAssertEqual(explicit.options(as: CTMConfig.self).stepStrategy, .uniform)
