@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "CKMPIShim", dependencies: ["COpenMPI"]),
 
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: fastMath),
-        .target(name: "CKNN", dependencies: ["CKTensor"], swiftSettings: fastMath),
+        .target(name: "CKNN", dependencies: ["CKTensor", "CZlib"], swiftSettings: fastMath),       // CZlib: checkpoint CRC-32
         .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: fastMath),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG", "CPNGReader"], swiftSettings: fastMath),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: fastMath),

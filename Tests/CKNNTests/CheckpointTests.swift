@@ -89,7 +89,8 @@ final class CheckpointTests: XCTestCase {
         XCTAssertLessThan(header.count - (closing + 1), 8)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(header)) as? [String: Any])
         XCTAssertEqual(Set(json.keys), ["__metadata__", "w", "b"])
-        XCTAssertEqual(json["__metadata__"] as? [String: String], ["k": "v"])
+        // data_checksum: zlib.crc32 of the 12 data bytes below (Python: '%08x' % zlib.crc32(data)).
+        XCTAssertEqual(json["__metadata__"] as? [String: String], ["data_checksum": "crc32:348700bd", "k": "v"])
         let w = try XCTUnwrap(json["w"] as? [String: Any]), b = try XCTUnwrap(json["b"] as? [String: Any])
         XCTAssertEqual(w["dtype"] as? String, "F32")
         XCTAssertEqual(w["shape"] as? [Int], [2])
