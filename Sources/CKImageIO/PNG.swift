@@ -188,6 +188,16 @@ public enum PNG {
                            + "(\(c) channel\(c == 1 ? "" : "s") of \(depth) bits); images over \(maxPixels) (2^28) pixels are "
                            + "refused; the file is corrupt, or scale the picture down")
         }
+        // Deflate compresses at most 1032:1, so a small file cannot hold a big image: refuse that before
+        // allocating too (a 100-byte file may not claim 2^28 pixels).
+        let fileChannels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(header.file_color_type)] ?? 4
+        let fileRowBytes = (UInt64(header.width) * UInt64(fileChannels) * UInt64(header.file_bit_depth) + 7) / 8
+        let imageData = UInt64(header.height) * (fileRowBytes + 1)            // + 1: the filter byte of each row
+        guard imageData / 1032 <= header.file_bytes else {
+            throw PNGError(path: path, message: "its header declares \(w)x\(h) pixels (\(imageData) bytes of image data), more than "
+                           + "its \(header.file_bytes) bytes can hold even at deflate's best compression (1032:1); "
+                           + "the file is truncated or corrupt")
+        }
         let size = Int(header.row_bytes) * h
         var samples = [UInt8](repeating: 0, count: size)
         let decoded = samples.withUnsafeMutableBytes { ck_png_decode(reader, $0.baseAddress, $0.count, &message, message.count) }

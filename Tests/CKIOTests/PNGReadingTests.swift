@@ -104,6 +104,18 @@ final class PNGReadingTests: XCTestCase {
         }
     }
 
+    func testSmallFilesCannotClaimBigImages() throws {
+        // 16000 x 16000 is under 2^28 pixels, but 256 MB of image data cannot fit in a 70-byte file.
+        let dir = try scratchDirectory(self)
+        try headerOnlyPNG(width: 16000, height: 16000).write(to: URL(fileURLWithPath: "\(dir)/claims.png"))
+        let start = Date()
+        XCTAssertThrowsError(try PNG.read("\(dir)/claims.png")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("claims.png") && text.contains("16000x16000") && text.contains("1032:1"), text)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.5, "refused from the header, before allocating")
+    }
+
     func testEmptyFileSaysItIsEmpty() throws {
         let dir = try scratchDirectory(self)
         try Data().write(to: URL(fileURLWithPath: "\(dir)/empty.png"))

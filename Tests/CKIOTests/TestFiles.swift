@@ -64,3 +64,31 @@ func handMadePNG(width: Int, height: Int, colorType: UInt8, pixels: [UInt8]) -> 
     let ihdr = be32(width) + be32(height) + [8, colorType, 0, 0, 0]
     return Data(pngSignature + pngChunk("IHDR", ihdr) + pngChunk("IDAT", zlibStored(raw)) + pngChunk("IEND", []))
 }
+
+/// A gzip member of stored deflate blocks (what `gzip` writes, minus the compression).
+func gzipStored(_ raw: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF]
+    var offset = 0
+    repeat {
+        let n = min(65535, raw.count - offset), last: UInt8 = offset + n == raw.count ? 1 : 0
+        out += [last, UInt8(n & 255), UInt8(n >> 8), UInt8(~n & 255), UInt8((~n >> 8) & 255)]
+        out += raw[offset..<(offset + n)]
+        offset += n
+    } while offset < raw.count
+    let le32 = { (v: UInt32) in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+    return out + le32(crc32(raw)) + le32(UInt32(truncatingIfNeeded: raw.count))
+}
+
+/// Recomputes the CRC of every whole chunk of a PNG (after the signature), so mutations reach the decoder
+/// instead of stopping at the CRC check.
+func fixingPNGChunkCRCs(_ bytes: [UInt8]) -> [UInt8] {
+    var b = bytes, o = 8
+    while o + 12 <= b.count {
+        let length = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
+        guard length <= b.count - o - 12 else { break }
+        let crc = be32(Int(crc32(b[(o + 4)..<(o + 8 + length)])))
+        b.replaceSubrange((o + 8 + length)..<(o + 12 + length), with: crc)
+        o += 12 + length
+    }
+    return b
+}

@@ -84,4 +84,29 @@ public struct Mutator {
         }
         return b
     }
+
+    /// Decimal numbers that break parsers and arithmetic.
+    public static let extremeNumbers = ["0", "-1", "1", "-0", "255", "65536", "4294967295", "4294967296", "2147483648",
+                                        "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+                                        "18446744073709551616", "4611686018427387904", "1e309", "1.5", "99999999999999999999999"]
+
+    /// Replaces one run of digits inside `text` (a byte range of a text header) with an extreme number;
+    /// returns the new bytes and the change in length (the caller fixes the header's length field).
+    public mutating func replacingNumber(in bytes: [UInt8], within text: Range<Int>) -> (bytes: [UInt8], delta: Int) {
+        let digit = { (c: UInt8) in c >= 0x30 && c <= 0x39 }
+        var runs: [Range<Int>] = [], i = text.lowerBound
+        while i < min(text.upperBound, bytes.count) {
+            if digit(bytes[i]) {
+                var j = i
+                while j < min(text.upperBound, bytes.count), digit(bytes[j]) { j += 1 }
+                runs.append(i..<j); i = j
+            } else { i += 1 }
+        }
+        guard !runs.isEmpty else { return (bytes, 0) }
+        let run = runs[below(runs.count)], number = Array(Mutator.extremeNumbers[below(Mutator.extremeNumbers.count)].utf8)
+        var b = bytes
+        b.replaceSubrange(run, with: number)
+        return (b, number.count - run.count)
+    }
 }
+
