@@ -169,6 +169,10 @@ public enum PNG {
         var header = ck_png_header()
         var message = [CChar](repeating: 0, count: 512)
         func text() -> String { String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        func cannotDecode() -> PNGError {
+            let reason = text()       // a short read already says the file is truncated
+            return PNGError(path: path, message: "cannot decode: \(reason)" + (reason.contains("truncated") ? "" : "; the file is corrupt or truncated"))
+        }
         let opened = ck_png_open(path, &reader, &header, &message, message.count)
         guard opened == CK_PNG_OK, let reader else {
             switch Int(opened) {
@@ -176,7 +180,7 @@ public enum PNG {
             case Int(CK_PNG_NOT_REGULAR): throw PNGError(path: path, message: "\(text()); give the path of a .png file")
             case Int(CK_PNG_EMPTY): throw PNGError(path: path, message: "is empty (0 bytes); it was not written completely, write or copy it again")
             case Int(CK_PNG_NOT_PNG): throw PNGError(path: path, message: "\(text()); is it really a PNG?")
-            default: throw PNGError(path: path, message: "cannot decode: \(text()); the file is corrupt or truncated")
+            default: throw cannotDecode()
             }
         }
         defer { ck_png_close(reader) }
@@ -201,9 +205,7 @@ public enum PNG {
         let size = Int(header.row_bytes) * h
         var samples = [UInt8](repeating: 0, count: size)
         let decoded = samples.withUnsafeMutableBytes { ck_png_decode(reader, $0.baseAddress, $0.count, &message, message.count) }
-        guard decoded == CK_PNG_OK else {
-            throw PNGError(path: path, message: "cannot decode: \(text()); the file is corrupt or truncated")
-        }
+        guard decoded == CK_PNG_OK else { throw cannotDecode() }
         return Decoded(width: w, height: h, channels: c, bitDepth: depth, samples: samples)
     }
 

@@ -142,6 +142,10 @@ extension Checkpoint {
         let path = url.relativePath
         let bytes = try serialized(path: path)
         let dir = url.deletingLastPathComponent()
+        var st = stat()
+        if stat(url.path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+            throw CheckpointError(path: path, kind: .notAFile(what: "is a directory, not a file"))
+        }
         Self.removeStaleTemporaryFiles(of: url)
         let tmp = dir.appendingPathComponent("\(Self.temporaryPrefix(of: url))\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         func fail(_ what: String) -> CheckpointError {

@@ -77,6 +77,16 @@ final class PNGReadingTests: XCTestCase {
         XCTAssertEqual(try PNG.readBitmap(Self.fixtures.appendingPathComponent("gray8-gama1.0.png").path).pixels[4], 128)
     }
 
+    func testImageFolderKeepsSixteenBits() throws {
+        let dir = try scratchDirectory(self)
+        for name in ["a.png", "b.png"] {
+            try FileManager.default.copyItem(atPath: Self.fixtures.appendingPathComponent("gray16.png").path, toPath: "\(dir)/\(name)")
+        }
+        let (images, _) = try ImageFolder.load(dir)
+        XCTAssertEqual(images.shape, [2, 1, 2, 4])
+        XCTAssertEqual(images.storage[8 + 1], Float(32768.0 / 32767.5 - 1), "b.png's 32768, exact")
+    }
+
     // MARK: - Hostile files
 
     /// A PNG whose IHDR declares `width` x `height` (8-bit gray) with a few bytes of image data.

@@ -256,12 +256,16 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testFailedWriteLeavesNoTempFile() throws {
-        // The target is a directory, so the final rename fails after the temp file was written.
+        // The target is a directory: refused as such, and no temp file is left.
         let url = dir.appendingPathComponent("taken.safetensors")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-        guard case .writeFailed = checkpointError({ try Checkpoint(tensors: [("w", Tensor(zeros: [2]))]).write(to: url) })?.kind else {
-            return XCTFail("writing over a directory should fail")
-        }
+        XCTAssertEqual(checkpointError({ try Checkpoint(tensors: [("w", Tensor(zeros: [2]))]).write(to: url) })?.kind,
+                       .notAFile(what: "is a directory, not a file"))
+        XCTAssertEqual(try listing(), ["taken.safetensors"])
+        // The directory does not exist: creating the temp file fails, and the message says where.
+        let nowhere = dir.appendingPathComponent("no/such/dir/ckpt.safetensors")
+        let failed = checkpointError { try Checkpoint(tensors: [("w", Tensor(zeros: [2]))]).write(to: nowhere) }
+        guard case .writeFailed = failed?.kind else { return XCTFail("writing into a missing directory should fail") }
         XCTAssertEqual(try listing(), ["taken.safetensors"])
 
         let dupURL = dir.appendingPathComponent("dup.safetensors")
