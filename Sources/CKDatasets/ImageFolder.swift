@@ -4,27 +4,27 @@ import CKTensor
 import Glibc
 
 public enum ImageFolder {
-    /// Every `*.png` in `directory` (not recursive), in file-name order, as (N, C, H, W) in [-1, 1].
-    /// Gray files give C = 1, colour files C = 3 (alpha dropped). All files must agree in size and channels.
+    /// Every `*.png` in `directory` (not recursive), in file-name order, as (N, C, H, W) in [-1, 1], values as
+    /// stored (16-bit files keep their precision). Gray files give C = 1, colour and palette files C = 3 (alpha
+    /// dropped). All files must agree in size and channels; a `.png` that is not a regular file is refused.
     public static func load(_ directory: String) throws -> (images: Tensor, files: [String]) {
         let names = try pngNames(in: directory)
         guard let first = names.first else {
             throw DatasetError("image folder \(directory): no .png files found")
         }
-        let reference = try PNG.readBitmap("\(directory)/\(first)")
-        let (c, h, w) = (reference.channels, reference.height, reference.width)
-        var values = [Float](repeating: 0, count: names.count * c * h * w)
+        let reference = try PNG.read("\(directory)/\(first)")                 // (C, H, W), values as stored
+        let shape = reference.shape
+        var values = [Float](repeating: 0, count: names.count * reference.count)
         for (k, name) in names.enumerated() {
-            let image = k == 0 ? reference : try PNG.readBitmap("\(directory)/\(name)")
-            guard image.channels == c, image.height == h, image.width == w else {
-                throw DatasetError("image folder \(directory): \(name) is \(describe(image)) but \(first) "
-                                   + "(and the files before \(name)) are \(describe(reference)); "
+            let image = k == 0 ? reference : try PNG.read("\(directory)/\(name)")
+            guard image.shape == shape else {
+                throw DatasetError("image folder \(directory): \(name) is \(describe(image.shape)) but \(first) "
+                                   + "(and the files before \(name)) are \(describe(shape)); "
                                    + "all images must have the same size and channel count")
             }
-            let t = image.tensor().storage
-            values.replaceSubrange((k * t.count)..<((k + 1) * t.count), with: t)
+            values.replaceSubrange((k * image.count)..<((k + 1) * image.count), with: image.storage)
         }
-        return (Tensor(shape: [names.count, c, h, w], storage: values), names)
+        return (Tensor(shape: [names.count] + shape, storage: values), names)
     }
 
     /// The folder as an epoch-shuffled dataset.
@@ -32,8 +32,9 @@ public enum ImageFolder {
         TensorDataset(try load(directory).images)
     }
 
-    private static func describe(_ b: Bitmap) -> String {
-        "\(b.width)x\(b.height) \(b.channels == 1 ? "gray" : "RGB") (\(b.channels) channel\(b.channels == 1 ? "" : "s"))"
+    private static func describe(_ shape: [Int]) -> String {       // (C, H, W)
+        let (c, h, w) = (shape[0], shape[1], shape[2])
+        return "\(w)x\(h) \(c == 1 ? "gray" : "RGB") (\(c) channel\(c == 1 ? "" : "s"))"
     }
 
     static func pngNames(in directory: String) throws -> [String] {

@@ -38,8 +38,10 @@ public enum NPY {
     /// An array as stored: its shape, element type and values as Float (uint8 as 0...255).
     public static func read(_ path: String) throws -> (tensor: Tensor, type: ElementType) {
         func fail(_ message: String) -> NPYError { NPYError(path: path, message: message) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read; check the path") }
-        let bytes = [UInt8](data)
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.contents(path) } catch let problem as FileProblem {
+            throw fail("\(problem.reason); give the path of a .npy file")
+        }
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
             throw fail("not a .npy file (no \\x93NUMPY magic)")
         }

@@ -1,6 +1,8 @@
-// PNG files through libpng's simplified API (errors come back as return codes, never longjmp).
+// PNG files: written through libpng's simplified API, read through its full API in CPNGReader (values as
+// stored: no gamma conversion, 16 bits kept). Errors come back as return codes, never longjmp.
 import CKTensor
 import CPNG
+import CPNGReader
 import Foundation
 import Glibc
 
@@ -85,8 +87,7 @@ extension Bitmap {
 // MARK: - Files
 
 public enum PNG {
-    private static let flagAlpha: UInt32 = 0x01, flagColor: UInt32 = 0x02
-    private static let flagLinear: UInt32 = 0x04, flagColormap: UInt32 = 0x08
+    private static let flagColor: UInt32 = 0x02
 
     /// Writes an 8-bit gray (1 channel) or RGB (3 channels) PNG.
     public static func write(_ image: Bitmap, to path: String) throws {
@@ -116,36 +117,96 @@ public enum PNG {
         try write(Bitmap(tensor: x), to: path)
     }
 
-    /// Reads any PNG as 8-bit gray (gray or gray+alpha files) or RGB (color files); alpha is dropped.
+    /// The most pixels (width * height) `read` and `readBitmap` accept: 2^28, a 16384 x 16384 picture.
+    /// Larger headers are refused before any pixel memory is allocated.
+    public static let maxPixels = 1 << 28
+
+    /// Reads any PNG as 8-bit gray (gray or gray+alpha files) or RGB (colour and palette files); alpha is
+    /// dropped. Values are as stored (no gamma conversion); 16-bit samples are rounded to 8 bits.
     public static func readBitmap(_ path: String) throws -> Bitmap {
-        var png = png_image()
-        png.version = UInt32(PNG_IMAGE_VERSION)
-        guard png_image_begin_read_from_file(&png, path) != 0 else {
-            let message = messageOf(&png)
-            png_image_free(&png)
-            throw PNGError(path: path, message: "cannot read: \(message)")
+        let image = try decode(path)
+        let n = image.width * image.height * image.channels
+        guard image.bitDepth == 16 else {
+            return Bitmap(width: image.width, height: image.height, channels: image.channels, pixels: image.samples)
         }
-        let color = png.format & flagColor != 0, alpha = png.format & flagAlpha != 0
-        let fileChannels = (color ? 3 : 1) + (alpha ? 1 : 0)
-        png.format = (color ? flagColor : 0) | (alpha ? flagAlpha : 0)      // 8-bit, no colormap
-        let (w, h) = (Int(png.width), Int(png.height))
-        var raw = [UInt8](repeating: 0, count: w * h * fileChannels)
-        let ok = raw.withUnsafeMutableBytes { buf in
-            png_image_finish_read(&png, nil, buf.baseAddress, Int32(w * fileChannels), nil)
+        var px = [UInt8](repeating: 0, count: n)
+        image.samples.withUnsafeBytes { raw in
+            for i in 0..<n {      // round(v * 255 / 65535); never a tie, so no rounding rule to pick
+                px[i] = UInt8((UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) * 255 + 32767) / 65535)
+            }
         }
-        let message = messageOf(&png)
-        png_image_free(&png)
-        guard ok != 0 else { throw PNGError(path: path, message: "cannot decode: \(message)") }
-        guard alpha else { return Bitmap(width: w, height: h, channels: fileChannels, pixels: raw) }
-        let c = fileChannels - 1
-        var px = [UInt8](repeating: 0, count: w * h * c)
-        for i in 0..<(w * h) { for ch in 0..<c { px[i * c + ch] = raw[i * fileChannels + ch] } }
-        return Bitmap(width: w, height: h, channels: c, pixels: px)
+        return Bitmap(width: image.width, height: image.height, channels: image.channels, pixels: px)
     }
 
-    /// Reads a PNG into (C, H, W) floats in [-1, 1]: C = 1 for gray, 3 for color.
+    /// Reads a PNG into (C, H, W) floats in [-1, 1] exactly as stored: C = 1 for gray, 3 for colour and
+    /// palette files (alpha dropped); 8-bit v gives v / 127.5 - 1, 16-bit v gives v / 65535 * 2 - 1.
     public static func read(_ path: String) throws -> Tensor {
-        try readBitmap(path).tensor()
+        let image = try decode(path)
+        let (c, hw) = (image.channels, image.width * image.height)
+        return Tensor(shape: [c, image.height, image.width]) { out in
+            image.samples.withUnsafeBytes { raw in
+                if image.bitDepth == 16 {
+                    for ch in 0..<c { for i in 0..<hw {
+                        let v = raw.loadUnaligned(fromByteOffset: 2 * (i * c + ch), as: UInt16.self)
+                        out[ch * hw + i] = Float(Double(v) / 32767.5 - 1)
+                    } }
+                } else {
+                    for ch in 0..<c { for i in 0..<hw { out[ch * hw + i] = PixelMapping.value(raw[i * c + ch]) } }
+                }
+            }
+        }
+    }
+
+    /// A decoded file: interleaved samples, rows top to bottom; 16-bit samples in host byte order.
+    struct Decoded {
+        var width: Int, height: Int, channels: Int, bitDepth: Int
+        var samples: [UInt8]
+    }
+
+    /// Decodes with libpng (through CPNGReader), refusing non-files and oversized headers before allocating.
+    static func decode(_ path: String) throws -> Decoded {
+        var reader: OpaquePointer?
+        var header = ck_png_header()
+        var message = [CChar](repeating: 0, count: 512)
+        func text() -> String { String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        func cannotDecode() -> PNGError {
+            let reason = text()       // a short read already says the file is truncated
+            return PNGError(path: path, message: "cannot decode: \(reason)" + (reason.contains("truncated") ? "" : "; the file is corrupt or truncated"))
+        }
+        let opened = ck_png_open(path, &reader, &header, &message, message.count)
+        guard opened == CK_PNG_OK, let reader else {
+            switch Int(opened) {
+            case Int(CK_PNG_CANNOT_OPEN): throw PNGError(path: path, message: "cannot open: \(text()); check the path")
+            case Int(CK_PNG_NOT_REGULAR): throw PNGError(path: path, message: "\(text()); give the path of a .png file")
+            case Int(CK_PNG_EMPTY): throw PNGError(path: path, message: "is empty (0 bytes); it was not written completely, write or copy it again")
+            case Int(CK_PNG_NOT_PNG): throw PNGError(path: path, message: "\(text()); is it really a PNG?")
+            default: throw cannotDecode()
+            }
+        }
+        defer { ck_png_close(reader) }
+        let (w, h, c, depth) = (Int(header.width), Int(header.height), Int(header.channels), Int(header.bit_depth))
+        let pixels = w.multipliedReportingOverflow(by: h)
+        guard !pixels.overflow, pixels.partialValue <= maxPixels else {
+            let bytes = UInt64(header.width) * UInt64(header.height) * UInt64(c * depth / 8)
+            throw PNGError(path: path, message: "its header declares \(w)x\(h) pixels, which would need \(bytes) bytes "
+                           + "(\(c) channel\(c == 1 ? "" : "s") of \(depth) bits); images over \(maxPixels) (2^28) pixels are "
+                           + "refused; the file is corrupt, or scale the picture down")
+        }
+        // Deflate compresses at most 1032:1, so a small file cannot hold a big image: refuse that before
+        // allocating too (a 100-byte file may not claim 2^28 pixels).
+        let fileChannels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(header.file_color_type)] ?? 4
+        let fileRowBytes = (UInt64(header.width) * UInt64(fileChannels) * UInt64(header.file_bit_depth) + 7) / 8
+        let imageData = UInt64(header.height) * (fileRowBytes + 1)            // + 1: the filter byte of each row
+        guard imageData / 1032 <= header.file_bytes else {
+            throw PNGError(path: path, message: "its header declares \(w)x\(h) pixels (\(imageData) bytes of image data), more than "
+                           + "its \(header.file_bytes) bytes can hold even at deflate's best compression (1032:1); "
+                           + "the file is truncated or corrupt")
+        }
+        let size = Int(header.row_bytes) * h
+        var samples = [UInt8](repeating: 0, count: size)
+        let decoded = samples.withUnsafeMutableBytes { ck_png_decode(reader, $0.baseAddress, $0.count, &message, message.count) }
+        guard decoded == CK_PNG_OK else { throw cannotDecode() }
+        return Decoded(width: w, height: h, channels: c, bitDepth: depth, samples: samples)
     }
 
     private static func messageOf(_ png: inout png_image) -> String {

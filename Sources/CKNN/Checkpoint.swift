@@ -1,6 +1,8 @@
-// Checkpoints in the safetensors format: atomic write, fully validated read, loading into parameters.
+// Checkpoints in the safetensors format: atomic, deterministic write with a data checksum; fully validated
+// read; loading into parameters (finite values only).
 import Foundation
 import CKTensor
+import CZlib
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +16,10 @@ import Glibc
 ///     rest      raw little-endian float32 data; offsets are relative to its start and the
 ///               tensors lie back to back in the order they were written.
 ///
-/// Training config, step counter and RNG state go in the metadata (see the typed accessors).
+/// Training config, step counter and RNG state go in the metadata (see the typed accessors). The writer adds
+/// `data_checksum` = "crc32:<8 hex digits>" (zlib's CRC-32 of the data section, `zlib.crc32` in Python), which
+/// the reader checks and removes from `metadata`; files without it (older ones) load unchecked. The same
+/// tensors and metadata always give the same bytes: metadata keys sorted, tensors in their given order.
 public struct Checkpoint {
     public var tensors: [(name: String, tensor: Tensor)]
     public var metadata: [String: String]
@@ -43,6 +48,9 @@ public struct Checkpoint {
     }
 
     var displayPath: String { source?.relativePath ?? "(in memory)" }
+
+    /// The metadata key of the data section's checksum.
+    public static let checksumKey = "data_checksum"
 }
 
 // MARK: - Errors
@@ -52,6 +60,7 @@ public struct Checkpoint {
 public struct CheckpointError: Error, LocalizedError, CustomStringConvertible, Equatable {
     public enum Kind: Equatable {
         case fileMissing
+        case notAFile(what: String)
         case unreadable(reason: String)
         case tooShort(bytes: Int)
         case headerBeyondFile(headerLength: UInt64, fileLength: Int)
@@ -59,9 +68,11 @@ public struct CheckpointError: Error, LocalizedError, CustomStringConvertible, E
         case unsupportedDType(tensor: String, dtype: String)
         case badTensorEntry(tensor: String, problem: String)
         case badLayout(problem: String)
+        case checksumMismatch(stored: String, computed: String)
         case duplicateName(String)
         case missingTensor(name: String, hint: String)
         case shapeMismatch(name: String, expected: [Int], found: [Int])
+        case nonFinite(name: String, count: Int, of: Int)
         case missingMetadata(key: String)
         case badMetadata(key: String, value: String, type: String)
         case writeFailed(reason: String)
@@ -80,6 +91,8 @@ public struct CheckpointError: Error, LocalizedError, CustomStringConvertible, E
         switch kind {
         case .fileMissing:
             problem = "no such file; check the path (checkpoints are written as <out>/*.safetensors)"
+        case let .notAFile(what):
+            problem = "\(what); give the path of a .safetensors checkpoint file"
         case let .unreadable(reason):
             problem = "cannot be read (\(reason)); check its permissions"
         case let .tooShort(bytes):
@@ -94,12 +107,18 @@ public struct CheckpointError: Error, LocalizedError, CustomStringConvertible, E
             problem = "tensor '\(tensor)': \(detail); the file is corrupt"
         case let .badLayout(detail):
             problem = "\(detail); the file is corrupt or truncated"
+        case let .checksumMismatch(stored, computed):
+            problem = "the tensor data does not match its checksum (stored \(stored), computed \(computed)): the file is corrupt; "
+                + "use another copy or an earlier checkpoint"
         case let .duplicateName(name):
             problem = "tensor name '\(name)' appears twice; every tensor needs its own name"
         case let .missingTensor(name, hint):
             problem = "no tensor '\(name)'; \(hint)"
         case let .shapeMismatch(name, expected, found):
             problem = "tensor '\(name)' has shape \(found) but the model expects \(expected); was it saved with the same model configuration?"
+        case let .nonFinite(name, count, total):
+            problem = "tensor '\(name)' has \(count) non-finite values (NaN or infinity) of \(total); the run diverged before "
+                + "this checkpoint was written: resume from an earlier checkpoint"
         case let .missingMetadata(key):
             problem = "no metadata entry '\(key)'; was it written by this version of cmkit?"
         case let .badMetadata(key, value, type):
@@ -117,12 +136,18 @@ public struct CheckpointError: Error, LocalizedError, CustomStringConvertible, E
 
 extension Checkpoint {
     /// Writes the safetensors file to a temporary file in the same directory, flushes it, and renames
-    /// it over `url`: a crash leaves either the old file or the new one, never a torn one.
+    /// it over `url`: a crash leaves either the old file or the new one, never a torn one. Temporary files
+    /// of `url` that earlier writers left behind when they were killed are removed first.
     public func write(to url: URL) throws {
         let path = url.relativePath
         let bytes = try serialized(path: path)
         let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        var st = stat()
+        if stat(url.path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+            throw CheckpointError(path: path, kind: .notAFile(what: "is a directory, not a file"))
+        }
+        Self.removeStaleTemporaryFiles(of: url)
+        let tmp = dir.appendingPathComponent("\(Self.temporaryPrefix(of: url))\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         func fail(_ what: String) -> CheckpointError {
             CheckpointError(path: path, kind: .writeFailed(reason: "\(what): \(String(cString: strerror(errno)))"))
         }
@@ -149,25 +174,49 @@ extension Checkpoint {
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 
+    /// Temporary files of `url` are named `.<name>.tmp-<pid>-<random>`.
+    static func temporaryPrefix(of url: URL) -> String { ".\(url.lastPathComponent).tmp-" }
+
+    /// Removes `.<name>.tmp-<pid>-*` files of `url` whose writing process no longer exists (killed during a
+    /// save). Files of live processes (this one included), of other targets and unparsable names stay.
+    static func removeStaleTemporaryFiles(of url: URL) {
+        let dir = url.deletingLastPathComponent(), prefix = temporaryPrefix(of: url)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0, pid != getpid() else { continue }
+            // kill(pid, 0) probes without signalling: ESRCH means no such process. EPERM means it exists.
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink(dir.appendingPathComponent(name).path)
+        }
+    }
+
     /// The complete file contents.
     func serialized(path: String) throws -> [UInt8] {
         var seen = Set<String>()
-        var header = "{\"__metadata__\":{"
-        header += metadata.sorted { $0.key < $1.key }
-            .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
-        header += "}"
+        var entries = ""
         var offset = 0
+        var crc: UInt = 0
         for (name, tensor) in tensors {
             guard seen.insert(name).inserted, name != "__metadata__" else {
                 throw CheckpointError(path: path, kind: .duplicateName(name))
             }
             let end = offset + 4 * tensor.count
-            header += ",\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
-            header += "\"data_offsets\":[\(offset),\(end)]}"
+            entries += ",\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
+            entries += "\"data_offsets\":[\(offset),\(end)]}"
             offset = end
+            #if _endian(little)                                      // the file's bytes, as written below
+            crc = tensor.storage.withUnsafeBytes { Self.crc32($0, continuing: crc) }
+            #else
+            for v in tensor.storage { crc = withUnsafeBytes(of: v.bitPattern.littleEndian) { Self.crc32($0, continuing: crc) } }
+            #endif
         }
-        header += "}"
-        var headerBytes = Array(header.utf8)
+        var meta = metadata
+        meta[Self.checksumKey] = Self.checksumText(crc)
+        // Sorted by UTF-8 bytes: the same order in every process and every Swift version.
+        let metaText = meta.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        var headerBytes = Array("{\"__metadata__\":{\(metaText)}\(entries)}".utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }   // spaces: safetensors aligns data to 8
 
         var out = [UInt8]()
@@ -182,6 +231,17 @@ extension Checkpoint {
             #endif
         }
         return out
+    }
+
+    /// zlib's CRC-32 (Python's `zlib.crc32`) of `bytes`, continuing from `crc` (0 to start).
+    static func crc32(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt = 0) -> UInt {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return crc }
+        return crc32_z(crc, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+    }
+
+    static func checksumText(_ crc: UInt) -> String {
+        let hex = String(crc & 0xFFFF_FFFF, radix: 16)
+        return "crc32:" + String(repeating: "0", count: 8 - hex.count) + hex
     }
 }
 
@@ -210,18 +270,17 @@ extension Checkpoint {
         let path = url.relativePath
         func error(_ kind: CheckpointError.Kind) -> CheckpointError { CheckpointError(path: path, kind: kind) }
 
-        guard FileManager.default.fileExists(atPath: url.path) else { throw error(.fileMissing) }
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw CheckpointError(path: path, kind: .unreadable(reason: error.localizedDescription))
-        }
+        let data = try contents(of: url, path: path)
         guard data.count >= 8 else { throw error(.tooShort(bytes: data.count)) }
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(data.count - 8) else {
             throw error(.headerBeyondFile(headerLength: headerLength, fileLength: data.count))
         }
+        guard headerLength <= 100_000_000 else {
+            throw error(.badLayout(problem: "header length \(headerLength) is over the 100 MB that safetensors allows"))
+        }
         let dataStart = 8 + Int(headerLength)
-        let headerData = data.subdata(in: data.startIndex + 8 ..< data.startIndex + dataStart)
+        let headerData = Data(data[8..<dataStart])
         guard headerData.first == UInt8(ascii: "{") else {
             throw error(.headerNotJSON(detail: "it does not start with '{'"))
         }
@@ -246,6 +305,13 @@ extension Checkpoint {
                     throw error(.badLayout(problem: "__metadata__ entry '\(k)' is not a string"))
                 }
                 checkpoint.metadata[k] = s
+            }
+        }
+        let storedChecksum = checkpoint.metadata.removeValue(forKey: checksumKey)
+        if let storedChecksum {
+            guard storedChecksum.hasPrefix("crc32:"), storedChecksum.count == 14,
+                  UInt32(storedChecksum.dropFirst(6), radix: 16) != nil else {
+                throw error(.badMetadata(key: checksumKey, value: storedChecksum, type: "checksum (crc32:<8 hex digits>)"))
             }
         }
 
@@ -295,6 +361,11 @@ extension Checkpoint {
         guard expected == dataLength else {
             throw error(.badLayout(problem: "tensors cover \(expected) data bytes but the file holds \(dataLength)"))
         }
+        if let storedChecksum {
+            let crc = data.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
+            let computed = checksumText(crc)
+            guard computed == storedChecksum.lowercased() else { throw error(.checksumMismatch(stored: storedChecksum, computed: computed)) }
+        }
 
         checkpoint.tensors.reserveCapacity(entries.count)
         for e in entries {
@@ -310,6 +381,41 @@ extension Checkpoint {
             checkpoint.tensors.append((name: e.name, tensor: tensor))
         }
         return checkpoint
+    }
+}
+
+extension Checkpoint {
+    /// The whole file, refusing anything but a regular file. The type is checked on a descriptor opened with
+    /// O_NONBLOCK, so a FIFO is reported instead of waited on.
+    static func contents(of url: URL, path: String) throws -> [UInt8] {
+        func error(_ kind: CheckpointError.Kind) -> CheckpointError { CheckpointError(path: path, kind: kind) }
+        func reason() -> String { String(cString: strerror(errno)) }
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw error(errno == ENOENT ? .fileMissing : .unreadable(reason: reason())) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error(.unreadable(reason: reason())) }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw error(.notAFile(what: "is a directory, not a file"))
+        case S_IFIFO: throw error(.notAFile(what: "is a FIFO (named pipe), not a file"))
+        case S_IFSOCK: throw error(.notAFile(what: "is a socket, not a file"))
+        case S_IFCHR, S_IFBLK: throw error(.notAFile(what: "is a device, not a file"))
+        default: throw error(.notAFile(what: "is not a regular file"))
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1), used = 0    // one spare byte to see a file that grew
+        while true {
+            if used == bytes.count { bytes += [UInt8](repeating: 0, count: max(bytes.count, 1 << 16)) }
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + used, $0.count - used) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw error(.unreadable(reason: reason()))
+            }
+            if n == 0 { break }
+            used += n
+        }
+        bytes.removeSubrange(used...)
+        return bytes
     }
 }
 
@@ -341,6 +447,7 @@ extension Checkpoint {
             guard tensors[k].tensor.shape == p.shape else {
                 throw CheckpointError(path: displayPath, kind: .shapeMismatch(name: name, expected: p.shape, found: tensors[k].tensor.shape))
             }
+            try requireFinite(tensors[k].tensor, name: name)
             sources.append(k)
         }
         for (p, k) in zip(parameters, sources) {
@@ -358,7 +465,18 @@ extension Checkpoint {
         guard t.shape == shape else {
             throw CheckpointError(path: displayPath, kind: .shapeMismatch(name: name, expected: shape, found: t.shape))
         }
+        try requireFinite(t, name: name)
         return t
+    }
+
+    /// Throws `.nonFinite` if any value of `t` is NaN or infinite.
+    func requireFinite(_ t: Tensor, name: String) throws {
+        let bad = t.storage.withUnsafeBufferPointer { values in
+            var n = 0
+            for v in values where !v.isFinite { n += 1 }
+            return n
+        }
+        if bad > 0 { throw CheckpointError(path: displayPath, kind: .nonFinite(name: name, count: bad, of: t.count)) }
     }
 }
 

@@ -96,6 +96,13 @@ final class ImageIOTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(name), "message should name the file: \(error)")
             }
         }
+        // A file cut short says so once, whether the cut is in the header or in the image data.
+        for (name, length) in [("cut-header.png", 40), ("cut-data.png", good.count / 2)] {
+            try good.prefix(length).write(to: URL(fileURLWithPath: "\(dir)/\(name)"))
+            XCTAssertThrowsError(try PNG.read("\(dir)/\(name)"), name) { error in
+                XCTAssertEqual("\(error)".components(separatedBy: "truncated").count - 1, 1, "\(error)")
+            }
+        }
         XCTAssertThrowsError(try PNG.write(Bitmap(width: 2, height: 2, channels: 1), to: "\(dir)/no/such/dir/x.png")) { error in
             XCTAssertTrue("\(error)".contains("x.png"), "\(error)")
         }

@@ -89,7 +89,8 @@ final class CheckpointTests: XCTestCase {
         XCTAssertLessThan(header.count - (closing + 1), 8)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(header)) as? [String: Any])
         XCTAssertEqual(Set(json.keys), ["__metadata__", "w", "b"])
-        XCTAssertEqual(json["__metadata__"] as? [String: String], ["k": "v"])
+        // data_checksum: zlib.crc32 of the 12 data bytes below (Python: '%08x' % zlib.crc32(data)).
+        XCTAssertEqual(json["__metadata__"] as? [String: String], ["data_checksum": "crc32:348700bd", "k": "v"])
         let w = try XCTUnwrap(json["w"] as? [String: Any]), b = try XCTUnwrap(json["b"] as? [String: Any])
         XCTAssertEqual(w["dtype"] as? String, "F32")
         XCTAssertEqual(w["shape"] as? [Int], [2])
@@ -255,12 +256,16 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testFailedWriteLeavesNoTempFile() throws {
-        // The target is a directory, so the final rename fails after the temp file was written.
+        // The target is a directory: refused as such, and no temp file is left.
         let url = dir.appendingPathComponent("taken.safetensors")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-        guard case .writeFailed = checkpointError({ try Checkpoint(tensors: [("w", Tensor(zeros: [2]))]).write(to: url) })?.kind else {
-            return XCTFail("writing over a directory should fail")
-        }
+        XCTAssertEqual(checkpointError({ try Checkpoint(tensors: [("w", Tensor(zeros: [2]))]).write(to: url) })?.kind,
+                       .notAFile(what: "is a directory, not a file"))
+        XCTAssertEqual(try listing(), ["taken.safetensors"])
+        // The directory does not exist: creating the temp file fails, and the message says where.
+        let nowhere = dir.appendingPathComponent("no/such/dir/ckpt.safetensors")
+        let failed = checkpointError { try Checkpoint(tensors: [("w", Tensor(zeros: [2]))]).write(to: nowhere) }
+        guard case .writeFailed = failed?.kind else { return XCTFail("writing into a missing directory should fail") }
         XCTAssertEqual(try listing(), ["taken.safetensors"])
 
         let dupURL = dir.appendingPathComponent("dup.safetensors")

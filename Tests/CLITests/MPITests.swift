@@ -72,7 +72,9 @@ final class MPITests: XCTestCase {
         // Immiscible assignment pairs the whole global batch with its noise on every rank.
         try assertSameTraining("immiscible", ["--data", "toy:checkerboard", "--iters", "20", "--batch", "64", "--seed", "4", "--immiscible", "exact"])
         // BSS takes one reference image of the global batch; an odd batch gives the ranks 5 and 4 samples.
-        try assertSameTraining("bss", ["--data", "shapes", "--model", "unet-xs", "--iters", "3", "--batch", "9", "--seed", "5", "--bss", "0.2"])
+        // --method ict: images without --method train the EDM-then-ECT recipe.
+        try assertSameTraining("bss", ["--method", "ict", "--data", "shapes", "--model", "unet-xs", "--iters", "3", "--batch", "9",
+                                       "--seed", "5", "--bss", "0.2"])
     }
 
     func testCTMAdaptiveWeightIsTheGlobalBatchs() throws {
