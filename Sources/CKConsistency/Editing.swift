@@ -173,9 +173,10 @@ extension TrainedModel {
             var noise = SlerpNoise(from: SampleNoise(generators: [SplitMix64(seed: seeds.0).split(0)], shape: shape),
                                    to: SampleNoise(generators: [SplitMix64(seed: seeds.1).split(0)], shape: shape),
                                    fraction: Double(k) / Double(count - 1))
-            points += Tape.withoutRecording { plan.chain(network: network, noise: &noise, ctmTimes: ctmTimes, preconditioning: p) }.storage
+            let point = Tape.withoutRecording { plan.chain(network: network, noise: &noise, ctmTimes: ctmTimes, preconditioning: p) }
+            points += try plan.decodedAndChecked(point, context: context).storage      // decoded alone too
         }
-        return try plan.decodedAndChecked(Tensor(shape: [count] + shape, storage: points), context: context)
+        return Tensor(shape: [count] + outputShape, storage: points)
     }
 }
 

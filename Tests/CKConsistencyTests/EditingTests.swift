@@ -184,6 +184,22 @@ final class EditingTests: XCTestCase {
         }
     }
 
+    func testLatentModelsInterpolateButDoNotEditYet() throws {
+        let url = try LegacyCheckpointTests.legacyCheckpoint("lct")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let lct = try loadTrainedModel(from: url)
+        let p = SamplingPlan(kind: .consistency, steps: 2)
+        let points = try lct.interpolate(p, seeds: (1, 2), count: 3)
+        let per = lct.outputShape.reduce(1, *)
+        XCTAssertEqual(points.shape, [3] + lct.outputShape, "decoded images")
+        XCTAssertEqual(Array(points.storage[0..<per]), try lct.sample(p, count: 1, seed: 1).storage)
+        XCTAssertEqual(Array(points.storage[(2 * per)...]), try lct.sample(p, count: 1, seed: 2).storage)
+        XCTAssertThrowsError(try lct.edit(Tensor(zeros: [1] + lct.outputShape), task: .colorize, plan: p)) {
+            XCTAssertEqual($0 as? EditError, .latentModel(method: "lct"))
+            XCTAssertTrue("\($0)".contains("not supported yet"), "\($0)")
+        }
+    }
+
     // MARK: - Errors
 
     func testEditsThatCannotWorkSayWhy() throws {
