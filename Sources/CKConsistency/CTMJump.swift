@@ -44,8 +44,7 @@ public func sampleCTM(network: some Backbone, count: Int, steps: Int, gamma: Flo
     guard count > 0 else { throw SamplingError.badCount(count) }
     let levels = try ctmLevels(steps: steps, gamma: gamma, times: times, sigmaMin: p.sigmaMin)
     return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
-        let x = ctmChain(network: network, start: noise() * levels[0], levels: levels, gamma: gamma, noise: &noise, preconditioning: p)
-        return network.sampleShape.count == 3 ? x.clamped(-1, 1) : x
+        ctmChain(network: network, start: noise() * levels[0], levels: levels, gamma: gamma, noise: &noise, preconditioning: p)
     }
 }
 
@@ -58,8 +57,8 @@ public func ctmLevels(steps: Int, gamma: Float = 0, times: [Float]? = nil, sigma
     return times.map { $0 + [sigmaMin] } ?? karrasSigmas(count: steps + 1, sigmaMin: Double(sigmaMin)).reversed().map { Float($0) }
 }
 
-/// gamma-sampling on one batch from `start` (noise at levels[0] when sampling) through `levels` (ending at sigma_min),
-/// unclipped. `constrain(before, after, t, s)` runs on every jump's result `after` = G(before, t, s): the identity for
+/// gamma-sampling on one batch from `start` (noise at levels[0] when sampling) through `levels` (ending at sigma_min);
+/// images are clipped to [-1, 1] at the end, 2-D points are not. `constrain(before, after, t, s)` runs on every jump's result `after` = G(before, t, s): the identity for
 /// sampling, the projection onto the known part for editing.
 func ctmChain(network: some Backbone, start: Tensor, levels: [Float], gamma: Float, noise: inout some NoiseSource,
               preconditioning p: Preconditioning,
@@ -72,5 +71,5 @@ func ctmChain(network: some Backbone, start: Tensor, levels: [Float], gamma: Flo
         x = constrain(x, jumped, levels[m], jump)
         if m < steps - 1 && renoise > 0 { x = x + noise() * renoise }
     }
-    return x
+    return network.sampleShape.count == 3 ? x.clamped(-1, 1) : x
 }

@@ -150,7 +150,7 @@ extension TrainedModel {
                     guard let op, let y else { return after }
                     return after + op.pseudoInverse(y + (op.apply(before) - y) * (s / t) - op.apply(after))
                 }
-                return known(clip(x))
+                return known(x)           // the chain clipped images at its end
             case .heun:
                 preconditionFailure("edit: Heun was refused above")
             }

@@ -109,8 +109,7 @@ public struct SamplingPlan: Sendable, Equatable {
             let levels = heunLevels(steps: steps, sigmaMin: p.sigmaMin)
             return heunSolve(noise() * levels[0], levels: levels) { p.edmDenoiser(network, $0, sigma: $1) }
         case .ctm:
-            let x = ctmChain(network: network, start: noise() * ctmTimes[0], levels: ctmTimes, gamma: gamma, noise: &noise, preconditioning: p)
-            return network.sampleShape.count == 3 ? x.clamped(-1, 1) : x
+            return ctmChain(network: network, start: noise() * ctmTimes[0], levels: ctmTimes, gamma: gamma, noise: &noise, preconditioning: p)
         }
     }
 
