@@ -55,7 +55,7 @@ let package = Package(
                                                                "CKImageIO", "CKTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CKIOTests", dependencies: ["CKImageIO", "CKDatasets", "CKTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["CKTensor", "CKNN", "CKConsistency", "CKTraining", "CKTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CKTensor", "CKNN", "CKConsistency", "CKTraining", "CKImageIO", "CKTestSupport"]),
         .testTarget(name: "CKEvaluationTests", dependencies: ["CKEvaluation", "CKNN", "CKDatasets", "CKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

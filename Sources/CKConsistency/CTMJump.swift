@@ -42,19 +42,34 @@ extension Preconditioning {
 public func sampleCTM(network: some Backbone, count: Int, steps: Int, gamma: Float, seed: UInt64, times: [Float]? = nil,
                       preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
     guard count > 0 else { throw SamplingError.badCount(count) }
-    guard (0...1).contains(gamma) else { throw SamplingError.badGamma(gamma) }
-    if let times { try validateSigmas(times, sigmaMin: p.sigmaMin) }
-    let levels = times.map { $0 + [p.sigmaMin] } ?? karrasSigmas(count: steps + 1, sigmaMin: Double(p.sigmaMin)).reversed().map { Float($0) }
-    let steps = levels.count - 1
-    guard steps > 0 else { throw SamplingError.emptySigmas }
+    let levels = try ctmLevels(steps: steps, gamma: gamma, times: times, sigmaMin: p.sigmaMin)
     return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
-        let n = noise.count
-        var x = noise() * levels[0]
-        for m in 0..<steps {
-            let (jump, renoise) = p.gammaStep(gamma: gamma, next: levels[m + 1])
-            x = p.ctmJump(network, x, t: Array(repeating: levels[m], count: n), s: Array(repeating: jump, count: n))
-            if m < steps - 1 && renoise > 0 { x = x + noise() * renoise }
-        }
-        return network.sampleShape.count == 3 ? x.clamped(-1, 1) : x
+        ctmChain(network: network, start: noise() * levels[0], levels: levels, gamma: gamma, noise: &noise, preconditioning: p)
     }
+}
+
+/// gamma-sampling's times t_0 > ... > t_M = sigma_min: `times` followed by sigma_min, or a Karras grid of steps + 1 points
+/// from sigma_max to sigma_min. Checks gamma and the given times.
+public func ctmLevels(steps: Int, gamma: Float = 0, times: [Float]? = nil, sigmaMin: Float = 0.002) throws -> [Float] {
+    guard (0...1).contains(gamma) else { throw SamplingError.badGamma(gamma) }
+    if let times { try validateSigmas(times, sigmaMin: sigmaMin) }
+    guard times != nil || steps > 0 else { throw SamplingError.emptySigmas }
+    return times.map { $0 + [sigmaMin] } ?? karrasSigmas(count: steps + 1, sigmaMin: Double(sigmaMin)).reversed().map { Float($0) }
+}
+
+/// gamma-sampling on one batch from `start` (noise at levels[0] when sampling) through `levels` (ending at sigma_min);
+/// images are clipped to [-1, 1] at the end, 2-D points are not. `constrain(before, after, t, s)` runs on every jump's result `after` = G(before, t, s): the identity for
+/// sampling, the projection onto the known part for editing.
+func ctmChain(network: some Backbone, start: Tensor, levels: [Float], gamma: Float, noise: inout some NoiseSource,
+              preconditioning p: Preconditioning,
+              constrain: (_ before: Tensor, _ after: Tensor, _ t: Float, _ s: Float) -> Tensor = { _, after, _, _ in after }) -> Tensor {
+    let n = start.shape[0], steps = levels.count - 1
+    var x = start
+    for m in 0..<steps {
+        let (jump, renoise) = p.gammaStep(gamma: gamma, next: levels[m + 1])
+        let jumped = p.ctmJump(network, x, t: Array(repeating: levels[m], count: n), s: Array(repeating: jump, count: n))
+        x = constrain(x, jumped, levels[m], jump)
+        if m < steps - 1 && renoise > 0 { x = x + noise() * renoise }
+    }
+    return network.sampleShape.count == 3 ? x.clamped(-1, 1) : x
 }

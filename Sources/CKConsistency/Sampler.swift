@@ -55,16 +55,31 @@ public func sampleConsistency(network: some Backbone, count: Int, sigmas: [Float
                               preconditioning p: Preconditioning = Preconditioning(), batchSize: Int = 256) throws -> Tensor {
     guard count > 0 else { throw SamplingError.badCount(count) }
     try validateSigmas(sigmas, sigmaMin: p.sigmaMin)
-    func f(_ x: Tensor, _ s: Float) -> Tensor {
-        let sigma = Array(repeating: s, count: x.shape[0])
-        return boundary == .edm ? p.edmDenoiser(network, x, sigma: sigma) : p.consistency(network, x, sigma: sigma)
-    }
+    let f = p.consistencyFunction(network, boundary: boundary)
     return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: batchSize) { noise in
-        var x = f(noise() * sigmas[0], sigmas[0])
-        for s in sigmas.dropFirst() {
-            x = f(x + noise() * (s * s - p.sigmaMin * p.sigmaMin).squareRoot(), s)
+        consistencyChain(start: noise() * sigmas[0], sigmas: sigmas, sigmaMin: p.sigmaMin, noise: &noise, f: f)
+    }
+}
+
+/// CM Algorithm 1 on one batch from `start` (noise at sigmas[0] when sampling): x = f(start, sigma_0), then for
+/// each next level s, x = f(x + sqrt(s^2 - sigma_min^2) z, s) with a fresh draw z. `constrain` runs on every output
+/// of f: the identity for sampling, the projection onto the known part for editing (CM Algorithm 4).
+func consistencyChain(start: Tensor, sigmas: [Float], sigmaMin: Float, noise: inout some NoiseSource,
+                      f: (Tensor, Float) -> Tensor, constrain: (Tensor) -> Tensor = { $0 }) -> Tensor {
+    var x = constrain(f(start, sigmas[0]))
+    for s in sigmas.dropFirst() {
+        x = constrain(f(x + noise() * (s * s - sigmaMin * sigmaMin).squareRoot(), s))
+    }
+    return x
+}
+
+extension Preconditioning {
+    /// f(x, sigma) at one level for a batch, with the scalings `boundary` names.
+    func consistencyFunction(_ network: some Backbone, boundary: ConsistencyBoundary) -> (Tensor, Float) -> Tensor {
+        { x, s in
+            let sigma = Array(repeating: s, count: x.shape[0])
+            return boundary == .edm ? self.edmDenoiser(network, x, sigma: sigma) : self.consistency(network, x, sigma: sigma)
         }
-        return x
     }
 }
 
@@ -73,9 +88,16 @@ public enum ConsistencyBoundary: String, Sendable {
     case sigmaMin = "sigma-min", edm
 }
 
+/// Where a sampler's noise comes from, one batch at a time: each call gives the next (N, sampleShape...) draw.
+protocol NoiseSource {
+    /// Samples in the batch.
+    var count: Int { get }
+    mutating func callAsFunction() -> Tensor
+}
+
 /// Fresh standard-normal tensors for one batch of samples; each call draws the next one, sample k
 /// from its own generator.
-public struct SampleNoise {
+public struct SampleNoise: NoiseSource {
     var generators: [SplitMix64]
     let shape: [Int]
     public var count: Int { generators.count }
@@ -94,12 +116,21 @@ public struct SampleNoise {
 func sampleInBatches(shape: [Int], count: Int, seed: UInt64, batchSize: Int,
                      _ body: (inout SampleNoise) -> Tensor) -> Tensor {
     let root = SplitMix64(seed: seed)
-    var out = [Float]()
-    out.reserveCapacity(count * shape.reduce(1, *))
-    for start in stride(from: 0, to: count, by: batchSize) {
-        let n = min(batchSize, count - start)
-        var noise = SampleNoise(generators: (0..<n).map { root.split(UInt64(start + $0)) }, shape: shape)
-        out += Tape.withoutRecording { body(&noise) }.storage
+    return runInBatches(shape: shape, generators: (0..<count).map { root.split(UInt64($0)) }, batchSize: batchSize) { noise, _ in
+        body(&noise)
     }
-    return Tensor(shape: [count] + shape, storage: out)
+}
+
+/// Runs `body` over batches of rows, row k drawing its noise from `generators[k]`, without recording gradients;
+/// `body` gets the batch's noise and its rows' range. Returns (rows, shape...).
+func runInBatches(shape: [Int], generators: [SplitMix64], batchSize: Int,
+                  _ body: (inout SampleNoise, Range<Int>) -> Tensor) -> Tensor {
+    var out = [Float]()
+    out.reserveCapacity(generators.count * shape.reduce(1, *))
+    for start in stride(from: 0, to: generators.count, by: batchSize) {
+        let rows = start..<min(start + batchSize, generators.count)
+        var noise = SampleNoise(generators: Array(generators[rows]), shape: shape)
+        out += Tape.withoutRecording { body(&noise, rows) }.storage
+    }
+    return Tensor(shape: [generators.count] + shape, storage: out)
 }

@@ -82,22 +82,52 @@ public struct SamplingPlan: Sendable, Equatable {
 
     var gammaText: String { gamma == gamma.rounded() ? String(Int(gamma)) : String(gamma) }
 
+    /// CTM: the jump times t_0 > ... > t_M = sigma_min (given times, the training grid's, or a Karras grid).
+    func ctmTimes(sigmaMin: Float) throws -> [Float] {
+        try ctmLevels(steps: steps, gamma: gamma, times: sigmas ?? gridTimes, sigmaMin: sigmaMin)
+    }
+
     /// Samples of the network itself (latents for a latent method).
     public func sample(network: some Backbone, count: Int, seed: UInt64) throws -> Tensor {
         try validate()
-        switch kind {
-        case .consistency: return try sampleConsistency(network: network, count: count, sigmas: levels, seed: seed, boundary: boundary)
-        case .heun: return try sampleHeun(network: network, count: count, steps: steps, seed: seed)
-        case .ctm: return try sampleCTM(network: network, count: count, steps: steps, gamma: gamma, seed: seed, times: sigmas ?? gridTimes)
+        guard count > 0 else { throw SamplingError.badCount(count) }
+        let p = Preconditioning()
+        let ctmTimes = kind == .ctm ? try ctmTimes(sigmaMin: p.sigmaMin) : []
+        return sampleInBatches(shape: network.sampleShape, count: count, seed: seed, batchSize: 256) { noise in
+            chain(network: network, noise: &noise, ctmTimes: ctmTimes, preconditioning: p)
         }
+    }
+
+    /// One batch of the plan's sampler, every draw from `noise`: what `sample` computes for a batch (interpolation
+    /// feeds it other noise). `ctmTimes`: `ctmTimes(sigmaMin:)`, for CTM.
+    func chain(network: some Backbone, noise: inout some NoiseSource, ctmTimes: [Float], preconditioning p: Preconditioning) -> Tensor {
+        switch kind {
+        case .consistency:
+            return consistencyChain(start: noise() * levels[0], sigmas: levels, sigmaMin: p.sigmaMin, noise: &noise,
+                                    f: p.consistencyFunction(network, boundary: boundary))
+        case .heun:
+            let levels = heunLevels(steps: steps, sigmaMin: p.sigmaMin)
+            return heunSolve(noise() * levels[0], levels: levels) { p.edmDenoiser(network, $0, sigma: $1) }
+        case .ctm:
+            return ctmChain(network: network, start: noise() * ctmTimes[0], levels: ctmTimes, gamma: gamma, noise: &noise, preconditioning: p)
+        }
+    }
+
+    /// The plan with what the method's context fixes: CTM's training grid, the consistency function's scalings.
+    func adapted(to context: SamplingContext) -> SamplingPlan {
+        var plan = self
+        if plan.trainingGridPoints == nil { plan.trainingGridPoints = context.trainingGridPoints }
+        plan.boundary = context.boundary
+        return plan
     }
 
     /// Samples as data: the method's context supplies CTM's training grid and decodes latents.
     public func sample(network: some Backbone, count: Int, seed: UInt64, context: SamplingContext) throws -> Tensor {
-        var plan = self
-        if plan.trainingGridPoints == nil { plan.trainingGridPoints = context.trainingGridPoints }
-        plan.boundary = context.boundary
-        let samples = try plan.sample(network: network, count: count, seed: seed)
+        try decodedAndChecked(adapted(to: context).sample(network: network, count: count, seed: seed), context: context)
+    }
+
+    /// Latents decoded to images; NaN or infinite values (diverged weights) are an error.
+    func decodedAndChecked(_ samples: Tensor, context: SamplingContext) throws -> Tensor {
         let decoded = context.latentSpace?.decode(samples) ?? samples
         let bad = decoded.storage.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
         guard bad == 0 else { throw SamplingError.nonFiniteSamples(count: bad, total: decoded.count) }

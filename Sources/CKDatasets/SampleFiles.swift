@@ -27,6 +27,43 @@ public enum SampleFiles {
         return try checked(matchingChannels(samples, sampleShape), sampleShape: sampleShape, path: path)
     }
 
+    /// Images to edit as (N, C, H, W): one .png (one image, not a grid), a folder of .png images, or an .npy array
+    /// ((N, C, H, W), or (N, H, W) for gray; floats in [-1, 1] or uint8 pixels). RGB pictures of gray images come back
+    /// gray when `channels` is 1. The size is not checked here (the edit names what it needs).
+    public static func images(_ path: String, channels: Int) throws -> Tensor {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DatasetError("\(path): no such file or folder")
+        }
+        let images: Tensor
+        if isDirectory.boolValue {
+            images = try ImageFolder.load(path).images
+        } else {
+            switch URL(fileURLWithPath: path).pathExtension.lowercased() {
+            case "png":
+                let image = try PNG.read(path)
+                images = image.reshaped([1] + image.shape)
+            case "npy": images = try array(path, sampleShape: [1, 0, 0])       // (N, H, W) becomes (N, 1, H, W)
+            default: throw DatasetError("\(path): give a .png image, a folder of .png images or an .npy array (N, C, H, W)")
+            }
+        }
+        guard images.rank == 4, images.shape[0] >= 1 else {
+            throw DatasetError("\(path): an array of shape \(images.shape) is not a batch of images (N, C, H, W)")
+        }
+        let bad = images.storage.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        guard bad == 0 else { throw DatasetError("\(path): \(bad) of \(images.count) values are NaN or infinite") }
+        return matchingChannels(images, [channels, images.shape[2], images.shape[3]])
+    }
+
+    /// A mask picture as (C, H, W) of pixel / 255: 1 where white, 0 where black, other values where gray; an RGB
+    /// picture with equal channels comes back as one channel.
+    public static func mask(_ path: String) throws -> Tensor {
+        let bitmap = try PNG.readBitmap(path)
+        let values = Tensor(shape: [1, bitmap.height, bitmap.width, bitmap.channels], storage: bitmap.pixels.map { Float($0) / 255 })
+            .permuted([0, 3, 1, 2])
+        return matchingChannels(values, [1, bitmap.height, bitmap.width]).reshaped([-1, bitmap.height, bitmap.width])
+    }
+
     /// float arrays as they are; uint8 arrays as pixels 0...255. (N, H, W) is taken as gray (N, 1, H, W).
     static func array(_ path: String, sampleShape: [Int]) throws -> Tensor {
         let (raw, type) = try NPY.read(path)

@@ -1,0 +1,148 @@
+// cmkit edit: zero-shot editing with a trained consistency model (inpainting, super-resolution, colorization,
+// denoising; CM Algorithm 4) and interpolation between two seeds, to a labelled PNG grid and raw results.
+import ArgumentParser
+import Foundation
+import CKTensor
+import CKConsistency
+import CKImageIO
+import CKDatasets
+
+enum EditTaskName: String, CaseIterable, ExpressibleByArgument {
+    case inpaint, superres, colorize, denoise, interpolate
+}
+
+struct Edit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Edit images with a trained consistency model: inpaint, super-resolve, colorize, denoise, or interpolate between two seeds.",
+        discussion: "Consistency Models' Algorithm 4 with the checkpoint's own sampler (iCT, ECT: consistency sampling; CTM: "
+            + "deterministic jumps): start from what is known plus noise at the top level, and after every step put the known "
+            + "part back (inpaint: the pixels where --mask is white, bit for bit; superres: the mean of each --factor block; "
+            + "colorize: the luminance), re-noise and step again. denoise starts at --sigma from the noisy images themselves. "
+            + "The grid has a row per input: the input, what is known of it, then --variations results for each step count. "
+            + "interpolate draws the two seeds' noises (those of `cmkit sample --seed A`) and slerps them: --count points in a "
+            + "row per step count, the ends being the seeds' samples. Latent models can only interpolate.")
+
+    @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
+    @Option(help: "What to do.") var task: EditTaskName
+    @Option(help: "Images to edit: a PNG, a folder of PNGs, or an .npy (N, C, H, W) in [-1, 1], of the model's size.") var image: String?
+    @Option(help: "inpaint: a black-and-white PNG of the images' size; white = keep, black = fill.") var mask: String?
+    @Option(parsing: .unconditional, help: "superres: side of the blocks whose means are known (2 or 4).") var factor: Int?
+    @Option(parsing: .unconditional, help: "denoise: the noise level of the input images (their noise std in [-1, 1] units).") var sigma: Float?
+    @Option(help: "interpolate: the two seeds, A,B (the noises of `cmkit sample --seed A` and --seed B).") var seeds: String?
+    @Option(parsing: .unconditional, help: "interpolate: points from A to B, both ends included (default 8).") var count: Int?
+    @Option(help: "Step counts, e.g. 1,2: a set of results for each.") var steps = "1,2"
+    @Option(parsing: .unconditional, help: "Results per input and step count (default 4; not for interpolate).") var variations: Int?
+    @Option(parsing: .unconditional, help: "Seed of the editing noise: result v of input i is the same for any number of inputs.") var seed: UInt64 = 0
+    @Option(help: "Weights to edit with: ema | online.") var weights: WeightChoice = .ema
+    @Option(help: "Output PNG (the grid).") var out: String
+    @Option(help: "Also write the results as float32 .npy (R, C, H, W): step counts, then inputs, then variations.") var npy: String?
+    @OptionGroup var threading: ThreadOptions
+
+    /// The options each task needs, and those only some tasks take.
+    private var given: [(flag: String, present: Bool, tasks: [EditTaskName])] {
+        [("--image", image != nil, [.inpaint, .superres, .colorize, .denoise]), ("--mask", mask != nil, [.inpaint]),
+         ("--factor", factor != nil, [.superres]), ("--sigma", sigma != nil, [.denoise]), ("--seeds", seeds != nil, [.interpolate]),
+         ("--count", count != nil, [.interpolate]), ("--variations", variations != nil, [.inpaint, .superres, .colorize, .denoise])]
+    }
+
+    func validate() throws {
+        let needs: [EditTaskName: [String]] = [.inpaint: ["--image", "--mask"], .superres: ["--image", "--factor"], .colorize: ["--image"],
+                                               .denoise: ["--image", "--sigma"], .interpolate: ["--seeds"]]
+        for (flag, present, tasks) in given {
+            if !present && needs[task]!.contains(flag) {
+                throw ValidationError("--task \(task.rawValue) needs \(flag) " + Self.example[flag]!)
+            }
+            if present && !tasks.contains(task) {
+                throw ValidationError("\(flag) is for --task \(tasks.map(\.rawValue).joined(separator: ", ")), not \(task.rawValue)")
+            }
+        }
+        if let factor, factor < 2 { throw ValidationError("--factor must be at least 2 (2 or 4: the side of the averaged blocks).") }
+        if let sigma, !(sigma > 0 && sigma.isFinite) { throw ValidationError("--sigma must be a positive number (the inputs' noise level).") }
+        if let count, !(2...256).contains(count) { throw ValidationError("--count must be from 2 to 256 (the two ends and the points between).") }
+        if let variations, !(1...64).contains(variations) { throw ValidationError("--variations must be from 1 to 64.") }
+        let stepCounts: [Int] = try parseList(steps, option: "--steps")
+        if stepCounts.contains(where: { !(1...1000).contains($0) }) { throw ValidationError("--steps must be step counts from 1 to 1000, e.g. 1,2.") }
+        if let seeds { _ = try seedPair(seeds) }
+    }
+
+    private static let example = ["--image": "(a PNG, a folder of PNGs or an .npy of images to edit)",
+                                  "--mask": "(a black-and-white PNG of the images' size, white = keep)",
+                                  "--factor": "(2 or 4: the side of the blocks whose means are known)",
+                                  "--sigma": "(the noise level of the input images, e.g. 0.5)",
+                                  "--seeds": "(two seeds, e.g. 3,8)"]
+
+    private func seedPair(_ text: String) throws -> (UInt64, UInt64) {
+        let values: [UInt64] = try parseList(text, option: "--seeds")
+        guard values.count == 2 else { throw ValidationError("--seeds takes two seeds, e.g. 3,8; got \(values.count)") }
+        return (values[0], values[1])
+    }
+
+    func run() throws {
+        threading.apply()
+        try refuseOverwritingInputs(outputs: [("--out", out), ("--npy", npy)],
+                                    inputs: [("--checkpoint", checkpoint), ("--image", image), ("--mask", mask)])
+        let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
+        guard model.sampleKind == .images else {
+            throw CLIError("--checkpoint \(checkpoint): cmkit edit works on image models, and this one makes 2-D points")
+        }
+        let plans = try (parseList(steps, option: "--steps") as [Int]).map { SamplingPlan(kind: model.defaultSampler, steps: $0) }
+        let t0 = Clock.seconds()
+        let (panels, results) = try explainingEditErrors {
+            task == .interpolate ? try interpolation(model, plans) : try editing(model, plans)
+        }
+        try PNG.write(ImageGrid.sideBySide(panels), to: out)
+        if let npy { try NPY.write(results, to: npy) }
+        note(String(format: "%@: %d results, %@ weights at iteration %d, %@ (%@ sampler): %.2f s -> %@", task.rawValue, results.shape[0],
+                    weights.rawValue, model.step, plans.map(\.label).joined(separator: ", ").lowercased(), model.defaultSampler.rawValue,
+                    Clock.seconds() - t0, out))
+    }
+
+    /// One row per step count, --count points from seed A to seed B.
+    private func interpolation(_ model: TrainedModel, _ plans: [SamplingPlan]) throws -> ([(label: String, image: Bitmap)], Tensor) {
+        let pair = try seedPair(seeds!), points = count ?? 8
+        let rows = try plans.map { try model.interpolate($0, seeds: pair, count: points) }
+        let panels = zip(plans, rows).map { (label: "\($0.label), SEED \(pair.0) TO \(pair.1)", image: ImageGrid.bitmap($1, columns: points)) }
+        return (panels, Tensor.concatenate(rows, axis: 0))
+    }
+
+    /// A row per input: the input, what is known of it, then the variations at each step count.
+    private func editing(_ model: TrainedModel, _ plans: [SamplingPlan]) throws -> ([(label: String, image: Bitmap)], Tensor) {
+        let inputs = try SampleFiles.images(image!, channels: model.outputShape[0])
+        let perInput = variations ?? 4
+        try refuseAbsurdSize(count: inputs.shape[0] * perInput * plans.count, sampleShape: model.outputShape, what: "--image with --variations")
+        let editTask: EditTask
+        switch task {
+        case .inpaint: editTask = .inpaint(mask: try SampleFiles.mask(mask!))
+        case .superres: editTask = .superResolution(factor: factor!)
+        case .colorize: editTask = .colorize
+        case .denoise: editTask = .denoise(sigma: sigma!)
+        case .interpolate: preconditionFailure("interpolate is not an edit")
+        }
+        let results = try plans.map { try model.edit(inputs, task: editTask, plan: $0, variations: perInput, seed: seed) }
+        var panels = [(label: "INPUT", image: ImageGrid.bitmap(inputs, columns: 1))]
+        if let known = try editTask.degraded(inputs, sampleShape: model.outputShape) {
+            let label = ["inpaint": "KNOWN", "superres": "BLOCK MEANS", "colorize": "LUMINANCE"][task.rawValue]!
+            panels.append((label, ImageGrid.bitmap(known, columns: 1)))
+        }
+        panels += zip(plans, results).map { (label: $0.label, image: ImageGrid.bitmap($1, columns: perInput)) }
+        return (panels, Tensor.concatenate(results, axis: 0))
+    }
+
+    /// The library's errors with the option to change.
+    private func explainingEditErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as EditError {
+            switch error {
+            case .imageShape: throw CLIError("--image \(image ?? ""): \(error)")
+            case .maskShape, .maskNotBinary: throw CLIError("--mask \(mask ?? ""): \(error)")
+            case .factorDoesNotDivide: throw CLIError("--factor \(factor ?? 0): \(error)")
+            case .needsColor, .needsImages: throw CLIError("--task \(task.rawValue): \(error)")
+            case .latentModel, .notConsistencyModel: throw CLIError("--checkpoint \(checkpoint): \(error)")
+            default: throw CLIError("\(error)")
+            }
+        } catch SamplingError.outOfRange(let s, let low, let high) where task == .denoise {
+            throw CLIError("--sigma \(s) is outside the model's noise range (\(low), \(high)]: give the inputs' noise level within it")
+        } catch let error as SamplingError {
+            throw CLIError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,177 @@
+// `cmkit edit` as a user runs it (the built binary, in a temporary folder, on small untrained unet-xs checkpoints of
+// 8x8 images): what each task keeps of its input in the written .npy, interpolation's ends against `cmkit sample`,
+// and a clear error for every way the request can be wrong.
+import XCTest
+import Foundation
+import CKTensor
+import CKNN
+import CKConsistency
+import CKImageIO
+
+final class EditCLITests: XCTestCase {
+    private var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("edit-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    private func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    /// Runs the built cmkit in the temporary folder; (exit status, whether a signal ended it, stdout + stderr).
+    private func cmkit(_ arguments: [String]) throws -> (status: Int32, signalled: Bool, output: String) {
+        let process = Process()
+        process.executableURL = try CLIHardeningTests.cmkit()
+        process.arguments = arguments + ["--threads", "1"]
+        process.currentDirectoryURL = dir
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, process.terminationReason == .uncaughtSignal, String(decoding: output, as: UTF8.self))
+    }
+
+    private func succeed(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let outcome = try cmkit(arguments)
+        XCTAssertEqual(outcome.status, 0, "cmkit \(arguments.joined(separator: " ")): \(outcome.output)", file: file, line: line)
+    }
+
+    private func expectError(_ arguments: [String], says: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let outcome = try cmkit(arguments)
+        XCTAssertFalse(outcome.signalled, "cmkit \(arguments.joined(separator: " ")) crashed: \(outcome.output)", file: file, line: line)
+        XCTAssertNotEqual(outcome.status, 0, "cmkit \(arguments.joined(separator: " ")) succeeded: \(outcome.output)", file: file, line: line)
+        XCTAssertTrue(outcome.output.contains(says), "cmkit \(arguments.joined(separator: " ")): expected '\(says)' in: \(outcome.output)",
+                      file: file, line: line)
+    }
+
+    /// An untrained checkpoint of `method` for images of `shape` (mlp-toy for points).
+    private func checkpoint(_ name: String, method: MethodName = .ict, shape: [Int] = [3, 8, 8]) throws -> String {
+        var config = TrainingConfig(method: method)
+        config.model = shape.count == 3 ? .unetXS : .mlpToy
+        config.sampleShape = shape
+        config.data = shape.count == 3 ? "shapes" : "toy:checkerboard"
+        config.iterations = 10
+        let file = path("\(name).safetensors")
+        try Trainer(config: config).checkpoint().write(to: URL(fileURLWithPath: file))
+        return file
+    }
+
+    /// `count` random images in [-1, 1] written as .npy.
+    private func imagesFile(_ name: String, count: Int = 2, shape: [Int] = [3, 8, 8]) throws -> (path: String, images: Tensor) {
+        var rng = SplitMix64(seed: 6)
+        let images = Tensor.uniform(shape: [count] + shape, low: -1, high: 1, rng: &rng)
+        try NPY.write(images, to: path(name))
+        return (path(name), images)
+    }
+
+    /// A gray PNG of `side` x `side` with the given pixel values (row-major).
+    private func picture(_ name: String, side: Int, pixels: (Int, Int) -> UInt8) throws -> String {
+        try PNG.write(Bitmap(width: side, height: side, channels: 1, pixels: (0..<(side * side)).map { pixels($0 / side, $0 % side) }), to: path(name))
+        return path(name)
+    }
+
+    // MARK: - What each task keeps
+
+    func testEachTaskKeepsWhatIsKnownOfItsInput() throws {
+        let rgb = try checkpoint("rgb")
+        let (inputs, images) = try imagesFile("in.npy")
+        // Inpainting: the left half is white (kept); every result holds those pixels bit for bit.
+        let mask = try picture("mask.png", side: 8) { _, x in x < 4 ? 255 : 0 }
+        try succeed(["edit", "--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", mask, "--steps", "1,2",
+                     "--variations", "2", "--out", path("inpaint.png"), "--npy", path("inpaint.npy")])
+        let inpainted = try NPY.read(path("inpaint.npy")).tensor
+        XCTAssertEqual(inpainted.shape, [2 * 2 * 2, 3, 8, 8], "step counts x inputs x variations")
+        for r in 0..<8 {
+            let input = (r / 2) % 2
+            for i in 0..<192 where i % 8 < 4 {
+                XCTAssertEqual(inpainted.storage[r * 192 + i].bitPattern, images.storage[input * 192 + i].bitPattern, "result \(r), element \(i)")
+            }
+        }
+        let grid = try PNG.readBitmap(path("inpaint.png"))
+        XCTAssertGreaterThan(grid.width, 8 * (2 + 2 * 2), "input, known part and 2 x 2 results side by side")
+
+        // Super-resolution: the 2x2 block means are the input's.
+        try succeed(["edit", "--checkpoint", rgb, "--task", "superres", "--factor", "2", "--image", inputs, "--steps", "2",
+                     "--variations", "1", "--out", path("sr.png"), "--npy", path("sr.npy")])
+        let op = try BlockAveraging(factor: 2, sampleShape: [3, 8, 8])
+        assertNear(op.apply(try NPY.read(path("sr.npy")).tensor).storage, op.apply(images).storage, 1e-5, "block means")
+
+        // Colorization of a gray PNG: the result's luminance is the gray value.
+        let gray = try picture("gray.png", side: 8) { y, x in UInt8(16 * y + 8 * x) }
+        try succeed(["edit", "--checkpoint", rgb, "--task", "colorize", "--image", gray, "--steps", "1", "--variations", "2",
+                     "--out", path("color.png"), "--npy", path("color.npy")])
+        let colored = try NPY.read(path("color.npy")).tensor
+        XCTAssertEqual(colored.shape, [2, 3, 8, 8])
+        let want = try PNG.read(gray).storage
+        assertNear(Luminance.luminance(colored).storage, want + want, 1e-5, "luminance")
+
+        // Denoising from the inputs at sigma 0.5.
+        try succeed(["edit", "--checkpoint", rgb, "--task", "denoise", "--sigma", "0.5", "--image", inputs, "--out", path("dn.png")])
+    }
+
+    func testInterpolationEndsAreTheSamplesOfTheTwoSeeds() throws {
+        let rgb = try checkpoint("rgb")
+        try succeed(["edit", "--checkpoint", rgb, "--task", "interpolate", "--seeds", "3,8", "--count", "4", "--steps", "1,2",
+                     "--out", path("i.png"), "--npy", path("i.npy")])
+        let points = try NPY.read(path("i.npy")).tensor
+        XCTAssertEqual(points.shape, [8, 3, 8, 8], "two rows of four")
+        for (row, steps) in [(0, 1), (1, 2)] {
+            for (column, seed) in [(0, 3), (3, 8)] {
+                try succeed(["sample", "--checkpoint", rgb, "--seed", "\(seed)", "--count", "1", "--steps", "\(steps)",
+                             "--out", path("s.png"), "--npy", path("s.npy")])
+                let k = 4 * row + column
+                XCTAssertEqual(Array(points.storage[(k * 192)..<((k + 1) * 192)]), try NPY.read(path("s.npy")).tensor.storage,
+                               "\(steps) steps: point \(column) is `sample --seed \(seed) --count 1`")
+            }
+        }
+    }
+
+    // MARK: - Errors
+
+    func testEditRequestsThatCannotWorkSayWhatToChange() throws {
+        let rgb = try checkpoint("rgb"), gray = try checkpoint("gray", shape: [1, 8, 8])
+        let edm = try checkpoint("edm", method: .edm), points = try checkpoint("points", shape: [2])
+        let inputs = try imagesFile("in.npy").path
+        let small = try imagesFile("small.npy", shape: [3, 4, 4]).path, oneChannel = try imagesFile("one.npy", shape: [1, 8, 8]).path
+        let mask = try picture("mask.png", side: 8) { _, x in x < 4 ? 255 : 0 }
+        let smallMask = try picture("small-mask.png", side: 4) { _, _ in 255 }
+        let grayMask = try picture("gray-mask.png", side: 8) { y, x in x < 4 ? 255 : (y == 0 ? 128 : 0) }
+        let out = path("x.png")
+        let rows: [(args: [String], says: String)] = [
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", small, "--mask", mask], "the images are 3x4x4 (channels x height x width), but the model makes 3x8x8"),
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", oneChannel, "--mask", mask], "the images are 1x8x8"),
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", smallMask], "--mask \(smallMask): the mask is 1x4x4, but the images are 3x8x8"),
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", grayMask], "4 of 64 values that are neither black nor white"),
+            (["--checkpoint", rgb, "--task", "superres", "--image", inputs, "--factor", "3"], "--factor 3: factor 3 does not divide the 8x8 images"),
+            (["--checkpoint", rgb, "--task", "superres", "--image", inputs, "--factor", "1"], "--factor must be at least 2"),
+            (["--checkpoint", gray, "--task", "colorize", "--image", oneChannel], "--task colorize: colorization needs a model of RGB images"),
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", inputs], "--task inpaint needs --mask"),
+            (["--checkpoint", rgb, "--task", "superres", "--image", inputs], "--task superres needs --factor"),
+            (["--checkpoint", rgb, "--task", "denoise", "--image", inputs], "--task denoise needs --sigma"),
+            (["--checkpoint", rgb, "--task", "colorize"], "--task colorize needs --image"),
+            (["--checkpoint", rgb, "--task", "interpolate"], "--task interpolate needs --seeds"),
+            (["--checkpoint", rgb, "--task", "interpolate", "--seeds", "3"], "--seeds takes two seeds"),
+            (["--checkpoint", rgb, "--task", "superres", "--image", inputs, "--factor", "2", "--mask", mask], "--mask is for --task inpaint, not superres"),
+            (["--checkpoint", rgb, "--task", "interpolate", "--seeds", "1,2", "--image", inputs], "--image is for --task inpaint"),
+            (["--checkpoint", rgb, "--task", "denoise", "--image", inputs, "--sigma", "100"], "--sigma 100.0 is outside the model's noise range (0.002, 80.0]"),
+            (["--checkpoint", rgb, "--task", "denoise", "--image", inputs, "--sigma", "0.001"], "--sigma 0.001 is outside the model's noise range"),
+            (["--checkpoint", rgb, "--task", "denoise", "--image", inputs, "--sigma", "-1"], "--sigma must be a positive number"),
+            (["--checkpoint", rgb, "--task", "colorize", "--image", path("missing.png")], "no such file or folder"),
+            (["--checkpoint", edm, "--task", "colorize", "--image", inputs], "editing needs a consistency model (ict, ect, ctm)"),
+            (["--checkpoint", points, "--task", "interpolate", "--seeds", "1,2"], "works on image models"),
+            (["--checkpoint", rgb, "--task", "colorize", "--image", inputs, "--steps", "0"], "--steps must be step counts"),
+        ]
+        for row in rows { try expectError(["edit"] + row.args + ["--out", out], says: row.says) }
+        try expectError(["edit", "--checkpoint", rgb, "--task", "colorize", "--image", inputs, "--out", inputs], says: "is the file given as --image")
+    }
+
+    private func assertNear(_ a: [Float], _ b: [Float], _ tolerance: Float, _ what: String, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, line: line)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worst, tolerance, "\(what): max difference \(worst)", line: line)
+    }
+}
