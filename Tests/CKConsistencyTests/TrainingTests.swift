@@ -96,6 +96,21 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try sampleConsistency(network: network, count: 2, sigmas: [0.8, 80], seed: 0))
     }
 
+    /// Weights that overflow (finite in the file, infinite in the arithmetic) give NaN samples: an error that
+    /// says so, never NaN pictures with success.
+    func testSamplingThatOverflowsIsAnError() throws {
+        var rng = SplitMix64(seed: 0)
+        let network = MLPToy(rng: &rng)
+        for p in network.parameters { p.assign(p.value * 1e30) }
+        let plan = SamplingPlan(kind: .consistency, steps: 1)
+        XCTAssertThrowsError(try plan.sample(network: network, count: 4, seed: 1, context: SamplingContext())) { error in
+            guard case .nonFiniteSamples(let bad, let total)? = error as? SamplingError else { return XCTFail("\(error)") }
+            XCTAssertEqual(total, 8)
+            XCTAssertGreaterThan(bad, 0)
+            XCTAssertTrue("\(error)".contains("\(bad) of 8"), "\(error)")
+        }
+    }
+
     func testRestoreRejectsForeignCheckpoint() throws {
         var c = Checkpoint()
         c.append([("w", Tensor(zeros: [2]))])
