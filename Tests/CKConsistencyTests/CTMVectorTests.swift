@@ -110,6 +110,7 @@ final class CTMVectorTests: XCTestCase {
         config.weighting = .uniform
         XCTAssertEqual(config.weight(t: 2, s: 1.5), 1, "uniform weights")
         config.weighting = .jump
+        config.weightingPower = 1
         // 1 / (1 - s/t): a quarter of the way (s = 1.5, t = 2) weighs 4; a full jump to 0 weighs 1.
         XCTAssertEqual(config.weight(t: 2, s: 1.5), 4, accuracy: 1e-6)
         XCTAssertEqual(config.weight(t: 2, s: 0), 1)

@@ -47,26 +47,26 @@ final class HostileInputTests: XCTestCase {
         try write([], "\(dir)/empty-idx1-ubyte")
         let empty = error { _ = try IDX.read("\(dir)/empty-idx1-ubyte") }
         XCTAssertTrue(empty.contains("empty-idx1-ubyte") && empty.contains("empty"), empty)
-        try FileManager.default.createDirectory(atPath: "\(dir)/folder.gz", withIntermediateDirectories: false)
-        let folder = error { _ = try IDX.read("\(dir)/folder.gz") }
-        XCTAssertTrue(folder.contains("folder.gz: is a directory"), folder)
-        try makeFIFO("\(dir)/pipe.gz")
-        let fifo = outcome(within: 5, unblocking: "\(dir)/pipe.gz") { _ = try IDX.read("\(dir)/pipe.gz") }
-        XCTAssertFalse(fifo.timedOut, "reading an IDX FIFO blocked")
-        XCTAssertTrue("\(fifo.error.map { "\($0)" } ?? "")".contains("pipe.gz: is a FIFO"), "\(String(describing: fifo.error))")
+        try assertRefusesDirectoryAndFIFO(in: dir, suffix: ".gz") { _ = try IDX.read($0) }
+    }
+
+    /// A directory and a FIFO named like the reader's files are refused by name, the FIFO without blocking.
+    private func assertRefusesDirectoryAndFIFO(in dir: String, suffix: String, read: @escaping (String) throws -> Void,
+                                               line: UInt = #line) throws {
+        try FileManager.default.createDirectory(atPath: "\(dir)/folder\(suffix)", withIntermediateDirectories: false)
+        let folder = error { try read("\(dir)/folder\(suffix)") }
+        XCTAssertTrue(folder.contains("folder\(suffix): is a directory"), folder, line: line)
+        try makeFIFO("\(dir)/pipe\(suffix)")
+        let fifo = outcome(within: 5, unblocking: "\(dir)/pipe\(suffix)") { try read("\(dir)/pipe\(suffix)") }
+        XCTAssertFalse(fifo.timedOut, "reading a FIFO blocked", line: line)
+        XCTAssertTrue("\(fifo.error.map { "\($0)" } ?? "")".contains("pipe\(suffix): is a FIFO"), "\(String(describing: fifo.error))", line: line)
     }
 
     // MARK: - NPY
 
     func testNPYDirectoryAndFIFOAreRefused() throws {
         let dir = try scratchDirectory(self)
-        try FileManager.default.createDirectory(atPath: "\(dir)/folder.npy", withIntermediateDirectories: false)
-        let folder = error { _ = try NPY.read("\(dir)/folder.npy") }
-        XCTAssertTrue(folder.contains("folder.npy: is a directory"), folder)
-        try makeFIFO("\(dir)/pipe.npy")
-        let fifo = outcome(within: 5, unblocking: "\(dir)/pipe.npy") { _ = try NPY.read("\(dir)/pipe.npy") }
-        XCTAssertFalse(fifo.timedOut, "reading an NPY FIFO blocked")
-        XCTAssertTrue("\(fifo.error.map { "\($0)" } ?? "")".contains("pipe.npy: is a FIFO"), "\(String(describing: fifo.error))")
+        try assertRefusesDirectoryAndFIFO(in: dir, suffix: ".npy") { _ = try NPY.read($0) }
         XCTAssertTrue(error { _ = try NPY.read("\(dir)/missing.npy") }.contains("missing.npy: no such file"))
     }
 }

@@ -44,15 +44,20 @@ let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 func zlibStored(_ raw: [UInt8]) -> [UInt8] {
     var a: UInt32 = 1, b: UInt32 = 0                       // Adler-32 of the uncompressed stream
     for x in raw { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
-    var z: [UInt8] = [0x78, 0x01]
+    return [0x78, 0x01] + storedDeflateBlocks(raw) + be32(Int(b << 16 | a))
+}
+
+/// `raw` as deflate stored blocks (no compression), the last one marked final.
+func storedDeflateBlocks(_ raw: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
     var offset = 0
     repeat {
         let n = min(65535, raw.count - offset), last: UInt8 = offset + n == raw.count ? 1 : 0
-        z += [last, UInt8(n & 255), UInt8(n >> 8), UInt8(~n & 255), UInt8((~n >> 8) & 255)]
-        z += raw[offset..<(offset + n)]
+        out += [last, UInt8(n & 255), UInt8(n >> 8), UInt8(~n & 255), UInt8((~n >> 8) & 255)]
+        out += raw[offset..<(offset + n)]
         offset += n
     } while offset < raw.count
-    return z + be32(Int(b << 16 | a))
+    return out
 }
 
 /// Minimal PNG: IHDR (8-bit, `colorType` 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA), one IDAT with a zlib
@@ -67,14 +72,7 @@ func handMadePNG(width: Int, height: Int, colorType: UInt8, pixels: [UInt8]) -> 
 
 /// A gzip member of stored deflate blocks (what `gzip` writes, minus the compression).
 func gzipStored(_ raw: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF]
-    var offset = 0
-    repeat {
-        let n = min(65535, raw.count - offset), last: UInt8 = offset + n == raw.count ? 1 : 0
-        out += [last, UInt8(n & 255), UInt8(n >> 8), UInt8(~n & 255), UInt8((~n >> 8) & 255)]
-        out += raw[offset..<(offset + n)]
-        offset += n
-    } while offset < raw.count
+    var out: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF] + storedDeflateBlocks(raw)
     let le32 = { (v: UInt32) in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
     return out + le32(crc32(raw)) + le32(UInt32(truncatingIfNeeded: raw.count))
 }

@@ -103,23 +103,14 @@ final class CheckpointTrustTests: XCTestCase {
         XCTAssertTrue(message { _ = try Checkpoint.read(from: url) }.contains("data_checksum"))
     }
 
-    func testChecksumCostOnAFiveMegabyteCheckpoint() throws {
-        var rng = SplitMix64(seed: 1)
-        let big = Checkpoint(tensors: [("w", Tensor.normal(shape: [1_310_720], rng: &rng))])     // 5 MiB of floats
-        let url = dir.appendingPathComponent("big.safetensors")
-        var best = (crc: Double.infinity, serialize: Double.infinity, write: Double.infinity, read: Double.infinity)
-        for _ in 0..<5 {
-            var t = Date()
-            let crc = big.tensors[0].tensor.storage.withUnsafeBytes { Checkpoint.crc32($0) }
-            best.crc = min(best.crc, Date().timeIntervalSince(t))
-            t = Date(); _ = try big.serialized(path: "big"); best.serialize = min(best.serialize, Date().timeIntervalSince(t))
-            t = Date(); try big.write(to: url); best.write = min(best.write, Date().timeIntervalSince(t))
-            t = Date(); _ = try Checkpoint.read(from: url); best.read = min(best.read, Date().timeIntervalSince(t))
-            XCTAssertNotEqual(crc, 0)
-        }
-        print(String(format: "checkpoint of 5 MiB: CRC-32 %.2f ms, serialize (with CRC) %.2f ms, write (with fsync) %.2f ms, "
-                     + "read (with check) %.2f ms", best.crc * 1e3, best.serialize * 1e3, best.write * 1e3, best.read * 1e3))
-        XCTAssertLessThan(best.crc, 0.1, "a CRC of 5 MiB should take milliseconds")
+    /// The checksum is zlib's CRC-32 (Python's zlib.crc32 gives the same text): the standard check value, and
+    /// the same result over a buffer split in two. (Its cost, 1.2 ms for 5 MiB, is a benchmark figure, not a test.)
+    func testChecksumIsZlibsCRC32() throws {
+        let check = Array("123456789".utf8)
+        XCTAssertEqual(check.withUnsafeBytes { Checkpoint.crc32($0) }, 0xCBF4_3926)
+        XCTAssertEqual(Checkpoint.checksumText(0xCBF4_3926), "crc32:cbf43926")
+        let first = check[0..<4].withUnsafeBytes { Checkpoint.crc32($0) }
+        XCTAssertEqual(check[4...].withUnsafeBytes { Checkpoint.crc32($0, continuing: first) }, 0xCBF4_3926)
     }
 
     // MARK: - Non-finite values

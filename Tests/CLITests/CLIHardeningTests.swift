@@ -8,56 +8,9 @@ import CKNN
 import CKConsistency
 import CKTraining
 
-struct CmkitMissing: Error, CustomStringConvertible { let description: String }
-
-final class CLIHardeningTests: XCTestCase {
-    private var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    private func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    /// The cmkit built beside the test bundle.
-    static func cmkit() throws -> URL {
-        var dir = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("cmkit")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        throw CmkitMissing(description: "cmkit was not built beside the tests; build all targets first")
-    }
-
-    struct Outcome { let status: Int32, signalled: Bool, output: String }
-
-    /// Runs cmkit with `arguments` in the temporary folder, killing it after `timeout` seconds (a hang).
-    private func cmkit(_ arguments: [String], timeout: Double = 120) throws -> Outcome {
-        let process = Process()
-        process.executableURL = try Self.cmkit()
-        process.arguments = arguments
-        process.currentDirectoryURL = dir
-        var environment = ProcessInfo.processInfo.environment
-        environment["CMKIT_ASSETS"] = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("assets").path
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        let hung = process.isRunning
-        if hung { process.terminate() }
-        process.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertFalse(hung, "cmkit \(arguments.joined(separator: " ")) hung")
-        return Outcome(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal, output: output)
-    }
+final class CLIHardeningTests: CLITestCase {
+    /// Bad requests end within two minutes, or they hang.
+    private func cmkit(_ arguments: [String], timeout: Double = 120) throws -> Outcome { try run(arguments, timeout: timeout) }
 
     /// A small toy checkpoint written by the trainer, its config edited by `edit`.
     private func toyCheckpoint(_ name: String, iterations: Int = 3, edit: (inout [String: Any]) -> Void = { _ in },
@@ -80,11 +33,7 @@ final class CLIHardeningTests: XCTestCase {
     }
 
     private func expectError(_ arguments: [String], says: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let outcome = try cmkit(arguments)
-        XCTAssertFalse(outcome.signalled, "cmkit \(arguments.joined(separator: " ")) crashed: \(outcome.output)", file: file, line: line)
-        XCTAssertNotEqual(outcome.status, 0, "cmkit \(arguments.joined(separator: " ")) succeeded: \(outcome.output)", file: file, line: line)
-        XCTAssertTrue(outcome.output.contains(says), "cmkit \(arguments.joined(separator: " ")): expected '\(says)' in: \(outcome.output)",
-                      file: file, line: line)
+        try super.expectError(arguments, says: says, timeout: 120, file: file, line: line)
     }
 
     func testEditedCheckpointMetadataIsRefusedBeforeUse() throws {

@@ -6,30 +6,8 @@ import CKNN
 import CKConsistency
 import CKTraining
 
-final class DefaultRecipeTests: XCTestCase {
-    private var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    /// Runs the built cmkit in the temporary folder; returns its exit status and output.
-    private func cmkit(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = try CLIHardeningTests.cmkit()
-        process.arguments = arguments
-        process.currentDirectoryURL = dir
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
+final class DefaultRecipeTests: CLITestCase {
+    private func cmkit(_ arguments: [String]) throws -> Outcome { try run(arguments) }
 
     private func plan(_ run: String) throws -> PretrainingPlan {
         try XCTUnwrap(try PretrainingPlan.read(from: RunDirectory(path: dir.appendingPathComponent(run).path)), "no pretraining.json in \(run)")

@@ -8,32 +8,9 @@ import CKNN
 import CKConsistency
 import CKImageIO
 
-final class EditCLITests: XCTestCase {
-    private var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("edit-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    private func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    /// Runs the built cmkit in the temporary folder; (exit status, whether a signal ended it, stdout + stderr).
-    private func cmkit(_ arguments: [String]) throws -> (status: Int32, signalled: Bool, output: String) {
-        let process = Process()
-        process.executableURL = try CLIHardeningTests.cmkit()
-        process.arguments = arguments + ["--threads", "1"]
-        process.currentDirectoryURL = dir
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, process.terminationReason == .uncaughtSignal, String(decoding: output, as: UTF8.self))
-    }
+final class EditCLITests: CLITestCase {
+    /// Runs the built cmkit on one thread in the temporary folder.
+    private func cmkit(_ arguments: [String]) throws -> Outcome { try run(arguments + ["--threads", "1"]) }
 
     private func succeed(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let outcome = try cmkit(arguments)
@@ -41,11 +18,7 @@ final class EditCLITests: XCTestCase {
     }
 
     private func expectError(_ arguments: [String], says: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let outcome = try cmkit(arguments)
-        XCTAssertFalse(outcome.signalled, "cmkit \(arguments.joined(separator: " ")) crashed: \(outcome.output)", file: file, line: line)
-        XCTAssertNotEqual(outcome.status, 0, "cmkit \(arguments.joined(separator: " ")) succeeded: \(outcome.output)", file: file, line: line)
-        XCTAssertTrue(outcome.output.contains(says), "cmkit \(arguments.joined(separator: " ")): expected '\(says)' in: \(outcome.output)",
-                      file: file, line: line)
+        try super.expectError(arguments + ["--threads", "1"], says: says, file: file, line: line)
     }
 
     /// An untrained checkpoint of `method` for images of `shape` (mlp-toy for points).

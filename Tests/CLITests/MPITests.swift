@@ -6,16 +6,7 @@ import XCTest
 import Foundation
 import CKNN
 
-final class MPITests: XCTestCase {
-    private var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mpi-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class MPITests: CLITestCase {
     private func mpirun() throws -> String {
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
             let path = "\(directory)/mpirun"
@@ -26,18 +17,9 @@ final class MPITests: XCTestCase {
 
     @discardableResult
     private func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = dir
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "\(executable) \(arguments.joined(separator: " ")): \(output)")
-        return output
+        let outcome = try run(arguments, executable: URL(fileURLWithPath: executable))
+        XCTAssertEqual(outcome.status, 0, "\(executable) \(arguments.joined(separator: " ")): \(outcome.output)")
+        return outcome.output
     }
 
     /// Trains `arguments` once plainly and once with two ranks; each online, EMA and target tensor agrees
@@ -46,7 +28,7 @@ final class MPITests: XCTestCase {
     /// components into differences of up to the learning rate. Measured: at most 6.2e-6 (a GroupNorm bias of
     /// the BSS run).
     private func assertSameTraining(_ name: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let cmkit = try CLIHardeningTests.cmkit().path
+        let cmkit = try CLITestCase.cmkit().path
         try run(cmkit, ["train"] + arguments + ["--out", "\(name)-1", "--threads", "1", "--save-every", "0"])
         try run(try mpirun(), ["-np", "2", "--oversubscribe", "--allow-run-as-root", cmkit, "train"] + arguments
                 + ["--out", "\(name)-2", "--threads", "1", "--save-every", "0"])
@@ -88,7 +70,7 @@ final class MPITests: XCTestCase {
     }
 
     func testCTMAdaptiveWeightIsTheGlobalBatchs() throws {
-        let cmkit = try CLIHardeningTests.cmkit().path
+        let cmkit = try CLITestCase.cmkit().path
         try run(cmkit, ["train", "--method", "edm", "--data", "toy:checkerboard", "--iters", "30", "--batch", "64", "--out", "edm",
                         "--threads", "1", "--save-every", "0"])
         try assertSameTraining("ctm", ["--method", "ctm", "--teacher", "edm/checkpoint.safetensors", "--data", "toy:checkerboard",
