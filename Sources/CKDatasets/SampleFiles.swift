@@ -9,12 +9,8 @@ public enum SampleFiles {
     /// `path` as (N, sampleShape...) in the data's value range ([-1, 1] for images). `sampleShape` is the
     /// data set's: [C, H, W] for images, [d] for points. Errors say what is wrong with the file.
     public static func read(_ path: String, sampleShape: [Int]) throws -> Tensor {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw DatasetError("\(path): no such file or folder")
-        }
         let samples: Tensor
-        if isDirectory.boolValue {
+        if try isFolder(path) {
             samples = try ImageFolder.load(path).images
         } else {
             switch URL(fileURLWithPath: path).pathExtension.lowercased() {
@@ -27,16 +23,21 @@ public enum SampleFiles {
         return try checked(matchingChannels(samples, sampleShape), sampleShape: sampleShape, path: path)
     }
 
-    /// Images to edit as (N, C, H, W): one .png (one image, not a grid), a folder of .png images, or an .npy array
-    /// ((N, C, H, W), or (N, H, W) for gray; floats in [-1, 1] or uint8 pixels). RGB pictures of gray images come back
-    /// gray when `channels` is 1. The size is not checked here (the edit names what it needs).
-    public static func images(_ path: String, channels: Int) throws -> Tensor {
+    /// Whether `path` is a folder (else a file); a missing path is an error naming it.
+    private static func isFolder(_ path: String) throws -> Bool {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DatasetError("\(path): no such file or folder")
         }
+        return isDirectory.boolValue
+    }
+
+    /// Images to edit as (N, C, H, W): one .png (one image, not a grid), a folder of .png images, or an .npy array
+    /// ((N, C, H, W), or (N, H, W) for gray; floats in [-1, 1] or uint8 pixels). RGB pictures of gray images come back
+    /// gray when `channels` is 1. The size is not checked here (the edit names what it needs).
+    public static func images(_ path: String, channels: Int) throws -> Tensor {
         let images: Tensor
-        if isDirectory.boolValue {
+        if try isFolder(path) {
             images = try ImageFolder.load(path).images
         } else {
             switch URL(fileURLWithPath: path).pathExtension.lowercased() {
