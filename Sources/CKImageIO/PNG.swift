@@ -96,19 +96,21 @@ public enum PNG {
         png.width = UInt32(image.width)
         png.height = UInt32(image.height)
         png.format = image.channels == 3 ? flagColor : 0
-        // Written beside the target and renamed over it: a reader never sees half a picture.
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-        let ok = image.pixels.withUnsafeBytes { buf in
-            png_image_write_to_file(&png, temporary, 0, buf.baseAddress, Int32(image.width * image.channels), nil)
+        // Encoded in memory, then written atomically (as NPY files are): a reader never sees half a picture.
+        let stride = Int32(image.width * image.channels)
+        var size = 0
+        var ok = image.pixels.withUnsafeBytes { png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, stride, nil) }
+        var encoded = [UInt8](repeating: 0, count: ok != 0 ? size : 0)
+        if ok != 0 {
+            ok = encoded.withUnsafeMutableBytes { out in
+                image.pixels.withUnsafeBytes { png_image_write_to_memory(&png, out.baseAddress, &size, 0, $0.baseAddress, stride, nil) }
+            }
         }
         let message = messageOf(&png)
         png_image_free(&png)
-        if ok == 0 { unlink(temporary); throw PNGError(path: path, message: "cannot write: \(message)") }
-        if rename(temporary, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw PNGError(path: path, message: "cannot write: \(reason)")
+        guard ok != 0 else { throw PNGError(path: path, message: "cannot encode: \(message)") }
+        do { try Data(encoded.prefix(size)).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw PNGError(path: path, message: "cannot write: \((error as NSError).localizedDescription); check the folder exists and has space")
         }
     }
 
