@@ -10,24 +10,40 @@ public protocol Backbone: Layer {
     var conditionsOnTarget: Bool { get }
     /// The weight of the last layer (CTM balances its two losses by their gradient norms there).
     var outputWeight: Parameter { get }
-    /// scaledInput: (N, sampleShape...), sigma: (N), target: (N) exactly when `conditionsOnTarget`
-    /// -> (N, sampleShape...)
-    func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor
+    /// Classes a class-conditional network knows (0: unconditional). Labels are 0..<classCount, and
+    /// classCount itself for "no class".
+    var classCount: Int { get }
+    /// scaledInput: (N, sampleShape...), sigma: (N), target: (N) exactly when `conditionsOnTarget`,
+    /// labels: N labels or nil (a conditional network then takes every row as "no class") -> (N, sampleShape...)
+    func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?, labels: [Int]?) -> Tensor
 }
 
 extension Backbone {
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor {
+        self(scaledInput, sigma: sigma, target: target, labels: nil)
+    }
+
     public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor) -> Tensor {
-        self(scaledInput, sigma: sigma, target: nil)
+        self(scaledInput, sigma: sigma, target: nil, labels: nil)
     }
 }
 
-/// The embedding every block sees: temb(sigma), plus semb(target) for a two-time network.
-func timeEmbedding(_ temb: NoiseEmbedding, _ semb: NoiseEmbedding?, sigma: Tensor, target: Tensor?) -> Tensor {
+/// The embedding every block sees: temb(sigma), plus semb(target) for a two-time network, plus the class
+/// vector of each row for a class-conditional one.
+func timeEmbedding(_ temb: NoiseEmbedding, _ semb: NoiseEmbedding?, _ cemb: ClassEmbedding?, sigma: Tensor, target: Tensor?,
+                   labels: [Int]?) -> Tensor {
+    var e: Tensor
     switch (semb, target) {
-    case (nil, nil): return temb(sigma: sigma)
-    case (let semb?, let target?): return temb(sigma: sigma) + semb(sigma: target)
+    case (nil, nil): e = temb(sigma: sigma)
+    case (let semb?, let target?): e = temb(sigma: sigma) + semb(sigma: target)
     case (nil, _?): preconditionFailure("a target time was given to a network without a second time embedding")
     case (_?, nil): preconditionFailure("a two-time (CTM) network needs the target time s")
+    }
+    switch (cemb, labels) {
+    case (nil, nil): return e
+    case (let cemb?, let labels?): return e + cemb(labels)
+    case (let cemb?, nil): return e + cemb(Array(repeating: cemb.nullLabel, count: sigma.count))
+    case (nil, _?): preconditionFailure("class labels were given to a network that is not class-conditional")
     }
 }
 
@@ -44,18 +60,19 @@ public enum ModelName: String, CaseIterable, Sendable {
     /// A freshly initialised network (PyTorch's default init scheme), seeded. `sampleShape` is (C, H, W)
     /// for unet-s (the reference is 1x28x28; other sizes must be divisible by 4) and [2] for mlp-toy.
     /// `conditionsOnTarget` adds CTM's second time embedding (`semb`).
-    public func make(sampleShape: [Int]? = nil, conditionsOnTarget: Bool = false,
+    /// `classCount` > 0 adds a class embedding (`cemb`).
+    public func make(sampleShape: [Int]? = nil, conditionsOnTarget: Bool = false, classCount: Int = 0,
                      rng: inout some RandomNumberGenerator) -> any Backbone {
         switch self {
-        case .mlpToy: return MLPToy(conditionsOnTarget: conditionsOnTarget, rng: &rng)
+        case .mlpToy: return MLPToy(conditionsOnTarget: conditionsOnTarget, classCount: classCount, rng: &rng)
         case .unetS, .unetXS:
             let shape = sampleShape ?? [1, 28, 28]
             return UNetS(channels: shape[0], imageSize: shape[1], width: self == .unetS ? 32 : 16,
-                         conditionsOnTarget: conditionsOnTarget, rng: &rng)
+                         conditionsOnTarget: conditionsOnTarget, classCount: classCount, rng: &rng)
         case .latentNet, .latentNetGN:
             let shape = sampleShape ?? [4, 7, 7]
             return LatentNet(channels: shape[0], side: shape[1], norm: self == .latentNet ? .nonScalingLayerNorm : .groupNorm,
-                             conditionsOnTarget: conditionsOnTarget, rng: &rng)
+                             conditionsOnTarget: conditionsOnTarget, classCount: classCount, rng: &rng)
         }
     }
 

@@ -58,11 +58,12 @@ struct LatentBlock: Layer {
 public struct LatentNet: Backbone {
     public let temb: NoiseEmbedding
     public let semb: NoiseEmbedding?
+    public let cemb: ClassEmbedding?
     let convIn: Conv2D, blocks: [LatentBlock], normOut: LatentNormSiLU, convOut: Conv2D
     public let channels: Int, side: Int, width: Int
 
     public init(channels: Int, side: Int, width: Int = 64, depth: Int = 4, norm: LatentNorm = .nonScalingLayerNorm,
-                conditionsOnTarget: Bool = false, rng: inout some RandomNumberGenerator) {
+                conditionsOnTarget: Bool = false, classCount: Int = 0, rng: inout some RandomNumberGenerator) {
         precondition(width % 8 == 0, "LatentNet: width \(width) must be a multiple of 8")
         self.channels = channels
         self.side = side
@@ -73,18 +74,20 @@ public struct LatentNet: Backbone {
         normOut = LatentNormSiLU(norm, channels: width, side: side, name: "norm_out")
         convOut = .threeByThree(width, channels, name: "conv_out", rng: &rng)
         semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
+        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb") : nil
     }
 
     public var sampleShape: [Int] { [channels, side, side] }
     public var conditionsOnTarget: Bool { semb != nil }
+    public var classCount: Int { cemb?.classCount ?? 0 }
     public var outputWeight: Parameter { convOut.weight }
     public var parameters: [Parameter] {
         temb.parameters + convIn.parameters + blocks.flatMap(\.parameters) + normOut.parameters + convOut.parameters
-            + (semb?.parameters ?? [])
+            + (semb?.parameters ?? []) + (cemb?.parameters ?? [])
     }
 
-    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor {
-        let e = timeEmbedding(temb, semb, sigma: sigma, target: target).silu()
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?, labels: [Int]?) -> Tensor {
+        let e = timeEmbedding(temb, semb, cemb, sigma: sigma, target: target, labels: labels).silu()
         var h = convIn(scaledInput)
         for block in blocks { h = block(h, e) }
         return convOut(normOut(h))

@@ -6,11 +6,12 @@ import CKTensor
 public struct MLPToy: Backbone {
     public let temb: NoiseEmbedding
     public let semb: NoiseEmbedding?
+    public let cemb: ClassEmbedding?
     public let inp: Linear, tproj: Linear
     public let hidden: [Linear]
     public let out: Linear
 
-    public init(width: Int = 256, conditionsOnTarget: Bool = false, rng: inout some RandomNumberGenerator) {
+    public init(width: Int = 256, conditionsOnTarget: Bool = false, classCount: Int = 0, rng: inout some RandomNumberGenerator) {
         temb = NoiseEmbedding(name: "temb", rng: &rng)
         inp = Linear(inputSize: 2, outputSize: width, name: "inp", rng: &rng)
         tproj = Linear(inputSize: 256, outputSize: width, name: "tproj", rng: &rng)
@@ -18,18 +19,20 @@ public struct MLPToy: Backbone {
         out = Linear(inputSize: width, outputSize: 2, name: "out", rng: &rng)
         // Drawn last so that a one-time network's initial weights do not depend on this option.
         semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
+        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb") : nil
     }
 
     public var sampleShape: [Int] { [2] }
     public var conditionsOnTarget: Bool { semb != nil }
+    public var classCount: Int { cemb?.classCount ?? 0 }
     public var outputWeight: Parameter { out.weight }
     public var parameters: [Parameter] {
         temb.parameters + inp.parameters + tproj.parameters + hidden.flatMap(\.parameters) + out.parameters
-            + (semb?.parameters ?? [])
+            + (semb?.parameters ?? []) + (cemb?.parameters ?? [])
     }
 
-    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor {
-        let e = timeEmbedding(temb, semb, sigma: sigma, target: target)
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?, labels: [Int]?) -> Tensor {
+        let e = timeEmbedding(temb, semb, cemb, sigma: sigma, target: target, labels: labels)
         var h = inp(scaledInput) + tproj(e.silu())
         for layer in hidden { h = layer(h.silu()) }
         return out(h.silu())

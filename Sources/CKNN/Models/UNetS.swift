@@ -32,6 +32,7 @@ public struct ResBlock: Layer {
 public struct UNetS: Backbone {
     public let temb: NoiseEmbedding
     public let semb: NoiseEmbedding?
+    public let cemb: ClassEmbedding?
     public let convIn: Conv2D, rb1: ResBlock, down1: Conv2D, rb2: ResBlock, down2: Conv2D, rb3: ResBlock
     public let mid1: ResBlock, mid2: ResBlock
     public let upRB1: ResBlock, upRB2: ResBlock, upConv1: Conv2D, upRB3: ResBlock, upRB4: ResBlock
@@ -41,7 +42,7 @@ public struct UNetS: Backbone {
 
     /// `width` 32 is the reference `unet-s`; 16 is `unet-xs` (about a quarter of the work), for quick runs.
     /// `conditionsOnTarget` adds CTM's second time embedding.
-    public init(channels: Int = 1, imageSize: Int = 28, width: Int = 32, conditionsOnTarget: Bool = false,
+    public init(channels: Int = 1, imageSize: Int = 28, width: Int = 32, conditionsOnTarget: Bool = false, classCount: Int = 0,
                 rng: inout some RandomNumberGenerator) {
         precondition(imageSize % 4 == 0, "UNetS: image side \(imageSize) must be a multiple of 4 (two 2x downsamplings)")
         precondition(width % 8 == 0, "UNetS: width \(width) must be a multiple of 8 (GroupNorm(8))")
@@ -69,20 +70,22 @@ public struct UNetS: Backbone {
         gnOut = GroupNorm(groupCount: 8, channels: w, name: "gn_out")
         convOut = .threeByThree(w, channels, name: "conv_out", rng: &rng)
         semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
+        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb") : nil
     }
 
     public var sampleShape: [Int] { [channels, imageSize, imageSize] }
     public var conditionsOnTarget: Bool { semb != nil }
+    public var classCount: Int { cemb?.classCount ?? 0 }
     public var outputWeight: Parameter { convOut.weight }
 
     public var parameters: [Parameter] {
         let blocks: [any Layer] = [temb, convIn, rb1, down1, rb2, down2, rb3, mid1, mid2, upRB1, upRB2, upConv1,
                                    upRB3, upRB4, upConv2, upRB5, upRB6, gnOut, convOut]
-        return blocks.flatMap(\.parameters) + (semb?.parameters ?? [])
+        return blocks.flatMap(\.parameters) + (semb?.parameters ?? []) + (cemb?.parameters ?? [])
     }
 
-    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor {
-        let e = timeEmbedding(temb, semb, sigma: sigma, target: target).silu()   // shared by every ResBlock
+    public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?, labels: [Int]?) -> Tensor {
+        let e = timeEmbedding(temb, semb, cemb, sigma: sigma, target: target, labels: labels).silu()   // shared by every ResBlock
         let h0 = convIn(scaledInput)                 // s0 32x28x28
         let h1 = rb1(h0, e)                          // s1 32x28x28
         let h2 = down1(h1)                           // s2 32x14x14
