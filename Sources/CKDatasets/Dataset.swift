@@ -10,6 +10,17 @@ public protocol Dataset {
     var count: Int? { get }
     /// The next `size` samples: (size, sampleShape...).
     mutating func nextBatch(size: Int, rng: inout some RandomNumberGenerator) -> Tensor
+    /// The names of the classes its labels index, or nil for unlabelled data.
+    var classNames: [String]? { get }
+    /// The next `size` samples with their labels (nil for unlabelled data).
+    mutating func nextLabelledBatch(size: Int, rng: inout some RandomNumberGenerator) -> (batch: Tensor, labels: [Int]?)
+}
+
+extension Dataset {
+    public var classNames: [String]? { nil }
+    public mutating func nextLabelledBatch(size: Int, rng: inout some RandomNumberGenerator) -> (batch: Tensor, labels: [Int]?) {
+        (nextBatch(size: size, rng: &rng), nil)
+    }
 }
 
 /// A finite set held in memory (N, sampleShape...), served in epoch-wise shuffled order: each epoch is a
@@ -18,16 +29,28 @@ public protocol Dataset {
 public struct TensorDataset: Dataset {
     public let data: Tensor
     public let labels: [Int]?
+    public let classNames: [String]?
     public private(set) var epoch = 0
     private var order: [Int] = []
     private var position = 0
 
-    public init(_ data: Tensor, labels: [Int]? = nil) {
+    /// `classNames`: what `labels` index (labels without names are kept for lookups but do not make the
+    /// set labelled for training).
+    public init(_ data: Tensor, labels: [Int]? = nil, classNames: [String]? = nil) {
         precondition(data.rank >= 2 && data.shape[0] > 0, "TensorDataset: need (N, ...) with N > 0, got \(data.shape)")
         precondition(labels == nil || labels!.count == data.shape[0],
                      "TensorDataset: \(labels?.count ?? 0) labels for \(data.shape[0]) samples")
+        precondition(classNames == nil || (labels != nil && labels!.allSatisfy { (0..<classNames!.count).contains($0) }),
+                     "TensorDataset: labels outside the \(classNames?.count ?? 0) classes")
         self.data = data.detached()
         self.labels = labels
+        self.classNames = classNames
+    }
+
+    /// The labels of the samples at `indices`, if the set is labelled.
+    public func labels(at indices: [Int]) -> [Int]? {
+        guard classNames != nil, let labels else { return nil }
+        return indices.map { labels[$0] }
     }
 
     public var sampleShape: [Int] { Array(data.shape.dropFirst()) }
@@ -35,6 +58,11 @@ public struct TensorDataset: Dataset {
 
     public mutating func nextBatch(size: Int, rng: inout some RandomNumberGenerator) -> Tensor {
         nextIndexedBatch(size: size, rng: &rng).batch
+    }
+
+    public mutating func nextLabelledBatch(size: Int, rng: inout some RandomNumberGenerator) -> (batch: Tensor, labels: [Int]?) {
+        let (batch, indices) = nextIndexedBatch(size: size, rng: &rng)
+        return (batch, labels(at: indices))
     }
 
     /// The next batch and the dataset indices it holds (for labels).

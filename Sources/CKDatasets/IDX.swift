@@ -134,7 +134,7 @@ public enum FashionMNIST {
     /// The training or test split as an epoch-shuffled dataset.
     public static func dataset(_ split: Split = .train, directory: String = defaultDirectory) throws -> TensorDataset {
         let (images, labels) = try load(split, directory: directory)
-        return TensorDataset(images, labels: labels)
+        return TensorDataset(images, labels: labels, classNames: classNames)
     }
 
     private static func locate(_ directory: String, _ name: String) throws -> String {

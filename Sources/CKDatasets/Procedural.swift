@@ -22,14 +22,23 @@ public enum Shapes {
     public enum Style: Int, CaseIterable, Sendable { case sunset, ocean, forest, paper }
 
     /// `count` images (count, 3, 32, 32); image k is drawn from `SplitMix64(seed: seed).split(k)`.
-    public static func batch(count: Int, seed: UInt64) -> Tensor {
+    public static func batch(count: Int, seed: UInt64) -> Tensor { labelledBatch(count: count, seed: seed).images }
+
+    /// The class label of a shapes image is its style: the four differ in palette, background and texture,
+    /// so the label decides the whole picture, while the kind of shape is a detail a short run learns late.
+    public static let classNames = Style.allCases.map { "\($0)" }
+
+    /// `batch(count:seed:)` with each image's style (its class label).
+    public static func labelledBatch(count: Int, seed: UInt64) -> (images: Tensor, labels: [Int]) {
         let base = SplitMix64(seed: seed), per = channels * size * size
-        return Tensor(shape: [count] + sampleShape) { out in
+        var labels = [Int](repeating: 0, count: count)
+        let images = Tensor(shape: [count] + sampleShape) { out in
             for k in 0..<count {
                 var rng = base.split(UInt64(k))
-                render(into: UnsafeMutableBufferPointer(rebasing: out[(k * per)..<((k + 1) * per)]), rng: &rng)
+                labels[k] = render(into: UnsafeMutableBufferPointer(rebasing: out[(k * per)..<((k + 1) * per)]), rng: &rng).1.rawValue
             }
         }
+        return (images, labels)
     }
 
     /// One image (3, 32, 32) with its shape kind and style.
@@ -131,5 +140,10 @@ public struct ShapesDataset: Dataset {
     public var count: Int? { nil }
     public mutating func nextBatch(size: Int, rng: inout some RandomNumberGenerator) -> Tensor {
         Shapes.batch(count: size, seed: rng.next())
+    }
+    public var classNames: [String]? { Shapes.classNames }
+    public mutating func nextLabelledBatch(size: Int, rng: inout some RandomNumberGenerator) -> (batch: Tensor, labels: [Int]?) {
+        let (images, labels) = Shapes.labelledBatch(count: size, seed: rng.next())
+        return (images, labels)
     }
 }
