@@ -76,9 +76,12 @@ public final class Trainer {
     /// touching the weights.
     /// With several processes every one gets the same global batch and computes its shard; the gradients
     /// are summed over them, so each applies the same update.
-    public func trainStep(batch: Tensor, rng: inout SplitMix64) throws -> StepReport {
+    /// A class-conditional run takes the batch's `labels` (a share of them dropped to "no class", drawn from
+    /// the iteration's generator split off, so the other draws are those of an unconditional run).
+    public func trainStep(batch: Tensor, labels: [Int]? = nil, rng: inout SplitMix64) throws -> StepReport {
         let (x, noise) = batchTransforms.apply(to: batch, rng: &rng)
         let shard = collective.shard(of: x.shape[0])
+        let network = try conditioned(on: labels, batchSize: x.shape[0], shard: shard, rng: rng)
         let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: config, shard: shard,
                                      collective: collective, rng: &rng)
         var report = result.report
@@ -100,6 +103,21 @@ public final class Trainer {
         lastLoss = report.loss
         report.step = step
         return report
+    }
+
+    /// The network bound to this shard's labels, after label dropout; the network itself for an unconditional run.
+    func conditioned(on labels: [Int]?, batchSize: Int, shard: Shard, rng: SplitMix64) throws -> any Backbone {
+        guard let classNames = config.classNames else {
+            guard labels == nil else { throw TrainingError.labelsForUnconditionalRun }
+            return network
+        }
+        guard let labels, labels.count == batchSize else { throw TrainingError.missingLabels(classCount: classNames.count) }
+        var dropping = rng.split(0xC1A5_5E5)
+        let kept = labels.map { label -> Int in
+            precondition((0..<classNames.count).contains(label), "Trainer: label \(label) outside the \(classNames.count) classes")
+            return dropping.uniformDouble() < Double(config.labelDropout) ? classNames.count : label
+        }
+        return LabelledNetwork(network, labels: .rows(shard.values(kept)))
     }
 
     /// Images of model samples: a latent method's latents go through the decoder; other samples are returned as they are.

@@ -25,6 +25,11 @@ public struct TrainingConfig: Sendable {
     public var timeBudget: Double? = nil
     /// The method's own settings (its `Options` type); stored under the method's name.
     public var options: any MethodOptions = NoOptions()
+    /// A class-conditional run's classes (the labels index them); nil: unconditional.
+    public var classNames: [String]? = nil
+    /// The share of training labels replaced by "no class", so the model also samples unconditionally
+    /// (and classifier-free guidance has its unconditional half).
+    public var labelDropout: Float = 0.1
 
     public init() {}
 
@@ -41,7 +46,8 @@ public struct TrainingConfig: Sendable {
     /// The network this config trains, freshly initialised from `seed`.
     public func makeNetwork() -> any Backbone {
         var rng = SplitMix64(seed: seed)
-        return model.make(sampleShape: sampleShape, conditionsOnTarget: method.type.networkTakesTarget, rng: &rng)
+        return model.make(sampleShape: sampleShape, conditionsOnTarget: method.type.networkTakesTarget,
+                          classCount: classNames?.count ?? 0, rng: &rng)
     }
 
     public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
@@ -65,6 +71,12 @@ public struct TrainingConfig: Sendable {
         try check(s0 >= 1 && s0 <= 1 << 20, "s0", s0, "must be from 1 to 2^20")
         try check(s1 >= s0 && s1 <= 1 << 20, "s1", s1, "must be at least s0 (\(s0)) and at most 2^20")
         try check(sampleShape.allSatisfy { $0 >= 1 }, "sampleShape", sampleShape, "must have positive sizes")
+        if let classNames {
+            try check((1...10_000).contains(classNames.count), "classNames", classNames.count, "must name from 1 to 10000 classes")
+            try check(Set(classNames).count == classNames.count && !classNames.contains(""), "classNames", classNames,
+                      "must be distinct, non-empty names")
+        }
+        try check(labelDropout >= 0 && labelDropout < 1, "labelDropout", labelDropout, "must be in [0, 1)")
         try options.validate()
     }
 
@@ -78,7 +90,8 @@ extension TrainingConfig: Equatable {
             && a.iterations == b.iterations && a.batchSize == b.batchSize && a.learningRate == b.learningRate
             && a.optimizer == b.optimizer && a.emaDecay == b.emaDecay && a.seed == b.seed && a.s0 == b.s0 && a.s1 == b.s1
             && a.maxGradientNorm == b.maxGradientNorm && a.immiscible == b.immiscible && a.bssRatio == b.bssRatio
-            && a.timeBudget == b.timeBudget && a.options.isEqual(to: b.options)
+            && a.timeBudget == b.timeBudget && a.options.isEqual(to: b.options) && a.classNames == b.classNames
+            && a.labelDropout == b.labelDropout
     }
 }
 
@@ -133,6 +146,8 @@ extension TrainingConfig: Codable {
         d.bssRatio = try c.decodeIfPresent(Float.self, forKey: key("bssRatio"))
         d.timeBudget = try c.decodeIfPresent(Double.self, forKey: key("timeBudget"))
         d.options = try d.method.type.decodeOptions(from: c)
+        d.classNames = try c.decodeIfPresent([String].self, forKey: key("classNames"))
+        d.labelDropout = try c.decodeIfPresent(Float.self, forKey: key("labelDropout")) ?? d.labelDropout
         self = d
     }
 
@@ -155,6 +170,11 @@ extension TrainingConfig: Codable {
         try c.encode(immiscible.rawValue, forKey: key("immiscible"))
         try c.encodeIfPresent(bssRatio, forKey: key("bssRatio"))
         try c.encodeIfPresent(timeBudget, forKey: key("timeBudget"))
+        // Unconditional runs write exactly what they wrote before classes existed.
+        if let classNames {
+            try c.encode(classNames, forKey: key("classNames"))
+            try c.encode(labelDropout, forKey: key("labelDropout"))
+        }
         if !(options is NoOptions) { try options.encode(to: c.superEncoder(forKey: .method(method))) }
     }
 

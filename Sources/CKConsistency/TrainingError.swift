@@ -37,6 +37,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidSetting(field: String, value: String, requirement: String)
     /// More samples per batch than the data set has.
     case batchLargerThanData(batch: Int, count: Int)
+    /// A class-conditional run was handed a batch without labels.
+    case missingLabels(classCount: Int)
+    /// Labels were handed to a run that is not class-conditional.
+    case labelsForUnconditionalRun
+    /// A method's input (a teacher, a pretrained network) and the run disagree about classes.
+    case classesDoNotMatch(path: String, input: [String]?, run: [String]?)
 
     public var description: String {
         switch self {
@@ -79,6 +85,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "\(field) is \(value), but it \(requirement)"
         case let .batchLargerThanData(batch, count):
             return "a batch of \(batch) is larger than the \(count) training samples"
+        case let .missingLabels(count):
+            return "this run is class-conditional (\(count) classes) but its data gave no labels; train on labelled data"
+        case .labelsForUnconditionalRun:
+            return "labels were given to a run that is not class-conditional; start a new run with --classes to use them"
+        case let .classesDoNotMatch(path, input, run):
+            func describe(_ names: [String]?) -> String { names.map { "classes \($0.joined(separator: ", "))" } ?? "no classes" }
+            return "\(path) was trained with \(describe(input)), but this run has \(describe(run)); "
+                + "use a model trained on the same classes (or none, with neither)"
         }
     }
 }

@@ -42,6 +42,8 @@ public struct QualityMetric {
     /// The shape of one sample the metric takes.
     public let sampleShape: [Int]
     let score: (Tensor) -> [Double]
+    /// The image metric's classifier (class accuracy of class-conditional samples uses it).
+    public let classifier: Classifier?
 
     /// Scores `samples` (N, sampleShape...) against the reference set; lower is better.
     public func evaluate(_ samples: Tensor) throws -> [Double] {
@@ -54,19 +56,22 @@ public struct QualityMetric {
     }
 
     /// The metric for `spec`: `referenceCount` held-out samples (seed 200), and a floor from a second set (seed 201).
-    /// Images use `classifier`, or the shipped one for the data set.
-    public static func make(for spec: DataSpec, classifier: URL? = nil, referenceCount n: Int) throws -> QualityMetric {
-        let reference = try spec.referenceSamples(count: n, seed: 200)
+    /// Images use `classifier`, or the shipped one for the data set. `classes` reads a folder as class
+    /// subfolders; `label` compares against that class's samples only.
+    public static func make(for spec: DataSpec, classifier: URL? = nil, referenceCount n: Int, classes: Bool = false,
+                            label: Int? = nil) throws -> QualityMetric {
+        let reference = try spec.referenceSamples(count: n, seed: 200, classes: classes, label: label)
         guard reference.shape[0] == n else {
             throw EvaluationError.notEnoughReferenceSamples(available: reference.shape[0], requested: n)
         }
-        let second = try spec.referenceSamples(count: n, seed: 201)
+        let second = try spec.referenceSamples(count: n, seed: 201, classes: classes, label: label)
         let shape = Array(reference.shape.dropFirst())
         switch SampleKind(sampleShape: shape) {
         case .points:
             func scores(_ a: Tensor) -> [Double] { [slicedWasserstein2(a, reference), mmd2RBF(a, reference).mmd2] }
             return QualityMetric(name: "sliced W2 and MMD^2 (RBF, median bandwidth) vs fresh true points",
-                                 columns: ["sliced_w2", "mmd2"], floor: scores(second), sampleShape: shape, score: scores)
+                                 columns: ["sliced_w2", "mmd2"], floor: scores(second), sampleShape: shape, score: scores,
+                                 classifier: nil)
         case .images:
             let dataset = spec.description
             guard let url = classifier ?? defaultClassifierURL(for: dataset) else {
@@ -79,7 +84,17 @@ public struct QualityMetric {
             }
             // Two true sets of the same size share many images for small test splits; still the best floor we have.
             return QualityMetric(name: "Frechet distance on \(url.lastPathComponent) features vs \(n) held-out images",
-                                 columns: ["fd_classifier"], floor: score(second), sampleShape: shape, score: score)
+                                 columns: ["fd_classifier"], floor: score(second), sampleShape: shape, score: score,
+                                 classifier: net)
         }
+    }
+}
+
+extension QualityMetric {
+    /// How often the metric's classifier puts each sample in the class it was asked for (nil without a
+    /// classifier, or with one that knows another number of classes than `classCount`).
+    public func classAccuracy(_ samples: Tensor, labels: [Int], classCount: Int) -> Double? {
+        guard let classifier, classifier.classes == classCount else { return nil }
+        return classifierAccuracy(classifier, images: samples.clamped(-1, 1), labels: labels)
     }
 }

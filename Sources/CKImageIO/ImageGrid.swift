@@ -57,12 +57,31 @@ public enum ImageGrid {
             canvas.draw(image, x: x + (column - image.width) / 2, y: labelHeight)
             x += column + gap
         }
-        if panels.allSatisfy({ $0.image.channels == 1 }) {
-            let rgb = canvas.bitmap
-            return Bitmap(width: rgb.width, height: rgb.height, channels: 1,
-                          pixels: (0..<(rgb.width * rgb.height)).map { rgb.pixels[3 * $0] })
+        return panels.allSatisfy({ $0.image.channels == 1 }) ? gray(canvas.bitmap) : canvas.bitmap
+    }
+
+    /// A grid with one row per label and the label, in white capitals, left of its row (class grids:
+    /// `batch` holds `columns` samples of each class in turn).
+    public static func labelledRows(_ batch: Tensor, labels: [String], columns: Int, padding: Int = 2, scale: Int = 1) -> Bitmap {
+        precondition(batch.rank == 4 && batch.shape[0] == labels.count * columns,
+                     "ImageGrid.labelledRows: \(labels.count) rows of \(columns) for a batch of \(batch.shape)")
+        let grid = bitmap(batch, columns: columns, padding: padding)
+        let texts = labels.map { $0.uppercased() }
+        let labelWidth = texts.map { BitmapFont.size(of: $0, scale: scale).width }.max()! + 2 * BitmapFont.advance * scale
+        var canvas = Canvas(width: labelWidth + grid.width, height: grid.height, background: .black)
+        canvas.draw(grid, x: labelWidth, y: 0)
+        let rowHeight = batch.shape[2] + padding
+        for (r, text) in texts.enumerated() {
+            let y = padding + r * rowHeight + (batch.shape[2] - BitmapFont.glyphHeight * scale) / 2
+            canvas.text(text, x: labelWidth - BitmapFont.size(of: text, scale: scale).width - BitmapFont.advance * scale, y: y,
+                        .white, scale: scale)
         }
-        return canvas.bitmap
+        return grid.channels == 1 ? gray(canvas.bitmap) : canvas.bitmap
+    }
+
+    /// An RGB canvas whose pixels are all gray, as one channel.
+    private static func gray(_ rgb: Bitmap) -> Bitmap {
+        Bitmap(width: rgb.width, height: rgb.height, channels: 1, pixels: (0..<(rgb.width * rgb.height)).map { rgb.pixels[3 * $0] })
     }
 }
 

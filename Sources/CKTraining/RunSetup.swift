@@ -26,6 +26,10 @@ public struct RunRequest {
     public var options: (any MethodOptions)? = nil
     /// Input files by kind (a trained EDM model, an autoencoder).
     public var inputs: [MethodInput: URL] = [:]
+    /// Class-conditional training on the data's labels.
+    public var classes = false
+    /// The share of labels dropped to "no class"; nil: `TrainingConfig`'s default.
+    public var labelDropout: Float? = nil
 
     public init() {}
 }
@@ -66,7 +70,8 @@ extension RunRequest {
         for input in method.type.inputs where request.inputs[input] == nil && requiringInputs {
             throw TrainingError.missingInput(method: method, input: input)
         }
-        let dataShape = try request.data.open().sampleShape
+        let data = try request.data.open(classes: request.classes)
+        let dataShape = data.sampleShape
         var inputs = MethodInputs()
         if let url = request.inputs[.autoencoder] {
             let space = try LatentSpace.load(from: try Checkpoint.read(from: url), path: url.path)
@@ -95,6 +100,8 @@ extension RunRequest {
         config.immiscible = request.immiscible
         config.bssRatio = request.bssRatio
         if let options = request.options { config.options = options }
+        if request.classes { config.classNames = data.classNames }
+        if let dropout = request.labelDropout { config.labelDropout = dropout }
         return (config, inputs)
     }
 }

@@ -65,9 +65,8 @@ extension TrainingLoop {
         while times.count < 300 {
             let k = trainer.step
             var rng = trainer.rng(forStep: k)
-            let batch = batcher.batch(forStep: k)
             let t0 = Clock.seconds()
-            _ = try trainer.trainStep(batch: batch, rng: &rng)
+            _ = try trainer.trainStep(batchOf: k, from: &batcher, rng: &rng)
             if k >= 2 { times.append(Clock.seconds() - t0) }
             if times.count >= 5 && Clock.seconds() - probeStart > probeSeconds { break }
         }

@@ -72,7 +72,7 @@ public final class TrainingLoop {
         while trainer.step < end {
             let k = trainer.step
             var rng = trainer.rng(forStep: k)
-            let report = try trainer.trainStep(batch: batcher.batch(forStep: k), rng: &rng)
+            let report = try trainer.trainStep(batchOf: k, from: &batcher, rng: &rng)
             windowLoss += Double(report.loss); windowCount += 1
             let elapsed = Clock.seconds() - start
             try log?.append("\(report.step),\(report.loss),\(report.pointCount),\(String(format: "%.3f", elapsed))\n")

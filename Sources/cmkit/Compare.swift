@@ -31,6 +31,7 @@ struct Compare: ParsableCommand {
     @Option(help: "Classifier checkpoint for the image metric (default: the shipped one for the data set).")
     var classifier: String?
     @Option(help: "Output folder.") var out: String
+    @OptionGroup var classes: ClassOptions
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
@@ -50,20 +51,39 @@ struct Compare: ParsableCommand {
         let spec = try DataSpec(parsing: model.config.data)
         let isPoints = model.sampleKind == .points
         let n = metricCount ?? (isPoints ? 4096 : 1024)
+        let choice = try classes.choice(for: model)
+        var oneClass: Int? = nil
+        if case .one(let label, _)? = choice { oneClass = label }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let metric = try explainingMetricErrors(for: spec) {
-            try QualityMetric.make(for: spec, classifier: classifier.map { URL(fileURLWithPath: $0) }, referenceCount: n)
+            try QualityMetric.make(for: spec, classifier: classifier.map { URL(fileURLWithPath: $0) }, referenceCount: n,
+                                   classes: model.classNames != nil, label: oneClass)
         }
-        note("comparing \(plans.count) samplers on \(n) samples each; metric: \(metric.name)")
+        // Class-conditional samples: sample k is of class k mod K (all) or of the one class; the classifier says how often it agrees.
+        let labels = choice?.labels(count: n)
+        let measuresClasses = labels != nil && metric.classifier?.classes == choice?.names.count
+        let columns = metric.columns + (measuresClasses ? ["class_accuracy"] : [])
+        note("comparing \(plans.count) samplers on \(n) samples each" + (choice.map { " of \($0.description)" } ?? "")
+             + "; metric: \(metric.name)" + (measuresClasses ? ", and how often the classifier agrees with the asked-for class" : ""))
+        if labels != nil && !measuresClasses {
+            note("no class accuracy: the metric's classifier does not know this model's \(choice!.names.count) classes")
+        }
 
         var rows: [CompareRow] = []
         var panels: [(label: String, image: Bitmap)] = []
         for plan in plans {
             let label = plan.label
             let t0 = Clock.seconds()
-            let samples = try model.sample(plan, count: n, seed: seed &+ 1)
+            let samples: Tensor
+            do {
+                samples = try labels.map { try model.sample(plan, labels: $0, seed: seed &+ 1, guidance: classes.guidance ?? 1) }
+                    ?? model.sample(plan, count: n, seed: seed &+ 1)
+            } catch let e as ClassError { throw CLIError("\(e)") }
             let seconds = Clock.seconds() - t0
-            let scores = try metric.evaluate(samples)
+            var scores = try metric.evaluate(samples)
+            if measuresClasses, let labels, let accuracy = metric.classAccuracy(samples, labels: labels, classCount: choice!.names.count) {
+                scores.append(accuracy)
+            }
             let grid: Bitmap
             if isPoints {
                 grid = Plot.scatter(samples, title: label)
@@ -74,11 +94,11 @@ struct Compare: ParsableCommand {
             try PNG.write(grid, to: "\(out)/grid-\(plan.slug).png")
             panels.append((label, grid))
             rows.append(CompareRow(plan: plan, msPerSample: 1000 * seconds / Double(n), scores: scores))
-            note("\(label): " + zip(metric.columns, scores).map { String(format: "%@ %.5g", $0, $1) }.joined(separator: ", ")
+            note("\(label): " + zip(columns, scores).map { String(format: "%@ %.5g", $0, $1) }.joined(separator: ", ")
                  + String(format: ", %.3f ms per sample", 1000 * seconds / Double(n)))
         }
         try PNG.write(ImageGrid.sideBySide(panels, scale: isPoints ? 1 : 2), to: "\(out)/compare.png")
-        try writeTables(rows, metric: metric, model: model, samples: n)
+        try writeTables(rows, metric: metric, columns: columns, model: model, samples: n)
         // The metric's full name is in metrics.md; the axis carries its column names.
         try PNG.write(Plot.lines(metricSeries(rows, metric: metric), title: "QUALITY VS NFE (\(samplesText(n)) SAMPLES)",
                                  xLabel: "network evaluations", yLabel: metric.columns.joined(separator: " / ") + " (lower is better)"),
@@ -119,12 +139,16 @@ struct Compare: ParsableCommand {
         return plans
     }
 
-    private func writeTables(_ rows: [CompareRow], metric: QualityMetric, model: TrainedModel, samples: Int) throws {
+    private func writeTables(_ rows: [CompareRow], metric: QualityMetric, columns: [String], model: TrainedModel, samples: Int) throws {
         var md = "Checkpoint `\(checkpoint)` (\(model.config.model.rawValue) on \(model.config.data), iteration \(model.step), \(weights.rawValue) weights).\n"
-        md += "Metric: \(metric.name) on \(samples) samples (lower is better). Time: wall-clock sampling time per sample, \(Parallel.threadCount) threads.\n\n"
-        md += "| sampler | steps | NFE | sigmas (CTM: jump times) | ms per sample | " + metric.columns.joined(separator: " | ") + " |\n"
-        md += "|---|---:|---:|---|---:|" + String(repeating: "---:|", count: metric.columns.count) + "\n"
-        var csv = "sampler,steps,nfe,sigmas,ms_per_sample," + metric.columns.joined(separator: ",") + "\n"
+        md += "Metric: \(metric.name) on \(samples) samples (lower is better). Time: wall-clock sampling time per sample, \(Parallel.threadCount) threads.\n"
+        if let choice = try classes.choice(for: model) {
+            md += "Samples of \(choice.description)" + (classes.guidance.map { ", guidance w = \(formatted($0))" } ?? "")
+                + (columns.contains("class_accuracy") ? "; class_accuracy: how often the classifier names the asked-for class (higher is better)" : "") + ".\n"
+        }
+        md += "\n| sampler | steps | NFE | sigmas (CTM: jump times) | ms per sample | " + columns.joined(separator: " | ") + " |\n"
+        md += "|---|---:|---:|---|---:|" + String(repeating: "---:|", count: columns.count) + "\n"
+        var csv = "sampler,steps,nfe,sigmas,ms_per_sample," + columns.joined(separator: ",") + "\n"
         for r in rows {
             let times = r.plan.kind == .consistency ? r.plan.levels : r.plan.kind == .ctm ? (r.plan.sigmas ?? r.plan.gridTimes ?? []) : []
             let s = times.map { String(format: "%.4g", $0) }.joined(separator: " ")

@@ -152,6 +152,8 @@ struct Train: ParsableCommand {
         r.s1 = curriculum.s1
         r.seed = runOptions.seed ?? 0
         r.immiscible = data.immiscible ?? .off
+        r.classes = data.classes
+        r.labelDropout = data.labelDropout
         if let bss = data.bss {
             guard !r.data.isPointCloud else { throw CLIError("--bss works on images; \(r.data) is a 2-D point set") }
             r.bssRatio = bss

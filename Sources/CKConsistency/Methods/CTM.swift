@@ -189,8 +189,6 @@ public final class CTMState {
         targetEMA.copy(into: target.parameters)
     }
 
-    var networks: CTMNetworks { CTMNetworks(teacher: teacher, target: target) }
-
     /// After an optimizer step: theta^- <- rate theta^- + (1 - rate) theta.
     public func update(from student: any Backbone) {
         targetEMA.update(from: student.parameters)
@@ -222,7 +220,9 @@ public struct CTMStepResult {
 /// weight is the whole batch's; the returned gradients are the whole batch's.
 public func ctmGradients(student: some Backbone, state: CTMState, batch: Tensor, noise: Tensor?, shard: Shard? = nil,
                          collective: any Collective = SingleProcess(), rng: inout some RandomNumberGenerator) throws -> CTMStepResult {
-    let losses = ctmLosses(student: student, networks: state.networks, batch: batch, config: state.config,
+    // A class-conditional student comes bound to its rows' labels; the teacher and target see the same.
+    let networks = CTMNetworks(teacher: state.teacher.labelled(like: student), target: state.target.labelled(like: student))
+    let losses = ctmLosses(student: student, networks: networks, batch: batch, config: state.config,
                            noise: noise, shard: shard, rng: &rng)
     let parameters = student.parameters
     var gradients = try collective.sum(Tape.gradients(of: losses.consistency, wrt: parameters.map(\.value)))
@@ -275,13 +275,7 @@ public final class CTM: TrainingMethod {
     public init(config: TrainingConfig, network: any Backbone, inputs: MethodInputs) throws {
         guard let teacher = inputs.diffusionModel else { throw TrainingError.missingInput(method: .ctm, input: .diffusionModel) }
         let source = teacher.source ?? "the teacher"
-        guard teacher.config.method == .edm else {
-            throw TrainingError.inputHasWrongMethod(path: source, found: teacher.config.method, expected: .edm)
-        }
-        guard teacher.config.model == config.model, teacher.config.sampleShape == config.sampleShape else {
-            throw TrainingError.inputDoesNotMatch(path: source, model: teacher.config.model, sampleShape: teacher.config.sampleShape,
-                                                  runModel: config.model, runSampleShape: config.sampleShape)
-        }
+        try teacher.requireDiffusionModel(for: config, source: source)
         options = config.options(as: CTMConfig.self)
         let copied = copyMatchingValues(from: teacher.network, to: network)
         state = CTMState(config: options, student: network, teacher: teacher.network, target: config.makeNetwork())

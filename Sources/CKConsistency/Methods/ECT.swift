@@ -111,13 +111,7 @@ public final class ECT: TrainingMethod {
     public init(config: TrainingConfig, network: any Backbone, inputs: MethodInputs) throws {
         guard let start = inputs.diffusionModel else { throw TrainingError.missingInput(method: .ect, input: .diffusionModel) }
         let source = start.source ?? "the diffusion model"
-        guard start.config.method == .edm else {
-            throw TrainingError.inputHasWrongMethod(path: source, found: start.config.method, expected: .edm)
-        }
-        guard start.config.model == config.model, start.config.sampleShape == config.sampleShape else {
-            throw TrainingError.inputDoesNotMatch(path: source, model: start.config.model, sampleShape: start.config.sampleShape,
-                                                  runModel: config.model, runSampleShape: config.sampleShape)
-        }
+        try start.requireDiffusionModel(for: config, source: source)
         options = config.options(as: ECTConfig.self)
         let copied = copyMatchingValues(from: start.network, to: network)
         setupSummary = "ECT starts from \(source) at iteration \(start.step) (\(copied) of \(network.parameters.count) tensors)"
