@@ -38,19 +38,9 @@ extension ImageFolder {
     }
 
     static func subfolderNames(in directory: String) throws -> [String] {
-        guard let dir = opendir(directory) else {
-            throw DatasetError("image folder \(directory): cannot open (\(String(cString: strerror(errno))))")
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard !name.hasPrefix(".") else { continue }
+        try entryNames(in: directory).filter { name in
             var info = stat()
-            if stat("\(directory)/\(name)", &info) == 0, info.st_mode & S_IFMT == S_IFDIR { names.append(name) }
+            return stat("\(directory)/\(name)", &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
         }
-        return names.sorted()
     }
 }

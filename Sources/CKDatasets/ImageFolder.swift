@@ -38,6 +38,11 @@ public enum ImageFolder {
     }
 
     static func pngNames(in directory: String) throws -> [String] {
+        try entryNames(in: directory).filter { $0.lowercased().hasSuffix(".png") }
+    }
+
+    /// The names in `directory`, hidden ones left out, sorted.
+    static func entryNames(in directory: String) throws -> [String] {
         guard let dir = opendir(directory) else {
             throw DatasetError("image folder \(directory): cannot open (\(String(cString: strerror(errno))))")
         }
@@ -47,7 +52,7 @@ public enum ImageFolder {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name.lowercased().hasSuffix(".png") && !name.hasPrefix(".") { names.append(name) }
+            if !name.hasPrefix(".") { names.append(name) }
         }
         return names.sorted()
     }
