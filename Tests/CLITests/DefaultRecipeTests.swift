@@ -34,6 +34,18 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(trained.metadata["step"], "\(plan.method.iterations)")
     }
 
+    /// `--classes` reaches both phases: the EDM model and its tuned consistency model know the same classes.
+    func testTheRecipeTrainsClassConditionalModels() throws {
+        let run = try cmkit(["train", "--data", "shapes", "--classes", "--iters", "4", "--batch", "4", "--out", "r", "--save-every", "0",
+                             "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let plan = try plan("r")
+        XCTAssertEqual(plan.pretrain.classNames, ["sunset", "ocean", "forest", "paper"])
+        XCTAssertEqual(plan.method.classNames, plan.pretrain.classNames)
+        let model = try loadTrainedModel(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
+        XCTAssertEqual(model.network.classCount, 4)
+    }
+
     func testGivenSettingsOverrideTheRecipe() throws {
         let run = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "3", "--lr", "5e-4", "--ect-q", "8", "--pretrain-lr", "3e-4",
                              "--pretrain-fraction", "0.25", "--out", "r", "--save-every", "0", "--threads", "1"])
