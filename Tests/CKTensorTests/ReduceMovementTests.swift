@@ -49,6 +49,15 @@ final class ReduceMovementTests: XCTestCase {
             }
         }
         gradCheck(shapes: [[3, 4], [5, 4], [5]]) { $0[0].linear(weight: $0[1], bias: $0[2]) }
+        // The fused bias equals the product plus a broadcast bias, at sizes past the GEMM's blocking.
+        var rng = SplitMix64(seed: 12)
+        for (n, k, m) in [(1, 1, 1), (7, 3, 5), (129, 65, 257)] {
+            let x = Tensor.normal(shape: [n, k], rng: &rng), w = Tensor.normal(shape: [m, k], rng: &rng)
+            let b = Tensor.normal(shape: [m], rng: &rng)
+            assertClose(x.linear(weight: w, bias: b).storage, (x.matmul(w, transposeOther: true) + b).storage, atol: 1e-4)
+        }
+        gradCheck(shapes: [[6, 4]]) { $0[0].columnSums() }
+        assertClose(Tensor(shape: [2, 3], storage: [1, 2, 3, 10, 20, 30]).columnSums().storage, [11, 22, 33])
     }
 
     func testRandomIsDeterministicAndStandard() {
