@@ -6,6 +6,10 @@ import CKTensor
 public struct EditScore: Equatable, Sendable {
     /// Mean squared error of the results against their true images, over `scoredElements` elements of each result.
     public let mse: Double
+    /// The same error of each input's mean result (nil for one variation). A mean of samples estimates the posterior
+    /// mean, the least-squares answer; a single sample, even an exact posterior draw, has twice the posterior variance
+    /// as its expected error, so this is the figure to hold against a baseline that is itself a mean.
+    public let variationMeanMSE: Double?
     /// The same error of the baseline; nil when the task's baseline needs data that was not given (the training mean).
     public let baselineMSE: Double?
     /// Elements of one image the errors average over (channels included).
@@ -61,7 +65,9 @@ extension EditTask {
         let scored = try scoredElements(sampleShape: sampleShape)
         let count = scored.reduce(0) { $0 + ($1 ? 1 : 0) }
         let base = try baseline(inputs, sampleShape: sampleShape, trainingMean: trainingMean)
+        let means = variations == 1 ? nil : meanOfVariations(results, variations: variations)
         return EditScore(mse: meanSquaredError(results, against: reference, repeats: variations, scored: scored),
+                         variationMeanMSE: means.map { meanSquaredError($0, against: reference, repeats: 1, scored: scored) },
                          baselineMSE: base.map { meanSquaredError($0, against: reference, repeats: 1, scored: scored) },
                          scoredElements: count)
     }
@@ -101,6 +107,20 @@ func meanSquaredError(_ x: Tensor, against reference: Tensor, repeats: Int, scor
         }
     }
     return sum / Double(max(terms, 1))
+}
+
+/// The mean of each run of `variations` consecutive rows: (N * variations, ...) -> (N, ...).
+func meanOfVariations(_ x: Tensor, variations: Int) -> Tensor {
+    let (n, per) = (x.shape[0] / variations, x.count / x.shape[0])
+    var out = [Float](repeating: 0, count: n * per)
+    for i in 0..<n {
+        for e in 0..<per {
+            var sum = 0.0
+            for v in 0..<variations { sum += Double(x.storage[(i * variations + v) * per + e]) }
+            out[i * per + e] = Float(sum / Double(variations))
+        }
+    }
+    return Tensor(shape: [n] + x.shape.dropFirst(), storage: out)
 }
 
 extension EditScore {

@@ -27,7 +27,7 @@ struct Edit: ParsableCommand {
     @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
     @Option(help: "What to do.") var task: EditTaskName
     @Option(help: "Images to edit: a PNG, a folder of PNGs, or an .npy (N, C, H, W) in [-1, 1], of the model's size.") var image: String?
-    @Option(help: "The true images the inputs came from (like --image; for inpaint, superres and colorize of RGB inputs usually --image itself): print and write OUT-errors.csv with each step count's mean squared error in [-1, 1] units (inpaint: over the filled pixels) and a baseline's (inpaint: the training set's mean image; superres: the block means; colorize: gray; denoise: the input).") var reference: String?
+    @Option(help: "The true images the inputs came from (like --image; for inpaint, superres and colorize of RGB inputs usually --image itself): print and write OUT-errors.csv with each step count's mean squared error in [-1, 1] units (inpaint: over the filled pixels), that of each input's mean result, and a baseline's (inpaint: the training set's mean image; superres: the block means; colorize: gray; denoise: the input).") var reference: String?
     @Option(help: "inpaint: a black-and-white PNG of the images' size; white = keep, black = fill.") var mask: String?
     @Option(parsing: .unconditional, help: "superres: side of the blocks whose means are known (2 or 4).") var factor: Int?
     @Option(parsing: .unconditional, help: "denoise: the noise level of the input images (their noise std in [-1, 1] units).") var sigma: Float?
@@ -163,13 +163,15 @@ struct Edit: ParsableCommand {
     /// Prints the errors and writes them to OUT-errors.csv.
     private func report(_ scores: [EditScore], plans: [SamplingPlan], task: EditTask, inputs: Int, variations: Int) throws {
         let per = scores.first?.scoredElements ?? 0
-        print("mean squared error against --reference over the \(task.scoredRegion) (\(per) values per image), [-1, 1] units, "
+        print("mean squared error against --reference, [-1, 1] units, over \(task.scoredRegion) (\(per) values per image), "
               + "\(inputs) input\(inputs == 1 ? "" : "s") x \(variations) variation\(variations == 1 ? "" : "s"):")
-        var csv = "task,steps,region,values_per_image,mse,baseline,baseline_mse\n"
+        var csv = "task,steps,region,values_per_image,mse,variation_mean_mse,baseline,baseline_mse\n"
+        func text(_ x: Double?) -> String { x.map { String(format: "%.6f", $0) } ?? "" }
         for (plan, score) in zip(plans, scores) {
-            let mse = String(format: "%.6f", score.mse), baseline = score.baselineMSE.map { String(format: "%.6f", $0) }
-            print("  \(plan.label.lowercased()): \(mse)   \(task.baselineName) \(baseline ?? "n/a")")
-            let fields = [self.task.rawValue, "\(plan.steps)", task.scoredRegion, "\(score.scoredElements)", mse, task.baselineName, baseline ?? ""]
+            let mean = score.variationMeanMSE.map { "  (mean of the \(variations) variations \(text($0)))" } ?? ""
+            print("  \(plan.label.lowercased()): \(text(score.mse))\(mean)   \(task.baselineName) \(score.baselineMSE == nil ? "n/a" : text(score.baselineMSE))")
+            let fields = [self.task.rawValue, "\(plan.steps)", task.scoredRegion, "\(score.scoredElements)", text(score.mse),
+                          text(score.variationMeanMSE), task.baselineName, text(score.baselineMSE)]
             csv += fields.joined(separator: ",") + "\n"
         }
         try csv.write(toFile: errorsPath, atomically: true, encoding: .utf8)

@@ -42,6 +42,7 @@ final class EditScoringTests: XCTestCase {
         XCTAssertEqual(score.scoredElements, 2, "the bottom row of each image")
         // Filled values: image 0 (1.5, -1) vs (1, 0): 0.25 + 1; image 1 exact: 0 + 0. Mean over 4 values: 1.25 / 4.
         XCTAssertEqual(score.mse, 1.25 / 4, accuracy: 1e-12)
+        XCTAssertNil(score.variationMeanMSE, "one variation: no mean to take")
         // Mean fill (0.5, -0.5) vs image 0's (1, 0): 0.25 + 0.25; vs image 1's (0, 0.75): 0.25 + 1.5625. Sum 2.3125 / 4.
         XCTAssertEqual(try XCTUnwrap(score.baselineMSE), 2.3125 / 4, accuracy: 1e-12)
         // The baseline picture keeps the known row of each input and has the mean below it.
@@ -59,6 +60,8 @@ final class EditScoringTests: XCTestCase {
         for e in 4..<8 { results.storage[e] += 1 }
         let score = try EditTask.denoise(sigma: 0.1).score(results, variations: 2, inputs: truth, reference: truth)
         XCTAssertEqual(score.mse, 4.0 / 16, accuracy: 1e-12, "4 of 16 values off by 1")
+        // Image 0's mean result is 0.5 off in its 4 values, image 1's exact: 4 * 0.25 over 8 values.
+        XCTAssertEqual(try XCTUnwrap(score.variationMeanMSE), 1.0 / 8, accuracy: 1e-12, "the mean of each input's variations")
         XCTAssertEqual(score.baselineMSE, 0, "the baseline is the input, here the truth itself")
     }
 

@@ -120,25 +120,32 @@ final class EditCLITests: CLITestCase {
         let outcome = try cmkit(["edit", "--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", mask, "--steps", "1,2",
                                  "--variations", "2", "--reference", inputs, "--out", path("inpaint.png"), "--npy", path("inpaint.npy")])
         XCTAssertEqual(outcome.status, 0, outcome.output)
-        XCTAssertTrue(outcome.output.contains("mean squared error against --reference over the filled pixels (96 values per image)"), outcome.output)
+        XCTAssertTrue(outcome.output.contains("mean squared error against --reference, [-1, 1] units, over filled pixels (96 values per image)"), outcome.output)
         let results = try NPY.read(path("inpaint.npy")).tensor            // (steps x inputs x variations, 3, 8, 8)
-        func filledError(_ rows: Range<Int>, _ value: (Int, Int) -> Float) -> Double {   // over the right half of each row
+        /// Mean over items j of the squared error of `value(j, e)` against input `input(j)`, over the right half.
+        func filledError(_ items: Int, input: (Int) -> Int, _ value: (Int, Int) -> Float) -> Double {
             var sum = 0.0, n = 0
-            for r in rows { for e in 0..<192 where e % 8 >= 4 {
-                let d = Double(value(r, e)) - Double(truth.storage[((r / 2) % 2) * 192 + e])
+            for j in 0..<items { for e in 0..<192 where e % 8 >= 4 {
+                let d = Double(value(j, e)) - Double(truth.storage[input(j) * 192 + e])
                 sum += d * d; n += 1
             } }
             return sum / Double(n)
         }
         let (header, rows) = try errorTable(path("inpaint-errors.csv"))
-        XCTAssertEqual(header, ["task", "steps", "region", "values_per_image", "mse", "baseline", "baseline_mse"])
+        XCTAssertEqual(header, ["task", "steps", "region", "values_per_image", "mse", "variation_mean_mse", "baseline", "baseline_mse"])
         XCTAssertEqual(rows.map { Array($0[0..<4]) }, [["inpaint", "1", "filled pixels", "96"], ["inpaint", "2", "filled pixels", "96"]])
-        let meanFill = filledError(0..<2 * 2) { _, _ in 0.2 }
+        let meanFill = filledError(2, input: { $0 }) { _, _ in 0.2 }
         for (k, row) in rows.enumerated() {
-            let want = filledError((4 * k)..<(4 * k + 4)) { r, e in results.storage[r * 192 + e] }
+            let want = filledError(4, input: { $0 / 2 }) { j, e in results.storage[(4 * k + j) * 192 + e] }
             XCTAssertEqual(try XCTUnwrap(Double(row[4])), want, accuracy: 1e-6, "\(k + 1) steps: the results' error")
-            XCTAssertEqual(row[5], "training-mean fill")
-            XCTAssertEqual(try XCTUnwrap(Double(row[6])), meanFill, accuracy: 1e-6, "the training mean, 0.2, in the filled half")
+            // Row 2i + v of this step count is variation v of input i; their mean against input i.
+            let mean = filledError(2, input: { $0 }) { i, e in
+                let first = (4 * k + 2 * i) * 192 + e
+                return (results.storage[first] + results.storage[first + 192]) / 2
+            }
+            XCTAssertEqual(try XCTUnwrap(Double(row[5])), mean, accuracy: 1e-6, "\(k + 1) steps: the error of the variations' mean")
+            XCTAssertEqual(row[6], "training-mean fill")
+            XCTAssertEqual(try XCTUnwrap(Double(row[7])), meanFill, accuracy: 1e-6, "the training mean, 0.2, in the filled half")
         }
 
         // Super-resolution: all 192 values; the baseline is the input's block means repeated over their blocks.
@@ -148,9 +155,10 @@ final class EditCLITests: CLITestCase {
         let blocks = op.pseudoInverse(op.apply(truth)), sr = try NPY.read(path("sr.npy")).tensor
         func error(_ x: Tensor) -> Double { zip(x.storage, truth.storage).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / 384 }
         let row = try errorTable(path("sr-errors.csv")).rows[0]
-        XCTAssertEqual(Array(row[0..<4]) + [row[5]], ["superres", "1", "all pixels", "192", "nearest-neighbour block means"])
+        XCTAssertEqual(Array(row[0..<4]) + Array(row[5...6]), ["superres", "1", "all pixels", "192", "", "nearest-neighbour block means"],
+                       "one variation: no mean of variations")
         XCTAssertEqual(try XCTUnwrap(Double(row[4])), error(sr), accuracy: 1e-6)
-        XCTAssertEqual(try XCTUnwrap(Double(row[6])), error(blocks), accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(Double(row[7])), error(blocks), accuracy: 1e-6)
         XCTAssertGreaterThan(error(blocks), 0.1, "random images are far from their block means")
     }
 
