@@ -17,6 +17,9 @@ public enum EditError: Error, CustomStringConvertible, Equatable {
     case noImages
     case badVariations(Int)
     case badInterpolationCount(Int)
+    case referenceShape(reference: [Int], samples: [Int])
+    case referenceCount(reference: Int, images: Int)
+    case nothingToScore
 
     public var description: String {
         func size(_ s: [Int]) -> String { s.map(String.init).joined(separator: "x") }
@@ -45,6 +48,14 @@ public enum EditError: Error, CustomStringConvertible, Equatable {
         case .noImages: return "no images to edit"
         case .badVariations(let n): return "\(n) variations: ask for at least 1"
         case .badInterpolationCount(let n): return "\(n) interpolation points: ask for at least 2 (the two ends)"
+        case let .referenceShape(reference, samples):
+            return "the reference images are \(size(reference)), but the results are \(size(samples)); give the true images "
+                + "the inputs came from, at the model's size and channels"
+        case let .referenceCount(reference, images):
+            return "\(reference) reference image\(reference == 1 ? "" : "s") for \(images) input\(images == 1 ? "" : "s"); "
+                + "give one true image per input, in the same order"
+        case .nothingToScore:
+            return "the mask keeps every pixel, so nothing was filled to score; make the pixels to fill black"
         }
     }
 }

@@ -20,11 +20,14 @@ struct Edit: ParsableCommand {
             + "colorize: the luminance), re-noise and step again. denoise starts at --sigma from the noisy images themselves. "
             + "The grid has a row per input: the input, what is known of it, then --variations results for each step count. "
             + "interpolate draws the two seeds' noises (those of `cmkit sample --seed A`) and slerps them: --count points in a "
-            + "row per step count, the ends being the seeds' samples. Latent models can only interpolate.")
+            + "row per step count, the ends being the seeds' samples. Latent models can only interpolate. With --reference (the "
+            + "true images) edit scores itself: the mean squared error of all results per step count, beside a baseline that "
+            + "uses the same inputs without a model, printed and written to OUT-errors.csv.")
 
     @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
     @Option(help: "What to do.") var task: EditTaskName
     @Option(help: "Images to edit: a PNG, a folder of PNGs, or an .npy (N, C, H, W) in [-1, 1], of the model's size.") var image: String?
+    @Option(help: "The true images the inputs came from (like --image; for inpaint, superres and colorize of RGB inputs usually --image itself): print and write OUT-errors.csv with each step count's mean squared error in [-1, 1] units (inpaint: over the filled pixels), that of each input's mean result, and a baseline's (inpaint: the training set's mean image; superres: the block means; colorize: gray; denoise: the input).") var reference: String?
     @Option(help: "inpaint: a black-and-white PNG of the images' size; white = keep, black = fill.") var mask: String?
     @Option(parsing: .unconditional, help: "superres: side of the blocks whose means are known (2 or 4).") var factor: Int?
     @Option(parsing: .unconditional, help: "denoise: the noise level of the input images (their noise std in [-1, 1] units).") var sigma: Float?
@@ -42,7 +45,8 @@ struct Edit: ParsableCommand {
     private var given: [(flag: String, present: Bool, tasks: [EditTaskName])] {
         [("--image", image != nil, [.inpaint, .superres, .colorize, .denoise]), ("--mask", mask != nil, [.inpaint]),
          ("--factor", factor != nil, [.superres]), ("--sigma", sigma != nil, [.denoise]), ("--seeds", seeds != nil, [.interpolate]),
-         ("--count", count != nil, [.interpolate]), ("--variations", variations != nil, [.inpaint, .superres, .colorize, .denoise])]
+         ("--count", count != nil, [.interpolate]), ("--variations", variations != nil, [.inpaint, .superres, .colorize, .denoise]),
+         ("--reference", reference != nil, [.inpaint, .superres, .colorize, .denoise])]
     }
 
     func validate() throws {
@@ -79,8 +83,8 @@ struct Edit: ParsableCommand {
 
     func run() throws {
         threading.apply()
-        try refuseOverwritingInputs(outputs: [("--out", out), ("--npy", npy)],
-                                    inputs: [("--checkpoint", checkpoint), ("--image", image), ("--mask", mask)])
+        try refuseOverwritingInputs(outputs: [("--out", out), ("--npy", npy), ("the error table", reference.map { _ in errorsPath })],
+                                    inputs: [("--checkpoint", checkpoint), ("--image", image), ("--mask", mask), ("--reference", reference)])
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
         guard model.sampleKind == .images else {
             throw CLIError("--checkpoint \(checkpoint): cmkit edit works on image models, and this one makes 2-D points")
@@ -118,7 +122,15 @@ struct Edit: ParsableCommand {
         case .denoise: editTask = .denoise(sigma: sigma!)
         case .interpolate: preconditionFailure("interpolate is not an edit")
         }
+        let truth = try reference.map { try SampleFiles.images($0, channels: model.outputShape[0]) }
+        if let truth { try editTask.check(reference: truth, inputCount: inputs.shape[0], sampleShape: model.outputShape) }
         let results = try plans.map { try model.edit(inputs, task: editTask, plan: $0, variations: perInput, seed: seed) }
+        if let truth {
+            var mean: Tensor? = nil
+            if case .inpaint = editTask { mean = trainingMean(model) }
+            let scores = try results.map { try editTask.score($0, variations: perInput, inputs: inputs, reference: truth, trainingMean: mean) }
+            try report(scores, plans: plans, task: editTask, inputs: inputs.shape[0], variations: perInput)
+        }
         var panels = [(label: "INPUT", image: ImageGrid.bitmap(inputs, columns: 1))]
         if let known = try editTask.degraded(inputs, sampleShape: model.outputShape) {
             let label = ["inpaint": "KNOWN", "superres": "BLOCK MEANS", "colorize": "LUMINANCE"][task.rawValue]!
@@ -128,11 +140,51 @@ struct Edit: ParsableCommand {
         return (panels, Tensor.concatenate(results, axis: 0))
     }
 
+    /// Beside --out: OUT-errors.csv (OUT without its extension).
+    private var errorsPath: String {
+        let url = URL(fileURLWithPath: out)
+        return url.deletingPathExtension().path + "-errors.csv"
+    }
+
+    /// The mean image of the checkpoint's training data (Fashion-MNIST: the train split), for inpainting's baseline;
+    /// nil with a note when the data cannot be had.
+    private func trainingMean(_ model: TrainedModel) -> Tensor? {
+        do {
+            guard let images = try DataSpec(parsing: model.config.data).trainingImages(seed: model.config.seed) else { return nil }
+            let mean = EditScore.meanImage(images)
+            if mean.shape == model.outputShape { return mean }
+            note("no training-mean baseline: the data \(model.config.data) has images \(mean.shape), the model \(model.outputShape)")
+        } catch {
+            note("no training-mean baseline: the checkpoint's data \(model.config.data) could not be read: \(error)")
+        }
+        return nil
+    }
+
+    /// Prints the errors and writes them to OUT-errors.csv.
+    private func report(_ scores: [EditScore], plans: [SamplingPlan], task: EditTask, inputs: Int, variations: Int) throws {
+        let per = scores.first?.scoredElements ?? 0
+        print("mean squared error against --reference, [-1, 1] units, over \(task.scoredRegion) (\(per) values per image), "
+              + "\(inputs) input\(inputs == 1 ? "" : "s") x \(variations) variation\(variations == 1 ? "" : "s"):")
+        var csv = "task,steps,region,values_per_image,mse,variation_mean_mse,baseline,baseline_mse\n"
+        func text(_ x: Double?) -> String { x.map { String(format: "%.6f", $0) } ?? "" }
+        for (plan, score) in zip(plans, scores) {
+            let mean = score.variationMeanMSE.map { "  (mean of the \(variations) variations \(text($0)))" } ?? ""
+            print("  \(plan.label.lowercased()): \(text(score.mse))\(mean)   \(task.baselineName) \(score.baselineMSE == nil ? "n/a" : text(score.baselineMSE))")
+            let fields = [self.task.rawValue, "\(plan.steps)", task.scoredRegion, "\(score.scoredElements)", text(score.mse),
+                          text(score.variationMeanMSE), task.baselineName, text(score.baselineMSE)]
+            csv += fields.joined(separator: ",") + "\n"
+        }
+        try csv.write(toFile: errorsPath, atomically: true, encoding: .utf8)
+        print("wrote \(errorsPath)")
+    }
+
     /// The library's errors with the option to change.
     private func explainingEditErrors<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as EditError {
             switch error {
             case .imageShape: throw CLIError("--image \(image ?? ""): \(error)")
+            case .referenceShape, .referenceCount: throw CLIError("--reference \(reference ?? ""): \(error)")
+            case .nothingToScore: throw CLIError("--mask \(mask ?? ""): \(error)")
             case .maskShape, .maskNotBinary: throw CLIError("--mask \(mask ?? ""): \(error)")
             case .factorDoesNotDivide: throw CLIError("--factor \(factor ?? 0): \(error)")
             case .needsColor, .needsImages: throw CLIError("--task \(task.rawValue): \(error)")

@@ -21,12 +21,13 @@ final class EditCLITests: CLITestCase {
         try super.expectError(arguments + ["--threads", "1"], says: says, file: file, line: line)
     }
 
-    /// An untrained checkpoint of `method` for images of `shape` (mlp-toy for points).
-    private func checkpoint(_ name: String, method: MethodName = .ict, shape: [Int] = [3, 8, 8]) throws -> String {
+    /// An untrained checkpoint of `method` for images of `shape` (mlp-toy for points), trained on `data` as far as
+    /// its config says.
+    private func checkpoint(_ name: String, method: MethodName = .ict, shape: [Int] = [3, 8, 8], data: String? = nil) throws -> String {
         var config = TrainingConfig(method: method)
         config.model = shape.count == 3 ? .unetXS : .mlpToy
         config.sampleShape = shape
-        config.data = shape.count == 3 ? "shapes" : "toy:checkerboard"
+        config.data = data ?? (shape.count == 3 ? "shapes" : "toy:checkerboard")
         config.iterations = 10
         let file = path("\(name).safetensors")
         try Trainer(config: config).checkpoint().write(to: URL(fileURLWithPath: file))
@@ -103,6 +104,70 @@ final class EditCLITests: CLITestCase {
         }
     }
 
+    // MARK: - Scoring against --reference
+
+    func testReferenceScoresEveryStepCountBesideABaseline() throws {
+        // The checkpoint's training data: a folder of a white and a dark 8x8 image (255 and 51: 1 and -0.6), so the
+        // training mean is 0.2 everywhere.
+        let folder = path("train")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (name, value) in [("a.png", UInt8(255)), ("b.png", UInt8(51))] {
+            try PNG.write(Bitmap(width: 8, height: 8, channels: 3, pixels: Array(repeating: value, count: 192)), to: "\(folder)/\(name)")
+        }
+        let rgb = try checkpoint("rgb", data: "folder:\(folder)")
+        let (inputs, truth) = try imagesFile("in.npy")
+        let mask = try picture("mask.png", side: 8) { _, x in x < 4 ? 255 : 0 }            // fill the right half
+        let outcome = try cmkit(["edit", "--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", mask, "--steps", "1,2",
+                                 "--variations", "2", "--reference", inputs, "--out", path("inpaint.png"), "--npy", path("inpaint.npy")])
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        XCTAssertTrue(outcome.output.contains("mean squared error against --reference, [-1, 1] units, over filled pixels (96 values per image)"), outcome.output)
+        let results = try NPY.read(path("inpaint.npy")).tensor            // (steps x inputs x variations, 3, 8, 8)
+        /// Mean over items j of the squared error of `value(j, e)` against input `input(j)`, over the right half.
+        func filledError(_ items: Int, input: (Int) -> Int, _ value: (Int, Int) -> Float) -> Double {
+            var sum = 0.0, n = 0
+            for j in 0..<items { for e in 0..<192 where e % 8 >= 4 {
+                let d = Double(value(j, e)) - Double(truth.storage[input(j) * 192 + e])
+                sum += d * d; n += 1
+            } }
+            return sum / Double(n)
+        }
+        let (header, rows) = try errorTable(path("inpaint-errors.csv"))
+        XCTAssertEqual(header, ["task", "steps", "region", "values_per_image", "mse", "variation_mean_mse", "baseline", "baseline_mse"])
+        XCTAssertEqual(rows.map { Array($0[0..<4]) }, [["inpaint", "1", "filled pixels", "96"], ["inpaint", "2", "filled pixels", "96"]])
+        let meanFill = filledError(2, input: { $0 }) { _, _ in 0.2 }
+        for (k, row) in rows.enumerated() {
+            let want = filledError(4, input: { $0 / 2 }) { j, e in results.storage[(4 * k + j) * 192 + e] }
+            XCTAssertEqual(try XCTUnwrap(Double(row[4])), want, accuracy: 1e-6, "\(k + 1) steps: the results' error")
+            // Row 2i + v of this step count is variation v of input i; their mean against input i.
+            let mean = filledError(2, input: { $0 }) { i, e in
+                let first = (4 * k + 2 * i) * 192 + e
+                return (results.storage[first] + results.storage[first + 192]) / 2
+            }
+            XCTAssertEqual(try XCTUnwrap(Double(row[5])), mean, accuracy: 1e-6, "\(k + 1) steps: the error of the variations' mean")
+            XCTAssertEqual(row[6], "training-mean fill")
+            XCTAssertEqual(try XCTUnwrap(Double(row[7])), meanFill, accuracy: 1e-6, "the training mean, 0.2, in the filled half")
+        }
+
+        // Super-resolution: all 192 values; the baseline is the input's block means repeated over their blocks.
+        try succeed(["edit", "--checkpoint", rgb, "--task", "superres", "--factor", "4", "--image", inputs, "--steps", "1",
+                     "--variations", "1", "--reference", inputs, "--out", path("sr.png"), "--npy", path("sr.npy")])
+        let op = try BlockAveraging(factor: 4, sampleShape: [3, 8, 8])
+        let blocks = op.pseudoInverse(op.apply(truth)), sr = try NPY.read(path("sr.npy")).tensor
+        func error(_ x: Tensor) -> Double { zip(x.storage, truth.storage).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / 384 }
+        let row = try errorTable(path("sr-errors.csv")).rows[0]
+        XCTAssertEqual(Array(row[0..<4]) + Array(row[5...6]), ["superres", "1", "all pixels", "192", "", "nearest-neighbour block means"],
+                       "one variation: no mean of variations")
+        XCTAssertEqual(try XCTUnwrap(Double(row[4])), error(sr), accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(Double(row[7])), error(blocks), accuracy: 1e-6)
+        XCTAssertGreaterThan(error(blocks), 0.1, "random images are far from their block means")
+    }
+
+    /// The header and rows of an error table edit wrote.
+    private func errorTable(_ file: String) throws -> (header: [String], rows: [[String]]) {
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        return (lines[0], Array(lines.dropFirst()))
+    }
+
     // MARK: - Errors
 
     func testEditRequestsThatCannotWorkSayWhatToChange() throws {
@@ -113,6 +178,8 @@ final class EditCLITests: CLITestCase {
         let mask = try picture("mask.png", side: 8) { _, x in x < 4 ? 255 : 0 }
         let smallMask = try picture("small-mask.png", side: 4) { _, _ in 255 }
         let grayMask = try picture("gray-mask.png", side: 8) { y, x in x < 4 ? 255 : (y == 0 ? 128 : 0) }
+        let whiteMask = try picture("white-mask.png", side: 8) { _, _ in 255 }
+        let single = try imagesFile("single.npy", count: 1).path
         let out = path("x.png")
         let rows: [(args: [String], says: String)] = [
             (["--checkpoint", rgb, "--task", "inpaint", "--image", small, "--mask", mask], "the images are 3x4x4 (channels x height x width), but the model makes 3x8x8"),
@@ -137,6 +204,17 @@ final class EditCLITests: CLITestCase {
             (["--checkpoint", edm, "--task", "colorize", "--image", inputs], "editing needs a consistency model (ict, ect, ctm)"),
             (["--checkpoint", points, "--task", "interpolate", "--seeds", "1,2"], "works on image models"),
             (["--checkpoint", rgb, "--task", "colorize", "--image", inputs, "--steps", "0"], "--steps must be step counts"),
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", mask, "--reference", small],
+             "--reference \(small): the reference images are 3x4x4, but the results are 3x8x8"),
+            (["--checkpoint", rgb, "--task", "superres", "--factor", "2", "--image", inputs, "--reference", oneChannel],
+             "the reference images are 1x8x8"),
+            (["--checkpoint", rgb, "--task", "superres", "--factor", "2", "--image", inputs, "--reference", single],
+             "--reference \(single): 1 reference image for 2 inputs; give one true image per input"),
+            (["--checkpoint", rgb, "--task", "inpaint", "--image", inputs, "--mask", whiteMask, "--reference", inputs],
+             "--mask \(whiteMask): the mask keeps every pixel, so nothing was filled to score"),
+            (["--checkpoint", rgb, "--task", "colorize", "--image", inputs, "--reference", path("missing.npy")], "no such file or folder"),
+            (["--checkpoint", rgb, "--task", "interpolate", "--seeds", "1,2", "--reference", inputs],
+             "--reference is for --task inpaint, superres, colorize, denoise, not interpolate"),
         ]
         for row in rows { try expectError(["edit"] + row.args + ["--out", out], says: row.says) }
         try expectError(["edit", "--checkpoint", rgb, "--task", "colorize", "--image", inputs, "--out", inputs], says: "is the file given as --image")
