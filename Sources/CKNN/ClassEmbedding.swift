@@ -3,16 +3,17 @@
 // guidance, Ho & Salimans 2022).
 import CKTensor
 
-/// A table of (classCount + 1) vectors; row `classCount` is the null class. Starts at zero, so a new
-/// conditional network computes what the unconditional one would until the labels have been learned.
+/// A table of (classCount + 1) vectors; row `classCount` is the null class. Drawn N(0, 1), as PyTorch's
+/// nn.Embedding starts: distinct classes from the first step, so the network learns to read them at once
+/// (a table started at zero must first grow apart, and after a ten-minute run its classes were barely used).
 public struct ClassEmbedding: Layer {
     public let table: Parameter          // (classCount + 1, width)
     public let classCount: Int
 
-    public init(classCount: Int, width: Int = 256, name: String) {
+    public init(classCount: Int, width: Int = 256, name: String, rng: inout some RandomNumberGenerator) {
         precondition(classCount >= 1, "ClassEmbedding: needs at least one class")
         self.classCount = classCount
-        table = Parameter(name: join(name, "weight"), value: Tensor(zeros: [classCount + 1, width]))
+        table = Parameter(name: join(name, "weight"), value: Tensor.normal(shape: [classCount + 1, width], rng: &rng))
     }
 
     public var parameters: [Parameter] { [table] }

@@ -8,9 +8,9 @@ import CKTestSupport
 final class ClassEmbeddingTests: XCTestCase {
     /// The table's gradient by central differences: each row collects its own samples' upstream gradients.
     func testTableGradientByFiniteDifferences() {
-        let embedding = ClassEmbedding(classCount: 3, width: 5, name: "cemb")
-        let labels = [2, 0, 3, 2, 1]                 // 3 is the null class
         var rng = SplitMix64(seed: 4)
+        let embedding = ClassEmbedding(classCount: 3, width: 5, name: "cemb", rng: &rng)
+        let labels = [2, 0, 3, 2, 1]                 // 3 is the null class
         embedding.table.assign(Tensor.normal(shape: [4, 5], rng: &rng))
         let weights = Tensor.normal(shape: [5, 5], rng: &rng)
         func loss() -> Tensor { (embedding(labels) * weights).sum() }
@@ -31,7 +31,8 @@ final class ClassEmbeddingTests: XCTestCase {
     }
 
     func testRowsAreTheLabelsVectors() {
-        let embedding = ClassEmbedding(classCount: 2, width: 3, name: "cemb")
+        var rng = SplitMix64(seed: 1)
+        let embedding = ClassEmbedding(classCount: 2, width: 3, name: "cemb", rng: &rng)
         embedding.table.assign(Tensor(shape: [3, 3], storage: [1, 2, 3, 4, 5, 6, 7, 8, 9]))
         XCTAssertEqual(embedding([1, 2, 0, 1]).storage, [4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6])
         XCTAssertEqual(embedding.nullLabel, 2)
@@ -61,9 +62,9 @@ final class ClassEmbeddingTests: XCTestCase {
         XCTAssertEqual(Array(analytic.storage[(3 * width)...]), Array(repeating: 0, count: width))
     }
 
-    /// Adding classes draws no random numbers: every other weight is the unconditional network's, and
-    /// with the table at zero it computes the same function.
-    func testNewConditionalNetworkStartsAsTheUnconditionalOne() {
+    /// The class table is drawn last, N(0, 1): every other weight is the unconditional network's, and with the
+    /// table at zero the network computes the same function; drawn, the classes change it.
+    func testClassTableIsDrawnLastAndOnlyAddsToTheEmbedding() {
         for model in [ModelName.unetXS, .mlpToy, .latentNet] {
             var a = SplitMix64(seed: 3), b = SplitMix64(seed: 3)
             let shape: [Int]? = model == .mlpToy ? nil : model == .latentNet ? [4, 7, 7] : [1, 28, 28]
@@ -72,8 +73,17 @@ final class ClassEmbeddingTests: XCTestCase {
             XCTAssertEqual(conditional.classCount, 4)
             XCTAssertEqual(conditional.parameters.count, plain.parameters.count + 1, "\(model)")
             for (p, q) in zip(plain.parameters, conditional.parameters) { XCTAssertEqual(p.value.storage, q.value.storage, p.name) }
+            let table = conditional.parameters.last!
+            XCTAssertEqual(table.shape, [5, 256])
+            let mean = table.value.storage.reduce(0, +) / Float(table.value.count)
+            let std = (table.value.storage.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(table.value.count)).squareRoot()
+            XCTAssertEqual(mean, 0, accuracy: 0.1, "\(model)")
+            XCTAssertEqual(std, 1, accuracy: 0.1, "\(model)")
             var rng = SplitMix64(seed: 8)
             let x = Tensor.normal(shape: [3] + plain.sampleShape, rng: &rng), sigma = Tensor(shape: [3], storage: [0.1, 1, 10])
+            let drawn = conditional(x, sigma: sigma, target: nil, labels: [0, 3, 4]).storage
+            XCTAssertNotEqual(drawn, plain(x, sigma: sigma).storage, "\(model)")
+            table.assign(Tensor(zeros: table.shape))
             XCTAssertEqual(conditional(x, sigma: sigma, target: nil, labels: [0, 3, 4]).storage, plain(x, sigma: sigma).storage, "\(model)")
         }
     }

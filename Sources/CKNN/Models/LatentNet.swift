@@ -74,7 +74,7 @@ public struct LatentNet: Backbone {
         normOut = LatentNormSiLU(norm, channels: width, side: side, name: "norm_out")
         convOut = .threeByThree(width, channels, name: "conv_out", rng: &rng)
         semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
-        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb") : nil
+        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb", rng: &rng) : nil
     }
 
     public var sampleShape: [Int] { [channels, side, side] }

@@ -19,7 +19,7 @@ public struct MLPToy: Backbone {
         out = Linear(inputSize: width, outputSize: 2, name: "out", rng: &rng)
         // Drawn last so that a one-time network's initial weights do not depend on this option.
         semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
-        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb") : nil
+        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb", rng: &rng) : nil
     }
 
     public var sampleShape: [Int] { [2] }

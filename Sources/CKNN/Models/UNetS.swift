@@ -70,7 +70,7 @@ public struct UNetS: Backbone {
         gnOut = GroupNorm(groupCount: 8, channels: w, name: "gn_out")
         convOut = .threeByThree(w, channels, name: "conv_out", rng: &rng)
         semb = conditionsOnTarget ? NoiseEmbedding.silent(name: "semb", rng: &rng) : nil
-        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb") : nil
+        cemb = classCount > 0 ? ClassEmbedding(classCount: classCount, name: "cemb", rng: &rng) : nil
     }
 
     public var sampleShape: [Int] { [channels, imageSize, imageSize] }
