@@ -115,7 +115,10 @@ extension TrainedModel {
     /// so it carries the start's noise down to s; the end is clipped and projected onto y exactly.
     /// Denoising starts the chain at `sigma` from the inputs themselves (levels: a Karras grid from sigma to sigma_min,
     /// `plan.steps` of them).
-    public func edit(_ images: Tensor, task: EditTask, plan: SamplingPlan, variations: Int = 1, seed: UInt64 = 0) throws -> Tensor {
+    /// `prior` (one image of the model's shape, e.g. the training mean) fills what the observation leaves open in the
+    /// start: A⁺y + (I − A⁺A) prior instead of A⁺y. It matters when the chain starts low enough for the start to survive.
+    public func edit(_ images: Tensor, task: EditTask, plan: SamplingPlan, variations: Int = 1, seed: UInt64 = 0,
+                     prior: Tensor? = nil) throws -> Tensor {
         let sampleShape = config.sampleShape
         if latentSpace != nil { throw EditError.latentModel(method: config.method.rawValue) }
         guard plan.kind != .heun else { throw EditError.notConsistencyModel(method: config.method.rawValue) }
@@ -138,7 +141,11 @@ extension TrainedModel {
         }
         let levels = try editLevels(plan, startingAt: startSigma, sigmaMin: p.sigmaMin)
         let observations = op.map { task.observation(of: images, operator: $0) }
-        let starts = op.map { $0.pseudoInverse(observations!) } ?? images
+        var starts = op.map { $0.pseudoInverse(observations!) } ?? images
+        if let op, let prior, let y = observations {
+            precondition(prior.shape == sampleShape, "edit: prior \(prior.shape) for a model of \(sampleShape)")
+            starts = op.project(gatherRows(prior.reshaped([1] + sampleShape), Array(repeating: 0, count: images.shape[0])), onto: y)
+        }
         let n = images.shape[0]
         let root = SplitMix64(seed: seed)
         let generators = (0..<(n * variations)).map { root.split(UInt64($0 / variations)).split(UInt64($0 % variations)) }
@@ -188,6 +195,21 @@ extension TrainedModel {
             points += try plan.decodedAndChecked(point, context: context).storage      // decoded alone too
         }
         return Tensor(shape: [count] + outputShape, storage: points)
+    }
+}
+
+extension EditTask {
+    /// Where inpainting, super-resolution and colorization start by default. From σ_max (the paper's start) the known
+    /// part is lost in the noise and one or two steps give a sample with it pasted in; from 1.5, with the unknown part
+    /// filled by the training mean, the start survives and the model fills the gap to fit it. Measured on 16 and 64
+    /// Fashion-MNIST test images (walkthrough 07): below the training-mean fill's error at 1 and 2 steps, centre and half masks.
+    public static let defaultStartSigma: Float = 1.5
+
+    /// The levels of an edit of `steps` steps from `start`: start, start / 4, start / 16, ..., spread geometrically
+    /// down to 0.02 instead when a quarter each time would go below it (long chains).
+    public static func levels(steps: Int, startingAt start: Float) -> [Float] {
+        let ratio = steps > 1 ? max(0.25, powf(min(1, 0.02 / start), 1 / Float(steps - 1))) : 1
+        return (0..<max(1, steps)).map { start * powf(ratio, Float($0)) }
     }
 }
 

@@ -7,6 +7,8 @@ import CKConsistency
 import CKImageIO
 import CKDatasets
 
+enum EditPrior: String, CaseIterable, ExpressibleByArgument { case mean, none }
+
 enum EditTaskName: String, CaseIterable, ExpressibleByArgument {
     case inpaint, superres, colorize, denoise, interpolate
 }
@@ -15,14 +17,17 @@ struct Edit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Edit images with a trained consistency model: inpaint, super-resolve, colorize, denoise, or interpolate between two seeds.",
         discussion: "Consistency Models' Algorithm 4 with the checkpoint's own sampler (iCT, ECT: consistency sampling; CTM: "
-            + "deterministic jumps): start from what is known plus noise at the top level, and after every step put the known "
+            + "deterministic jumps): start from what is known plus noise, and after every step put the known "
             + "part back (inpaint: the pixels where --mask is white, bit for bit; superres: the mean of each --factor block; "
             + "colorize: the luminance), re-noise and step again. denoise starts at --sigma from the noisy images themselves. "
             + "The grid has a row per input: the input, what is known of it, then --variations results for each step count. "
             + "interpolate draws the two seeds' noises (those of `cmkit sample --seed A`) and slerps them: --count points in a "
             + "row per step count, the ends being the seeds' samples. Latent models can only interpolate. With --reference (the "
             + "true images) edit scores itself: the mean squared error of all results per step count, beside a baseline that "
-            + "uses the same inputs without a model, printed and written to OUT-errors.csv.")
+            + "uses the same inputs without a model, printed and written to OUT-errors.csv. Starts: inpaint, superres and colorize "
+            + "fill what is unknown with the training mean image (--prior) and start at --start-sigma 1.5, the levels of n steps "
+            + "being 1.5, 0.375, ... (each a quarter of the last); --start-sigma 80 starts from pure noise at the top level as the "
+            + "paper's Algorithm 4 does, which at 1 or 2 steps gives a sample with the known part pasted in.")
 
     @Option(help: "Checkpoint written by `cmkit train`.") var checkpoint: String
     @Option(help: "What to do.") var task: EditTaskName
@@ -33,9 +38,15 @@ struct Edit: ParsableCommand {
     @Option(parsing: .unconditional, help: "denoise: the noise level of the input images (their noise std in [-1, 1] units).") var sigma: Float?
     @Option(help: "interpolate: the two seeds, A,B (the noises of `cmkit sample --seed A` and --seed B).") var seeds: String?
     @Option(parsing: .unconditional, help: "interpolate: points from A to B, both ends included (default 8).") var count: Int?
-    @Option(help: "Step counts, e.g. 1,2: a set of results for each.") var steps = "1,2"
+    @Option(help: "Step counts, e.g. 1,2: a set of results for each (default 1,2).") var steps: String?
+    @Option(help: "Instead of --steps: explicit level lists separated by ';', e.g. '3;3,0.8' (consistency: the levels visited, the first the start; CTM: jump times).")
+    var sigmas: String?
     @Option(parsing: .unconditional, help: "Results per input and step count (default 4; not for interpolate).") var variations: Int?
     @Option(parsing: .unconditional, help: "Seed of the editing noise: result v of input i is the same for any number of inputs.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "inpaint, superres, colorize: the noise level the chain starts at (default 1.5; 80: the paper's start from pure noise).")
+    var startSigma: Float?
+    @Option(help: "inpaint, superres, colorize: what fills the unknown part of the start: mean (the training mean image, when the checkpoint's data can be read) | none (zero).")
+    var prior: EditPrior = .mean
     @Option(help: "Weights to edit with: ema | online.") var weights: WeightChoice = .ema
     @Option(help: "Output PNG (the grid).") var out: String
     @Option(help: "Also write the results as float32 .npy (R, C, H, W): step counts, then inputs, then variations.") var npy: String?
@@ -64,7 +75,9 @@ struct Edit: ParsableCommand {
         if let sigma, !(sigma > 0 && sigma.isFinite) { throw ValidationError("--sigma must be a positive number (the inputs' noise level).") }
         if let count, !(2...256).contains(count) { throw ValidationError("--count must be from 2 to 256 (the two ends and the points between).") }
         if let variations, !(1...64).contains(variations) { throw ValidationError("--variations must be from 1 to 64.") }
-        let stepCounts: [Int] = try parseList(steps, option: "--steps")
+        if steps != nil && sigmas != nil { throw ValidationError("give --steps or --sigmas, not both.") }
+        if let sigmas, task == .denoise { throw ValidationError("--task denoise starts at --sigma; its levels follow --steps, not --sigmas (\(sigmas)).") }
+        let stepCounts: [Int] = try parseList(steps ?? "1,2", option: "--steps")
         if stepCounts.contains(where: { !(1...1000).contains($0) }) { throw ValidationError("--steps must be step counts from 1 to 1000, e.g. 1,2.") }
         if let seeds { _ = try seedPair(seeds) }
     }
@@ -89,7 +102,7 @@ struct Edit: ParsableCommand {
         guard model.sampleKind == .images else {
             throw CLIError("--checkpoint \(checkpoint): cmkit edit works on image models, and this one makes 2-D points")
         }
-        let plans = try (parseList(steps, option: "--steps") as [Int]).map { SamplingPlan(kind: model.defaultSampler, steps: $0) }
+        let plans = try editPlans(model)
         let t0 = Clock.seconds()
         let (panels, results) = try explainingEditErrors {
             task == .interpolate ? try interpolation(model, plans) : try editing(model, plans)
@@ -99,6 +112,21 @@ struct Edit: ParsableCommand {
         note(String(format: "%@: %d results, %@ weights at iteration %d, %@ (%@ sampler): %.2f s -> %@", task.rawValue, results.shape[0],
                     weights.rawValue, model.step, plans.map(\.label).joined(separator: ", ").lowercased(), model.defaultSampler.rawValue,
                     Clock.seconds() - t0, out))
+    }
+
+    /// A plan per step count, or per --sigmas list.
+    private func editPlans(_ model: TrainedModel) throws -> [SamplingPlan] {
+        guard let sigmas else {
+            let counts: [Int] = try parseList(steps ?? "1,2", option: "--steps")
+            guard [.inpaint, .superres, .colorize].contains(task) else { return counts.map { SamplingPlan(kind: model.defaultSampler, steps: $0) } }
+            let start = startSigma ?? EditTask.defaultStartSigma
+            return counts.map { SamplingPlan(kind: model.defaultSampler, steps: 0, sigmas: EditTask.levels(steps: $0, startingAt: start)) }
+        }
+        let plans = try sigmas.split(separator: ";").map { SamplingPlan(kind: model.defaultSampler, steps: 0, sigmas: try parseList(String($0), option: "--sigmas")) }
+        for plan in plans {
+            do { try plan.validate() } catch let e as SamplingError { throw CLIError("--sigmas \(plan.sigmas!.map { String($0) }.joined(separator: ",")): \(e)") }
+        }
+        return plans
     }
 
     /// One row per step count, --count points from seed A to seed B.
@@ -124,10 +152,15 @@ struct Edit: ParsableCommand {
         }
         let truth = try reference.map { try SampleFiles.images($0, channels: model.outputShape[0]) }
         if let truth { try editTask.check(reference: truth, inputCount: inputs.shape[0], sampleShape: model.outputShape) }
-        let results = try plans.map { try model.edit(inputs, task: editTask, plan: $0, variations: perInput, seed: seed) }
+        // The training mean fills the start's unknown part and is inpainting's baseline; read once, only when needed.
+        var isInpaint = false
+        if case .inpaint = editTask { isInpaint = true }
+        let usesPrior = prior == .mean && [.inpaint, .superres, .colorize].contains(task)
+        let mean = usesPrior || (truth != nil && isInpaint) ? trainingMean(model) : nil
+        let results = try plans.map {
+            try model.edit(inputs, task: editTask, plan: $0, variations: perInput, seed: seed, prior: usesPrior ? mean : nil)
+        }
         if let truth {
-            var mean: Tensor? = nil
-            if case .inpaint = editTask { mean = trainingMean(model) }
             let scores = try results.map { try editTask.score($0, variations: perInput, inputs: inputs, reference: truth, trainingMean: mean) }
             try report(scores, plans: plans, task: editTask, inputs: inputs.shape[0], variations: perInput)
         }
@@ -153,9 +186,10 @@ struct Edit: ParsableCommand {
             guard let images = try DataSpec(parsing: model.config.data).trainingImages(seed: model.config.seed) else { return nil }
             let mean = EditScore.meanImage(images)
             if mean.shape == model.outputShape { return mean }
-            note("no training-mean baseline: the data \(model.config.data) has images \(mean.shape), the model \(model.outputShape)")
+            note("no training mean (start fill, baseline): the data \(model.config.data) has images \(mean.shape), the model \(model.outputShape)")
         } catch {
-            note("no training-mean baseline: the checkpoint's data \(model.config.data) could not be read: \(error)")
+            note("no training mean (the start's unknown part stays zero; no baseline): the checkpoint's data \(model.config.data) "
+                 + "could not be read: \(error)")
         }
         return nil
     }

@@ -239,6 +239,31 @@ final class EditingTests: XCTestCase {
     /// 100 iterations of mlp-toy (about 20 s in a debug build): 16-step inpainting errors of 0.05 to 0.15 over seeds 1, 2,
     /// 3 and 5 (0.08 for seed 3) against 0.33 for the mean fill. One step starts at sigma_max, where the known coordinate
     /// is drowned in noise: an unconditional sample with the known part pasted in, no better than the mean.
+    /// A start just above sigma_min, where f is nearly the identity, shows the start itself: the prior in the unknown
+    /// part, zero without one; the known part is the input's either way.
+    func testThePriorFillsTheStartsUnknownPart() throws {
+        let m = model(.ict), inputs = images(2), keep = mask([1, 8, 8])
+        let prior = Tensor(repeating: 0.6, shape: [3, 8, 8])
+        let low = SamplingPlan(kind: .consistency, steps: 0, sigmas: [0.0025])
+        let filled = try m.edit(inputs, task: .inpaint(mask: keep), plan: low, seed: 1, prior: prior)
+        let plain = try m.edit(inputs, task: .inpaint(mask: keep), plan: low, seed: 1)
+        for i in 0..<filled.count where keep.storage[i % 64] == 0 {
+            XCTAssertEqual(filled.storage[i], 0.6, accuracy: 0.01, "element \(i) with the prior")
+            XCTAssertEqual(plain.storage[i], 0, accuracy: 0.01, "element \(i) without")
+        }
+        for i in 0..<filled.count where keep.storage[i % 64] == 1 { XCTAssertEqual(filled.storage[i], inputs.storage[i]) }
+    }
+
+    func testEditLevelsStartLowAndStayAboveSigmaMin() {
+        XCTAssertEqual(EditTask.levels(steps: 1, startingAt: 1.5), [1.5])
+        XCTAssertEqual(EditTask.levels(steps: 2, startingAt: 1.5), [1.5, 0.375])
+        let eight = EditTask.levels(steps: 8, startingAt: 1.5)
+        XCTAssertEqual(eight.count, 8)
+        XCTAssertEqual(eight.last!, 0.02, accuracy: 1e-5)
+        XCTAssertNoThrow(try validateSigmas(eight))
+        XCTAssertEqual(EditTask.levels(steps: 2, startingAt: 80), [80, 20])
+    }
+
     func testInpaintingOnATrainedToyModelBeatsTheTrainingMean() throws {
         var config = TrainingConfig(method: .ict)
         config.model = .mlpToy
