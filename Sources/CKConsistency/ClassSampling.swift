@@ -77,20 +77,15 @@ extension TrainedModel {
         guard !labels.isEmpty else { throw SamplingError.badCount(0) }
         var rows: [Int: [Int]] = [:]
         for (k, label) in labels.enumerated() { rows[label, default: []].append(k) }
-        var out: Tensor? = nil
-        var values: [Float] = []
+        let per = outputShape.reduce(1, *)
+        var values = [Float](repeating: 0, count: labels.count * per)
         for (label, indices) in rows.sorted(by: { $0.key < $1.key }) {
             let part = try sample(plan, count: indices.count, seed: seed, class: ClassRequest(label: label, guidance: guidance))
-            let per = part.count / indices.count
-            if out == nil {
-                out = part
-                values = [Float](repeating: 0, count: labels.count * per)
-            }
             for (j, k) in indices.enumerated() {
                 values.replaceSubrange((k * per)..<((k + 1) * per), with: part.storage[(j * per)..<((j + 1) * per)])
             }
         }
-        return Tensor(shape: [labels.count] + Array(out!.shape.dropFirst()), storage: values)
+        return Tensor(shape: [labels.count] + outputShape, storage: values)
     }
 
     /// Throws unless this is an EDM model of the run's network, sample shape and classes (ECT's start, CTM's teacher).

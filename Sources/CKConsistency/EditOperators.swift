@@ -16,6 +16,14 @@ public protocol EditOperator {
 
 extension EditOperator {
     public func project(_ x: Tensor, onto y: Tensor) -> Tensor { x + pseudoInverse(y - apply(x)) }
+
+    /// One image (C, H, W) where each observation in y (N rows) leaves the sample open: A⁺y + (I − A⁺A) image, for every
+    /// row (the training-mean fill of inpainting's baseline, and of an edit's start).
+    public func filled(with image: Tensor, onto y: Tensor) -> Tensor {
+        let n = y.shape[0]
+        let repeated = Tensor(shape: [n] + image.shape, storage: Array((0..<n).map { _ in image.storage }.joined()))
+        return project(repeated, onto: y)
+    }
 }
 
 // MARK: - Inpainting

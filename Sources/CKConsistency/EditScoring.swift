@@ -40,9 +40,7 @@ extension EditTask {
         case .inpaint:
             guard let trainingMean, let op = try makeOperator(sampleShape: sampleShape) else { return nil }
             precondition(trainingMean.shape == sampleShape, "EditTask.baseline: mean \(trainingMean.shape) for samples \(sampleShape)")
-            let n = inputs.shape[0]
-            let filled = Tensor(shape: [n] + sampleShape, storage: Array((0..<n).map { _ in trainingMean.storage }.joined()))
-            return op.project(filled, onto: op.apply(inputs))
+            return op.filled(with: trainingMean, onto: op.apply(inputs))
         case .superResolution:
             return try degraded(inputs, sampleShape: sampleShape)
         case .colorize:

@@ -144,7 +144,7 @@ extension TrainedModel {
         var starts = op.map { $0.pseudoInverse(observations!) } ?? images
         if let op, let prior, let y = observations {
             precondition(prior.shape == sampleShape, "edit: prior \(prior.shape) for a model of \(sampleShape)")
-            starts = op.project(gatherRows(prior.reshaped([1] + sampleShape), Array(repeating: 0, count: images.shape[0])), onto: y)
+            starts = op.filled(with: prior, onto: y)
         }
         let n = images.shape[0]
         let root = SplitMix64(seed: seed)

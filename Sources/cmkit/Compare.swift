@@ -98,7 +98,7 @@ struct Compare: ParsableCommand {
                  + String(format: ", %.3f ms per sample", 1000 * seconds / Double(n)))
         }
         try PNG.write(ImageGrid.sideBySide(panels, scale: isPoints ? 1 : 2), to: "\(out)/compare.png")
-        try writeTables(rows, metric: metric, columns: columns, model: model, samples: n)
+        try writeTables(rows, metric: metric, columns: columns, model: model, samples: n, choice: choice)
         // The metric's full name is in metrics.md; the axis carries its column names.
         try PNG.write(Plot.lines(metricSeries(rows, metric: metric), title: "QUALITY VS NFE (\(samplesText(n)) SAMPLES)",
                                  xLabel: "network evaluations", yLabel: metric.columns.joined(separator: " / ") + " (lower is better)"),
@@ -139,10 +139,11 @@ struct Compare: ParsableCommand {
         return plans
     }
 
-    private func writeTables(_ rows: [CompareRow], metric: QualityMetric, columns: [String], model: TrainedModel, samples: Int) throws {
+    private func writeTables(_ rows: [CompareRow], metric: QualityMetric, columns: [String], model: TrainedModel, samples: Int,
+                             choice: ClassChoice?) throws {
         var md = "Checkpoint `\(checkpoint)` (\(model.config.model.rawValue) on \(model.config.data), iteration \(model.step), \(weights.rawValue) weights).\n"
         md += "Metric: \(metric.name) on \(samples) samples (lower is better). Time: wall-clock sampling time per sample, \(Parallel.threadCount) threads.\n"
-        if let choice = try classes.choice(for: model) {
+        if let choice {
             md += "Samples of \(choice.description)" + (classes.guidance.map { ", guidance w = \(formatted($0))" } ?? "")
                 + (columns.contains("class_accuracy") ? "; class_accuracy: how often the classifier names the asked-for class (higher is better)" : "") + ".\n"
         }
