@@ -218,18 +218,24 @@ struct ECTOptions: MethodOptionGroup {
     @Option(help: "Weighting: edm is 1/t^2 + 1/sigma_data^2 (the paper), gap is 1/(t - r) (the authors' code) (default edm).")
     var ectWeighting: ECTWeighting?
     @Option(parsing: .unconditional, help: "Pseudo-Huber c (0: sqrt of the squared distance, the paper's adaptive weighting; default 0).") var ectC: Float?
+    @Option(parsing: .unconditional, help: "With --classes: distill the --init model's classifier-free guided sampler at this weight w, so one step samples as guided EDM does (1: plain ECT, the default).")
+    var ectGuidance: Double?
 
     static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--init EDM.safetensors" : nil }
 
     var givenFlags: [String] {
         [("--init", initialization != nil), ("--ect-q", ectQ != nil), ("--ect-stages", ectStages != nil),
-         ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil), ("--ect-c", ectC != nil)].filter(\.1).map(\.0)
+         ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil), ("--ect-c", ectC != nil),
+         ("--ect-guidance", ectGuidance != nil)].filter(\.1).map(\.0)
     }
 
     func validate() throws {
         if let ectQ, !(ectQ > 1 && ectQ.isFinite) { throw ValidationError("--ect-q must be a number above 1.") }
         if let ectStages, ectStages < 1 { throw ValidationError("--ect-stages must be at least 1.") }
         if let ectC, !(ectC >= 0 && ectC.isFinite) { throw ValidationError("--ect-c must be a number >= 0.") }
+        if let ectGuidance, !(ectGuidance >= 0 && ectGuidance.isFinite) {
+            throw ValidationError("--ect-guidance must be a number of at least 0 (1: no guidance; 2 is usual).")
+        }
     }
 
     func options() throws -> any MethodOptions { options(over: ECTConfig()) }
@@ -242,6 +248,7 @@ struct ECTOptions: MethodOptionGroup {
         if let ectMapping { o.mapping = ectMapping }
         if let ectWeighting { o.weighting = ectWeighting }
         if let ectC { o.huberC = ectC }
+        if let ectGuidance { o.guidance = ectGuidance }
         return o
     }
 

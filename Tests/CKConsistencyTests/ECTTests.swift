@@ -63,6 +63,30 @@ final class ECTTests: XCTestCase {
         XCTAssertEqual(config.r(t: 0.01, stage: 0), 0)
     }
 
+    /// Guided tuning's x_r is one Euler step of the teacher's ODE from x_t. With a teacher that denoises exactly
+    /// (every sample is the same point x0) that step lands on x0 + r z, where plain ECT puts x_r, and where r = 0
+    /// the teacher's output is x0, the data: the two losses agree. A teacher that denoises elsewhere moves them.
+    func testGuidedTargetIsTheTeachersEulerStep() throws {
+        let x0: [Float] = [0.3, -0.7]
+        let batch = Tensor(shape: [32, 2], storage: (0..<32).flatMap { _ in x0 })
+        let network = TrainingConfig(method: .ect).makeNetwork()
+        let config = ECTConfig()                 // q 4, stage 0: r = 0 for t below about 0.5, r > 0 above
+        func loss(_ teacher: ((Tensor, [Float]) -> Tensor)?) -> Float {
+            var rng = SplitMix64(seed: 9)
+            return ectLoss(network: network, batch: batch, step: 0, iterations: 100, config: config, teacher: teacher, rng: &rng).loss.scalar
+        }
+        var rng = SplitMix64(seed: 9)
+        let ts = (0..<32).map { _ in exp(config.pMean + config.pStd * rng.normalDouble()) }
+        XCTAssertTrue(ts.contains { config.r(t: $0, stage: 0) == 0 } && ts.contains { config.r(t: $0, stage: 0) > 0 },
+                      "the batch has both kinds of samples")
+        let plain = loss(nil)
+        let exact = loss { x, _ in Tensor(shape: x.shape, storage: (0..<x.shape[0]).flatMap { _ in x0 }) }
+        // Float: x0 + t z - t z (t - r)/t against x0 + r z, with t up to 80.
+        XCTAssertEqual(exact, plain, accuracy: 1e-3 * plain)
+        let elsewhere = loss { x, _ in Tensor(zeros: x.shape) }
+        XCTAssertGreaterThan(abs(elsewhere - plain), 0.05 * plain, "plain \(plain), teacher denoising to 0: \(elsewhere)")
+    }
+
     func testTuningAnEDMModelImprovesOneStepSamples() throws {
         var edm = TrainingConfig(method: .edm)
         edm.iterations = 1500

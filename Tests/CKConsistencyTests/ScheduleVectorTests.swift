@@ -96,6 +96,16 @@ final class ScheduleVectorTests: XCTestCase {
     func testLossGradients() {
         gradCheck(shapes: [[3, 4]]) { pseudoHuber($0[0], c: 0.03) }
         gradCheck(shapes: [[3, 4]]) { cauchy($0[0], c: 0.5) }
+        gradCheck(shapes: [[3, 4]]) { pseudoHuber($0[0], c: 0) }
+    }
+
+    /// With c = 0 the loss is the norm of the difference, which has a kink at 0: a sample whose student and
+    /// target agree exactly (guided ECT's no-class rows at its first step) gets the subgradient 0, not NaN.
+    func testPseudoHuberAtZeroDifferenceHasAFiniteGradient() {
+        let diff = Tensor(shape: [2, 3], storage: [0, 0, 0, 1, -2, 2]).trackingGradients()
+        let g = Tape.gradients(of: pseudoHuber(diff, c: 0).sum(), wrt: [diff])[0]
+        XCTAssertEqual(Array(g.storage[0..<3]), [0, 0, 0])
+        assertClose(Array(g.storage[3..<6]), [1.0 / 3, -2.0 / 3, 2.0 / 3], atol: 1e-6, "x / |x| for the other sample")
     }
 
     func testStepListValidation() {

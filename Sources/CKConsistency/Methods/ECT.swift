@@ -4,6 +4,11 @@
 // separate teacher. Pairs (t, r) per sample (6.2), target sg f(x_r, r) with f(x, 0) = x, pseudo-Huber
 // distance with the EDM weighting (6.3). The authors' code (locuslab/ect, training/loss.py) weights by
 // 1/(t - r) instead [code != paper text]; both are options.
+// Guided tuning (an addition, not in the paper): a class-conditional run with guidance w != 1 keeps the EDM
+// model it starts from as a frozen teacher and takes x_r one Euler step of the teacher's classifier-free
+// guided ODE away from x_t, instead of on x_t's own noise line: consistency distillation of the guided
+// teacher (as latent consistency models distill guidance, Luo et al. 2023), so one step samples what the
+// teacher's guided sampler does, which sampling-time guidance of a consistency model cannot.
 import Glibc
 import CKTensor
 import CKNN
@@ -35,6 +40,8 @@ public struct ECTConfig: MethodOptions {
     /// Pseudo-Huber c; 0 gives sqrt(d) (the paper's adaptive weighting with p = 0.5); nil: 0.00054 sqrt(dim).
     public var huberC: Float? = 0
     public var pMean = -1.1, pStd = 2.0
+    /// The frozen teacher's classifier-free guidance weight for class-conditional runs; 1: no teacher.
+    public var guidance = 1.0
 
     public init() {}
 
@@ -44,7 +51,11 @@ public struct ECTConfig: MethodOptions {
         try require(k >= 0 && k.isFinite && b.isFinite, "ect.k", k, "and b must be finite, k >= 0")
         if let huberC { try require(huberC >= 0 && huberC.isFinite, "ect.huberC", huberC, "must be a number >= 0") }
         try require(pStd > 0 && pStd.isFinite && pMean.isFinite, "ect.pStd", pStd, "must be positive (and pMean finite)")
+        try require(guidance >= 0 && guidance.isFinite, "ect.guidance", guidance, "must be a finite number of at least 0")
     }
+
+    /// Tuning distills a guided teacher instead of following the data's noise lines.
+    public var isGuided: Bool { guidance != 1 }
 
     /// The stage of iteration `step` in a run of `iterations`: a function of the iteration, so it survives resume.
     public func stage(step: Int, iterations: Int) -> Int {
@@ -71,8 +82,11 @@ public struct ECTLossResult {
 /// ECT loss (algorithms.md 6.3): t lognormal per sample (clamped to [sigma_min, sigma_max], the sampler's
 /// range), r from the stage's mapping, one epsilon shared by x_t and x_r, target sg f(x_r, r) (x where
 /// r = 0), mean over the batch of w * (sqrt(d + c^2) - c), d the sample's sum of squared differences.
+/// With a teacher denoiser D(x, sigma per row) (guided tuning), x_r = x_t + (r - t) (x_t - D(x_t, t)) / t
+/// instead, which is D(x_t, t) itself where r = 0.
 public func ectLoss(network: some Backbone, batch: Tensor, step: Int, iterations: Int, config: ECTConfig,
-                    noise: Tensor? = nil, shard: Shard? = nil, rng: inout some RandomNumberGenerator,
+                    noise: Tensor? = nil, shard: Shard? = nil, teacher: ((Tensor, [Float]) -> Tensor)? = nil,
+                    rng: inout some RandomNumberGenerator,
                     preconditioning p: Preconditioning = Preconditioning()) -> ECTLossResult {
     let shard = shard ?? .whole(batch.shape[0])
     let stage = config.stage(step: step, iterations: iterations)
@@ -81,14 +95,24 @@ public func ectLoss(network: some Backbone, batch: Tensor, step: Int, iterations
     let x = shard.rows(batch), z = shard.rows(allNoise), tDouble = shard.values(allT), n = x.shape[0]
     let rDouble = tDouble.map { config.r(t: $0, stage: stage) }
     let t = tDouble.map(Float.init), r = rDouble.map(Float.init)
-    let student = p.edmDenoiser(network, addNoise(x, z, sigma: t), sigma: t)
+    let xt = addNoise(x, z, sigma: t)
+    let student = p.edmDenoiser(network, xt, sigma: t)
     let target = Tape.withoutRecording { () -> Tensor in
-        guard r.contains(where: { $0 > 0 }) else { return x }
-        // f(x, 0) = x: samples with r = 0 take the data itself (evaluated at a placeholder level, then masked).
+        // Samples with r = 0 are evaluated at a placeholder level, then masked: f(x, 0) = x gives the data
+        // itself there, or with a teacher its denoised x_t (where its Euler step to 0 lands).
         let safe = r.map { $0 > 0 ? $0 : 1 }
-        let f = p.edmDenoiser(network, addNoise(x, z, sigma: safe), sigma: safe)
+        let xr: Tensor, atZero: Tensor
+        if let teacher {
+            atZero = teacher(xt, t)
+            xr = xt - (xt - atZero) * perSample(zip(t, r).map { t, r in (t - r) / t }, rank: x.rank)
+        } else {
+            xr = addNoise(x, z, sigma: safe)
+            atZero = x
+        }
+        guard r.contains(where: { $0 > 0 }) else { return atZero }
+        let f = p.edmDenoiser(network, xr, sigma: safe)
         let mask = perSample(r.map { $0 > 0 ? 1 : 0 }, rank: x.rank)
-        return f * mask + x * (1 - mask)
+        return f * mask + atZero * (1 - mask)
     }
     let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
     let weights = zip(tDouble, rDouble).map { t, r in
@@ -106,6 +130,8 @@ public final class ECT: TrainingMethod {
 
     public let options: ECTConfig
     public private(set) var setupSummary: String?
+    /// The frozen EDM model a guided run distills (nil unless `options.isGuided`).
+    public let teacher: (any Backbone)?
 
     /// The network starts as the EDM model's weights (its EMA weights when loaded from a checkpoint).
     public init(config: TrainingConfig, network: any Backbone, inputs: MethodInputs) throws {
@@ -113,12 +139,39 @@ public final class ECT: TrainingMethod {
         let source = start.source ?? "the diffusion model"
         try start.requireDiffusionModel(for: config, source: source)
         options = config.options(as: ECTConfig.self)
+        try ECT.requireClassesForGuidance(options, config: config)
         let copied = copyMatchingValues(from: start.network, to: network)
+        teacher = options.isGuided ? ECT.frozen(start.network) : nil
         setupSummary = "ECT starts from \(source) at iteration \(start.step) (\(copied) of \(network.parameters.count) tensors)"
+            + (options.isGuided ? "; it also distills that model's guided sampler, w = \(options.guidance)" : "")
     }
 
+    /// A guided run finds its teacher's weights in the checkpoint (`teacher.*`), so it resumes without the --init file.
     public init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {
         options = config.options(as: ECTConfig.self)
+        try ECT.requireClassesForGuidance(options, config: config)
+        guard options.isGuided else { teacher = nil; return }
+        var edm = config
+        edm.method = .edm
+        let teacher = ECT.frozen(edm.makeNetwork())
+        try checkpoint.load(into: teacher.parameters, prefix: "teacher.")
+        self.teacher = teacher
+    }
+
+    private static func frozen(_ network: any Backbone) -> any Backbone {
+        for p in network.parameters { p.freeze() }
+        return network
+    }
+
+    private static func requireClassesForGuidance(_ options: ECTConfig, config: TrainingConfig) throws {
+        guard options.isGuided, config.classNames == nil else { return }
+        throw TrainingError.invalidSetting(field: "ect.guidance", value: "\(options.guidance)",
+                                           requirement: "needs a class-conditional run (--classes): guidance mixes the class and no-class outputs")
+    }
+
+    public func save(into checkpoint: inout Checkpoint) {
+        guard let teacher else { return }
+        checkpoint.append(teacher.parameters.map { (join("teacher", $0.name), $0.value) })
     }
 
     public static func samplingContext(config: TrainingConfig, checkpoint: Checkpoint, path: String) throws -> SamplingContext {
@@ -129,8 +182,16 @@ public final class ECT: TrainingMethod {
 
     public func step(network: any Backbone, batch: Tensor, noise: Tensor?, iteration: Int, config: TrainingConfig,
                      shard: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
+        // The teacher sees the student's rows' labels (dropped ones as no class, where guidance leaves it unguided).
+        let guided = teacher.map { teacher -> (Tensor, [Float]) -> Tensor in
+            var bound = teacher
+            if let student = network as? LabelledNetwork {
+                bound = LabelledNetwork(teacher, labels: student.labels, guidance: Float(options.guidance))
+            }
+            return { Preconditioning().edmDenoiser(bound, $0, sigma: $1) }
+        }
         let result = ectLoss(network: network, batch: batch, step: iteration, iterations: config.iterations, config: options,
-                             noise: noise, shard: shard, rng: &rng)
+                             noise: noise, shard: shard, teacher: guided, rng: &rng)
         return .loss(result.loss, StepReport(loss: result.loss.scalar, details: ["stage": Float(result.stage)]))
     }
 }

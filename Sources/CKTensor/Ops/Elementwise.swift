@@ -37,7 +37,9 @@ struct Clamp: UnaryFunction {
 
 // Pullback helpers: f(g, saved) where saved is the op's input x or output y.
 struct ExpGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * y } }
-struct SqrtGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * 0.5 / y } }
+/// 0 at y = 0, where the slope is infinite: sqrt takes the norm in the pseudo-Huber losses, whose kink at a
+/// zero difference (c = 0) then gets the subgradient 0 instead of inf * 0 = NaN.
+struct SqrtGrad: BinaryFunction { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { y > 0 ? g * 0.5 / y : 0 } }
 struct PowerGrad: BinaryFunction {
     let p: Float
     @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { g * p * powf(x, p - 1) }
