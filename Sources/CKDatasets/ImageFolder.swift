@@ -10,6 +10,11 @@ public enum ImageFolder {
     public static func load(_ directory: String) throws -> (images: Tensor, files: [String]) {
         let names = try pngNames(in: directory)
         guard let first = names.first else {
+            let subfolders = (try? subfolderNames(in: directory)) ?? []
+            guard subfolders.isEmpty else {
+                throw DatasetError("image folder \(directory): no .png files found, only subfolders (\(subfolders.prefix(4).joined(separator: ", ")))"
+                                   + "; to train on them as classes add --classes, or give one subfolder as the folder")
+            }
             throw DatasetError("image folder \(directory): no .png files found")
         }
         let reference = try PNG.read("\(directory)/\(first)")                 // (C, H, W), values as stored

@@ -220,13 +220,15 @@ struct ECTOptions: MethodOptionGroup {
     @Option(parsing: .unconditional, help: "Pseudo-Huber c (0: sqrt of the squared distance, the paper's adaptive weighting; default 0).") var ectC: Float?
     @Option(parsing: .unconditional, help: "With --classes: distill the --init model's classifier-free guided sampler at this weight w, so one step samples as guided EDM does (1: plain ECT, the default).")
     var ectGuidance: Double?
+    @Flag(help: "Distill the --init model's ODE: x_r is one Euler step of it from x_t instead of a point on x_t's noise line (consistency distillation from the start model).")
+    var ectDistill = false
 
     static func flag(for input: MethodInput) -> String? { input == .diffusionModel ? "--init EDM.safetensors" : nil }
 
     var givenFlags: [String] {
         [("--init", initialization != nil), ("--ect-q", ectQ != nil), ("--ect-stages", ectStages != nil),
          ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil), ("--ect-c", ectC != nil),
-         ("--ect-guidance", ectGuidance != nil)].filter(\.1).map(\.0)
+         ("--ect-guidance", ectGuidance != nil), ("--ect-distill", ectDistill)].filter(\.1).map(\.0)
     }
 
     func validate() throws {
@@ -249,6 +251,7 @@ struct ECTOptions: MethodOptionGroup {
         if let ectWeighting { o.weighting = ectWeighting }
         if let ectC { o.huberC = ectC }
         if let ectGuidance { o.guidance = ectGuidance }
+        if ectDistill { o.distill = true }
         return o
     }
 

@@ -209,6 +209,13 @@ final class ClassConditionalTests: XCTestCase {
         XCTAssertThrowsError(try Trainer(config: unconditional, inputs: MethodInputs(diffusionModel: start.trainedModel()))) {
             XCTAssertTrue("\($0)".contains("--classes"), "\($0)")
         }
+        // Distilling the unguided ODE needs no classes.
+        var distilling = unconditional
+        var distill = ECTConfig()
+        distill.distill = true
+        distilling.options = distill
+        let student = try Trainer(config: distilling, inputs: MethodInputs(diffusionModel: start.trainedModel()))
+        XCTAssertNotNil((student.method as? ECT)?.teacher)
     }
 
     /// The check on images: EDM on `shapes` labelled by style, briefly trained, draws the asked-for style

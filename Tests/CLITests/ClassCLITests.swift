@@ -3,6 +3,7 @@
 import XCTest
 import Foundation
 import CKTensor
+import CKNN
 import CKConsistency
 import CKImageIO
 import CKTestSupport
@@ -66,6 +67,18 @@ final class ClassCLITests: CLITestCase {
         try expectError(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--guidance", "2", "--out", path("x.png")],
                         says: "--guidance needs --class")
         try expectError(["train", "--resume", path("run"), "--classes"], says: "--classes cannot change")
+
+        // Tuning that distills the guided sampler, and the same without classes.
+        _ = try succeed(["train", "--method", "ect", "--init", path("run/checkpoint.safetensors"), "--data", data, "--classes",
+                         "--ect-guidance", "2", "--model", "unet-xs", "--iters", "2", "--batch", "4", "--out", path("guided")])
+        let tuned = try Checkpoint.read(from: URL(fileURLWithPath: path("guided/checkpoint.safetensors")))
+        XCTAssertNotNil(tuned.tensor(named: "teacher.cemb.weight"), "the guided run keeps its teacher")
+        try expectError(["train", "--method", "ect", "--init", path("run/checkpoint.safetensors"), "--data", data,
+                         "--ect-guidance", "2", "--iters", "2", "--out", path("unguided")], says: "to train on them as classes add --classes")
+        try expectError(["train", "--method", "ect", "--init", path("run/checkpoint.safetensors"), "--data", "shapes", "--model", "unet-xs",
+                         "--ect-guidance", "2", "--iters", "2", "--out", path("unguided")], says: "needs a class-conditional run (--classes)")
+        try expectError(["train", "--method", "ect", "--init", path("run/checkpoint.safetensors"), "--data", data, "--classes",
+                         "--ect-guidance", "-1", "--iters", "2", "--out", path("unguided")], says: "--ect-guidance must be a number of at least 0")
     }
 
     func testClassRequestsThatCannotWorkAreExplained() throws {

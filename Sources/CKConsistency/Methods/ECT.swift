@@ -4,11 +4,12 @@
 // separate teacher. Pairs (t, r) per sample (6.2), target sg f(x_r, r) with f(x, 0) = x, pseudo-Huber
 // distance with the EDM weighting (6.3). The authors' code (locuslab/ect, training/loss.py) weights by
 // 1/(t - r) instead [code != paper text]; both are options.
-// Guided tuning (an addition, not in the paper): a class-conditional run with guidance w != 1 keeps the EDM
-// model it starts from as a frozen teacher and takes x_r one Euler step of the teacher's classifier-free
-// guided ODE away from x_t, instead of on x_t's own noise line: consistency distillation of the guided
-// teacher (as latent consistency models distill guidance, Luo et al. 2023), so one step samples what the
-// teacher's guided sampler does, which sampling-time guidance of a consistency model cannot.
+// Distilled tuning (an addition, not in the paper): the run keeps the EDM model it starts from as a frozen
+// teacher and takes x_r one Euler step of the teacher's ODE away from x_t instead of on x_t's own noise
+// line, which is consistency distillation (Song et al. 2023) from the model ECT starts at. With classes and
+// a guidance weight w != 1 the teacher's ODE is the classifier-free guided one (as latent consistency models
+// distill guidance, Luo et al. 2023), so one step samples what the teacher's guided sampler does, which
+// sampling-time guidance of a consistency model cannot.
 import Glibc
 import CKTensor
 import CKNN
@@ -40,7 +41,9 @@ public struct ECTConfig: MethodOptions {
     /// Pseudo-Huber c; 0 gives sqrt(d) (the paper's adaptive weighting with p = 0.5); nil: 0.00054 sqrt(dim).
     public var huberC: Float? = 0
     public var pMean = -1.1, pStd = 2.0
-    /// The frozen teacher's classifier-free guidance weight for class-conditional runs; 1: no teacher.
+    /// x_r from the frozen start model's ODE instead of the noise line.
+    public var distill = false
+    /// The teacher's classifier-free guidance weight for class-conditional runs (w != 1 implies `distill`).
     public var guidance = 1.0
 
     public init() {}
@@ -54,8 +57,8 @@ public struct ECTConfig: MethodOptions {
         try require(guidance >= 0 && guidance.isFinite, "ect.guidance", guidance, "must be a finite number of at least 0")
     }
 
-    /// Tuning distills a guided teacher instead of following the data's noise lines.
-    public var isGuided: Bool { guidance != 1 }
+    /// Tuning follows a frozen teacher's ODE instead of the data's noise lines.
+    public var usesTeacher: Bool { distill || guidance != 1 }
 
     /// The stage of iteration `step` in a run of `iterations`: a function of the iteration, so it survives resume.
     public func stage(step: Int, iterations: Int) -> Int {
@@ -130,27 +133,28 @@ public final class ECT: TrainingMethod {
 
     public let options: ECTConfig
     public private(set) var setupSummary: String?
-    /// The frozen EDM model a guided run distills (nil unless `options.isGuided`).
+    /// The frozen EDM model a distilling run follows (nil unless `options.usesTeacher`).
     public let teacher: (any Backbone)?
 
     /// The network starts as the EDM model's weights (its EMA weights when loaded from a checkpoint).
     public init(config: TrainingConfig, network: any Backbone, inputs: MethodInputs) throws {
         guard let start = inputs.diffusionModel else { throw TrainingError.missingInput(method: .ect, input: .diffusionModel) }
         let source = start.source ?? "the diffusion model"
-        try start.requireDiffusionModel(for: config, source: source)
         options = config.options(as: ECTConfig.self)
         try ECT.requireClassesForGuidance(options, config: config)
+        try start.requireDiffusionModel(for: config, source: source)
         let copied = copyMatchingValues(from: start.network, to: network)
-        teacher = options.isGuided ? ECT.frozen(start.network) : nil
+        teacher = options.usesTeacher ? ECT.frozen(start.network) : nil
+        let following = options.guidance != 1 ? "guided sampler, w = \(options.guidance)" : "ODE"
         setupSummary = "ECT starts from \(source) at iteration \(start.step) (\(copied) of \(network.parameters.count) tensors)"
-            + (options.isGuided ? "; it also distills that model's guided sampler, w = \(options.guidance)" : "")
+            + (options.usesTeacher ? "; it distills that model's \(following)" : "")
     }
 
-    /// A guided run finds its teacher's weights in the checkpoint (`teacher.*`), so it resumes without the --init file.
+    /// A distilling run finds its teacher's weights in the checkpoint (`teacher.*`), so it resumes without the --init file.
     public init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {
         options = config.options(as: ECTConfig.self)
         try ECT.requireClassesForGuidance(options, config: config)
-        guard options.isGuided else { teacher = nil; return }
+        guard options.usesTeacher else { teacher = nil; return }
         var edm = config
         edm.method = .edm
         let teacher = ECT.frozen(edm.makeNetwork())
@@ -164,7 +168,7 @@ public final class ECT: TrainingMethod {
     }
 
     private static func requireClassesForGuidance(_ options: ECTConfig, config: TrainingConfig) throws {
-        guard options.isGuided, config.classNames == nil else { return }
+        guard options.guidance != 1, config.classNames == nil else { return }
         throw TrainingError.invalidSetting(field: "ect.guidance", value: "\(options.guidance)",
                                            requirement: "needs a class-conditional run (--classes): guidance mixes the class and no-class outputs")
     }
