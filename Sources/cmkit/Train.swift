@@ -164,7 +164,7 @@ struct Train: ParsableCommand {
         }
         if usesImageRecipe {
             ImageRecipe.apply(to: &r)
-            r.options = ect.options(over: ImageRecipe.options)
+            r.options = ect.options(over: ImageRecipe.options(classConditional: data.classes))
         }
         return r
     }

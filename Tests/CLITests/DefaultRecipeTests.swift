@@ -28,8 +28,8 @@ final class DefaultRecipeTests: CLITestCase {
             XCTAssertEqual(config.batchSize, ImageRecipe.batchSize)
         }
         let ect = try XCTUnwrap(plan.method.options as? ECTConfig)
-        XCTAssertEqual(ect.q, ImageRecipe.options.q)
-        XCTAssertEqual(ect.stages, ImageRecipe.options.stages)
+        XCTAssertEqual(ect, ImageRecipe.options(classConditional: false))
+        XCTAssertEqual(ect.guidance, 1, "an unconditional run has nothing to guide")
         let trained = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
         XCTAssertEqual(trained.metadata["step"], "\(plan.method.iterations)")
     }
@@ -44,6 +44,11 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(plan.method.classNames, plan.pretrain.classNames)
         let model = try loadTrainedModel(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
         XCTAssertEqual(model.network.classCount, 4)
+        let ect = try XCTUnwrap(plan.method.options as? ECTConfig)
+        XCTAssertEqual(ect.guidance, ImageRecipe.classGuidance, "the tuning phase distills the guided EDM sampler")
+        XCTAssertNotEqual(ect.guidance, 1)
+        let stored = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
+        XCTAssertNotNil(stored.tensor(named: "teacher.cemb.weight"), "with its teacher in the checkpoint")
     }
 
     func testGivenSettingsOverrideTheRecipe() throws {
@@ -57,7 +62,8 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(plan.method.learningRate, 5e-4)
         XCTAssertEqual(plan.pretrain.learningRate, 3e-4)
         XCTAssertEqual((plan.method.options as? ECTConfig)?.q, 8)
-        XCTAssertEqual((plan.method.options as? ECTConfig)?.stages, ImageRecipe.options.stages, "what was not given stays the recipe's")
+        XCTAssertEqual((plan.method.options as? ECTConfig)?.stages, ImageRecipe.options(classConditional: false).stages,
+                       "what was not given stays the recipe's")
     }
 
     func testPointsWithoutMethodTrainICTAndAGivenMethodIsKept() throws {
