@@ -86,7 +86,9 @@ extension RunRequest {
         }
         let sampleShape = inputs.autoencoder?.autoencoder.latentShape ?? dataShape
         var config = TrainingConfig(method: method)
-        config.model = request.model ?? TrainingDefaults.model(method: method, sampleKind: SampleKind(sampleShape: dataShape))
+        // ECT's start and CTM's teacher fix the network: it is theirs unless --model says otherwise (and is then checked).
+        config.model = request.model ?? inputs.diffusionModel?.config.model
+            ?? TrainingDefaults.model(method: method, sampleKind: SampleKind(sampleShape: dataShape))
         config.data = request.data.description
         config.sampleShape = sampleShape
         config.iterations = request.iterations

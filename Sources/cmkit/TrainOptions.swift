@@ -61,7 +61,7 @@ struct RunOptions: ParsableArguments {
 struct GeneralOptions: ParsableArguments {
     @Option(help: "Training method (default: for images the ten-minute recipe, an EDM model tuned with ect in one run; ict for points).")
     var method: MethodName?
-    @Option(help: "Network (default: mlp-toy for points, unet-xs for images without --method, unet-s for images with one, latent-net for lct).")
+    @Option(help: "Network (default: mlp-toy for points, unet-xs for images without --method, unet-s for images with one, latent-net for lct; with --init or --teacher, that model's network).")
     var model: ModelName?
     @Option(parsing: .unconditional, help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?

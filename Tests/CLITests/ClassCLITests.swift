@@ -68,9 +68,10 @@ final class ClassCLITests: CLITestCase {
                         says: "--guidance needs --class")
         try expectError(["train", "--resume", path("run"), "--classes"], says: "--classes cannot change")
 
-        // Tuning that distills the guided sampler, and the same without classes.
+        // Tuning that distills the guided sampler (on the start model's network, unet-xs, without --model),
+        // and the same without classes.
         _ = try succeed(["train", "--method", "ect", "--init", path("run/checkpoint.safetensors"), "--data", data, "--classes",
-                         "--ect-guidance", "2", "--model", "unet-xs", "--iters", "2", "--batch", "4", "--out", path("guided")])
+                         "--ect-guidance", "2", "--iters", "2", "--batch", "4", "--out", path("guided")])
         let tuned = try Checkpoint.read(from: URL(fileURLWithPath: path("guided/checkpoint.safetensors")))
         XCTAssertNotNil(tuned.tensor(named: "teacher.cemb.weight"), "the guided run keeps its teacher")
         try expectError(["train", "--method", "ect", "--init", path("run/checkpoint.safetensors"), "--data", data,
