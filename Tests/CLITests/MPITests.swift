@@ -29,7 +29,8 @@ final class MPITests: CLITestCase {
     /// the BSS run).
     /// `normFloor`: tensors of a smaller norm are compared at that scale (a GroupNorm bias that has moved by a few
     /// learning-rate steps from zero has a norm of about 1e-3, and the rounding above then shows at 1e-7).
-    private func assertSameTraining(_ name: String, _ arguments: [String], normFloor: Double = 1e-6,
+    /// `relative`: the bound, 1e-5 unless a case says why not.
+    private func assertSameTraining(_ name: String, _ arguments: [String], normFloor: Double = 1e-6, relative: Double = 1e-5,
                                     file: StaticString = #filePath, line: UInt = #line) throws {
         let cmkit = try CLITestCase.cmkit().path
         try run(cmkit, ["train"] + arguments + ["--out", "\(name)-1", "--threads", "1", "--save-every", "0"])
@@ -42,7 +43,7 @@ final class MPITests: CLITestCase {
             let b = try XCTUnwrap(two.tensor(named: key), "\(name): \(key) missing", file: file, line: line)
             let norm = a.storage.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
             let diff = zip(a.storage, b.storage).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-            XCTAssertLessThanOrEqual(diff, 1e-5 * max(norm, normFloor), "\(name): \(key) differs by \(diff) (norm \(norm))", file: file, line: line)
+            XCTAssertLessThanOrEqual(diff, relative * max(norm, normFloor), "\(name): \(key) differs by \(diff) (norm \(norm))", file: file, line: line)
             compared += 1
         }
         XCTAssertGreaterThan(compared, 0, file: file, line: line)
@@ -58,8 +59,12 @@ final class MPITests: CLITestCase {
         try assertSameTraining("immiscible", ["--data", "toy:checkerboard", "--iters", "20", "--batch", "64", "--seed", "4", "--immiscible", "exact"])
         // BSS takes one reference image of the global batch; an odd batch gives the ranks 5 and 4 samples.
         // --method ict: images without --method train the EDM-then-ECT recipe.
+        // Within 1e-5 relative on an Intel host; on an AMD EPYC host the rounding moved GroupNorm biases of norm 1e-3
+        // by up to 7.0e-8 and up_rb2.conv2.weight by 4.4e-5 relative. A rank that used another reference image
+        // would move every weight by about the learning rate: 3 steps of 1e-4 over that tensor's 9,216 weights
+        // are 9e-3 of its norm 3.3, 40x the bound.
         try assertSameTraining("bss", ["--method", "ict", "--data", "shapes", "--model", "unet-xs", "--iters", "3", "--batch", "9",
-                                       "--seed", "5", "--bss", "0.2"])
+                                       "--seed", "5", "--bss", "0.2"], normFloor: 0.1, relative: 2e-4)
         // Class labels (and which of them are dropped) are drawn for the global batch; each rank binds its rows'.
         // Measured: every tensor within 1e-5 relative but rb3.gn1.bias, 1.0e-7 apart at norm 1.0e-3.
         try assertSameTraining("classes", ["--method", "ict", "--data", "shapes", "--classes", "--model", "unet-xs", "--iters", "3",
