@@ -85,7 +85,7 @@ public struct ECTLossResult {
 /// ECT loss (algorithms.md 6.3): t lognormal per sample (clamped to [sigma_min, sigma_max], the sampler's
 /// range), r from the stage's mapping, one epsilon shared by x_t and x_r, target sg f(x_r, r) (x where
 /// r = 0), mean over the batch of w * (sqrt(d + c^2) - c), d the sample's sum of squared differences.
-/// With a teacher denoiser D(x, sigma per row) (guided tuning), x_r = x_t + (r - t) (x_t - D(x_t, t)) / t
+/// With a teacher denoiser D(x, sigma per row) (distilled or guided tuning), x_r = x_t + (r - t) (x_t - D(x_t, t)) / t
 /// instead, which is D(x_t, t) itself where r = 0.
 public func ectLoss(network: some Backbone, batch: Tensor, step: Int, iterations: Int, config: ECTConfig,
                     noise: Tensor? = nil, shard: Shard? = nil, teacher: ((Tensor, [Float]) -> Tensor)? = nil,
