@@ -48,6 +48,11 @@ struct Sample: ParsableCommand {
         try refuseOverwritingInputs(outputs: [("--out", out), ("--npy", npy), ("--csv", csv)], inputs: [("--checkpoint", checkpoint)])
         let model = try loadTrainedModel(from: URL(fileURLWithPath: checkpoint), weights: weights)
         let choice = try classes.choice(for: model)
+        if choice == nil, let names = model.classNames {
+            // Only the labels dropped in training taught the no-class mode (walkthrough 05: FD 135.6 against 51.8).
+            note("this model is class-conditional (\(names.count) classes) and no --class was given: these are its no-class samples, "
+                 + "which are weaker than its class samples; --class all draws every class, --class NAME one")
+        }
         let labels: [Int]?
         switch choice {
         case nil: labels = nil

@@ -57,6 +57,9 @@ final class ClassCLITests: CLITestCase {
             let row = try NPY.read(path("\(label).npy")).tensor
             assertClose(row.storage, Array(all.storage[(label * 192)..<((label + 1) * 192)]), atol: 1e-5, "class \(name)")
         }
+        let free = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--method", "heun", "--steps", "2",
+                                "--count", "2", "--out", path("free.png")])
+        XCTAssertTrue(free.contains("no --class was given: these are its no-class samples"), free)
         _ = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--class", "1", "--guidance", "3",
                          "--method", "heun", "--steps", "2", "--count", "2", "--out", path("guided.png")])
 
