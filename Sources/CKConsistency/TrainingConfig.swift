@@ -50,6 +50,14 @@ public struct TrainingConfig: Sendable {
                           classCount: classNames?.count ?? 0, rng: &rng)
     }
 
+    /// A fresh network of the EDM model this run starts from or distills (ECT's start, CTM's teacher): the
+    /// same network and classes, without a second time input.
+    public func makeDiffusionNetwork() -> any Backbone {
+        var edm = self
+        edm.method = .edm
+        return edm.makeNetwork()
+    }
+
     public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
 
     /// The batch transforms every method shares: style standardization, then noise assignment.

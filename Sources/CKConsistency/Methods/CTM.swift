@@ -286,9 +286,7 @@ public final class CTM: TrainingMethod {
     /// The teacher's weights and the target network come from the checkpoint: no teacher file is needed.
     public init(config: TrainingConfig, network: any Backbone, checkpoint: Checkpoint, path: String) throws {
         options = config.options(as: CTMConfig.self)
-        var oneTime = config
-        oneTime.method = .edm
-        state = CTMState(config: options, student: network, teacher: oneTime.makeNetwork(), target: config.makeNetwork())
+        state = CTMState(config: options, student: network, teacher: config.makeDiffusionNetwork(), target: config.makeNetwork())
         try state.loadState(from: checkpoint)
     }
 

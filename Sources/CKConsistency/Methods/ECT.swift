@@ -155,9 +155,7 @@ public final class ECT: TrainingMethod {
         options = config.options(as: ECTConfig.self)
         try ECT.requireClassesForGuidance(options, config: config)
         guard options.usesTeacher else { teacher = nil; return }
-        var edm = config
-        edm.method = .edm
-        let teacher = ECT.frozen(edm.makeNetwork())
+        let teacher = ECT.frozen(config.makeDiffusionNetwork())
         try checkpoint.load(into: teacher.parameters, prefix: "teacher.")
         self.teacher = teacher
     }
