@@ -69,9 +69,10 @@ final class Conv2DTests: XCTestCase {
     /// (and an odd batch a short last chunk).
     private func withTwoSampleChunks(input: [Int], weight: [Int], stride: Int, padding: Int, _ body: () -> Void) {
         let geo = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
-        let saved = ConvTuning.chunkFloats
+        let saved = (ConvTuning.chunkFloats, ConvTuning.winogradChunkFloats)
         ConvTuning.chunkFloats = 2 * max(geo.k, geo.cout, geo.cin) * geo.p
-        defer { ConvTuning.chunkFloats = saved }
+        ConvTuning.winogradChunkFloats = 2 * 16 * max(geo.cout, geo.cin) * geo.winogradTiles
+        defer { (ConvTuning.chunkFloats, ConvTuning.winogradChunkFloats) = saved }
         XCTAssertEqual(geo.chunkSize, 2, "chunking not exercised for \(input) * \(weight)")
         body()
     }
@@ -191,6 +192,67 @@ final class Conv2DTests: XCTestCase {
 
     func testGradCheckGeneralKernel() {
         gradCheck(shapes: [[2, 2, 7, 5], [2, 2, 3, 2], [2]]) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 2, padding: 2) }
+    }
+
+    /// Runs `body` with the Winograd kernel forced on or off for every 3x3 stride-1 pad-1 shape.
+    private func withWinograd(_ mode: ConvTuning.Winograd, _ body: () -> Void) {
+        let saved = ConvTuning.winograd
+        ConvTuning.winograd = mode
+        defer { ConvTuning.winograd = saved }
+        body()
+    }
+
+    /// The Winograd F(2x2,3x3) kernel (forward, and dX through the transposed conv) against the Double loops, at
+    /// odd and even sizes down to 2x2, one channel, channel counts that are not multiples of 8, and in chunks.
+    func testWinogradAgainstLoops() {
+        let shapes = [(2, 1, 3, 2, 2), (3, 5, 7, 3, 3), (2, 9, 4, 7, 7), (3, 3, 10, 6, 5), (2, 4, 3, 28, 28),
+                      (1, 17, 9, 14, 14), (4, 8, 8, 13, 11), (3, 2, 1, 9, 17)]
+        withWinograd(.always) {
+            for (n, cin, cout, h, w) in shapes {
+                var rng = SplitMix64(seed: UInt64(h * 100 + w + cin))
+                let x = Tensor.normal(shape: [n, cin, h, w], rng: &rng), wt = Tensor.normal(shape: [cout, cin, 3, 3], rng: &rng)
+                let b = Tensor.normal(shape: [cout], rng: &rng)
+                let geo = ConvGeometry(input: x.shape, weight: wt.shape, stride: 1, padding: 1)
+                XCTAssertTrue(geo.usesWinograd, "\(x.shape) should take the Winograd kernel")
+                let label = "winograd \(cin)->\(cout) \(h)x\(w) N=\(n)"
+                let (tx, tw, tb) = (x.trackingGradients(), wt.trackingGradients(), b.trackingGradients())
+                let y = tx.conv2d(weight: tw, bias: tb, padding: 1)
+                assertClose(y.storage, naiveConv(x, wt, b, stride: 1, padding: 1), atol: 1e-4, rtol: 1e-4, label)
+                let g = Tensor.normal(shape: y.shape, rng: &rng)
+                let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw, tb])
+                let want = naiveConvGradients(x, wt, g, stride: 1, padding: 1)
+                assertClose(got[0].storage, want.dx, atol: 1e-3, rtol: 1e-4, "dx " + label)
+                assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
+                assertClose(got[2].storage, want.db, atol: 1e-3, rtol: 1e-4, "db " + label)
+                guard n >= 3 else { continue }
+                withTwoSampleChunks(input: x.shape, weight: wt.shape, stride: 1, padding: 1) {
+                    assertClose(x.conv2d(weight: wt, bias: b, padding: 1).storage, y.storage, atol: 1e-5, rtol: 1e-5, label + " chunked")
+                }
+            }
+        }
+    }
+
+    func testGradCheckWinograd() {
+        withWinograd(.always) {
+            for shapes in [[[3, 2, 5, 4], [3, 2, 3, 3], [3]], [[2, 3, 2, 2], [2, 3, 3, 3], [2]]] {
+                gradCheck(shapes: shapes) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 1, padding: 1) }
+            }
+        }
+    }
+
+    /// The measured default: Winograd from 14x14 planes up, im2col below and for every other kernel shape.
+    func testWinogradIsChosenPerShape() {
+        withWinograd(.auto) {
+            func uses(_ input: [Int], _ weight: [Int], stride: Int = 1, padding: Int = 1) -> Bool {
+                ConvGeometry(input: input, weight: weight, stride: stride, padding: padding).usesWinograd
+            }
+            XCTAssertTrue(uses([64, 32, 28, 28], [32, 32, 3, 3]))
+            XCTAssertTrue(uses([64, 64, 14, 14], [64, 64, 3, 3]))
+            XCTAssertFalse(uses([64, 64, 7, 7], [64, 64, 3, 3]))
+            XCTAssertFalse(uses([64, 32, 28, 28], [32, 32, 3, 3], stride: 2))
+            XCTAssertFalse(uses([64, 32, 28, 28], [32, 32, 1, 1], padding: 0))
+        }
+        withWinograd(.never) { XCTAssertFalse(ConvGeometry(input: [4, 8, 28, 28], weight: [8, 8, 3, 3], stride: 1, padding: 1).usesWinograd) }
     }
 
     /// Only the tracked inputs get gradients, and each equals the one computed with everything tracked.

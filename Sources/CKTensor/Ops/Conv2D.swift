@@ -50,10 +50,18 @@ extension Tensor {
 private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
     // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
+    let u = g.usesWinograd ? weight.withUnsafeBufferPointer { winogradWeights(g, $0.baseAddress!) } : []
     _ = x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
             g.forEachChunk { c in
                 let columns = c.count * g.p
+                if g.usesWinograd {
+                    u.withUnsafeBufferPointer { ub in
+                        winogradForward(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!, bias: bias,
+                                        y: y + c.start * g.cout * g.p, chunk: c)
+                    }
+                    return
+                }
                 if g.isPointwise {
                     pointwiseForward(g, x: xb.baseAddress!, weight: wb.baseAddress!, bias: bias, y: y, chunk: c)
                     return

@@ -26,8 +26,9 @@ struct ConvGeometry {
     /// Samples per GEMM: as many as keep the larger chunk buffer within `ConvTuning.chunkFloats`, then
     /// evened out over a number of chunks that the threads share equally.
     var chunkSize: Int {
-        let perSample = max(k, cout, cin) * p
-        let most = max(1, min(n, ConvTuning.chunkFloats / max(1, perSample)))
+        let perSample = usesWinograd ? 16 * max(cout, cin) * winogradTiles : max(k, cout, cin) * p
+        let budget = usesWinograd ? ConvTuning.winogradChunkFloats : ConvTuning.chunkFloats
+        let most = max(1, min(n, budget / max(1, perSample)))
         let threads = Parallel.threadCount
         var chunks = (n + most - 1) / most
         chunks = min(n, (chunks + threads - 1) / threads * threads)
@@ -71,6 +72,19 @@ enum ConvTuning {
     /// Upper bound on the floats of one chunk buffer (columns or gathered outputs): 2 MB, about one core's L2,
     /// where sgemm's packing finds the columns im2col just wrote.
     nonisolated(unsafe) static var chunkFloats = 1 << 19
+
+    enum Winograd: String { case auto, always, never }
+    /// Which 3x3 stride-1 convolutions take the Winograd kernel; CK_CONV_WINOGRAD=always|never overrides
+    /// the measured default for A/B timing.
+    nonisolated(unsafe) static var winograd: Winograd = {
+        guard let raw = getenv("CK_CONV_WINOGRAD") else { return .auto }
+        return Winograd(rawValue: String(cString: raw)) ?? .auto
+    }()
+    /// The chunk bound for the Winograd kernel's transformed input and products.
+    /// (Bounds from 64 KB to 1 MB per buffer timed the same; 8 MB was 25% slower.)
+    nonisolated(unsafe) static var winogradChunkFloats = 1 << 17
+    /// Smallest plane (H W) that takes the Winograd kernel under `.auto`.
+    nonisolated(unsafe) static var winogradMinimumPlane = 14 * 14
 }
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault

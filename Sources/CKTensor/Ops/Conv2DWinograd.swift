@@ -1,0 +1,170 @@
+// Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions: the forward pass, and dX through the transposed
+// conv (also 3x3 stride 1 pad 1). Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks",
+// https://arxiv.org/abs/1509.09308. A 2x2 output tile costs 16 multiplies per (Cin, Cout) pair instead of 36;
+// the 16 products are 16 GEMMs (Cout x Cin) x (Cin x tiles), so the arithmetic still runs in sgemm, and the
+// transformed input is 4 values per input value where im2col writes 9.
+//
+// Error: the transforms only add and halve (B and A are 0/±1, G has 1/2), so the result differs from im2col
+// by float rounding of sums of at most 4 more terms per product; tests allow 1e-4 on unit-normal data.
+
+extension ConvGeometry {
+    /// The shape this kernel handles.
+    var isWinograd3x3: Bool { kh == 3 && kw == 3 && stride == 1 && padding == 1 && h >= 2 && w >= 2 }
+
+    /// Whether convolutions of this shape take the Winograd path. On 7x7 planes 16 tiles cover 8x8 outputs
+    /// (30% of the work wasted) and the GEMMs get narrow, so small planes stay with im2col.
+    var usesWinograd: Bool {
+        switch ConvTuning.winograd {
+        case .never: return false
+        case .always: return isWinograd3x3
+        case .auto: return isWinograd3x3 && h * w >= ConvTuning.winogradMinimumPlane
+        }
+    }
+}
+
+/// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias through F(2x2, 3x3), on this chunk's thread(s).
+func winogradForward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: [Float]?,
+                     y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
+    // x (nc, Cin, H, W) -> y (nc, Cout, H, W) for this chunk. V (16, Cin, T) = B^T d B for T tiles;
+    // M[e] (Cout, T) = U[e] (Cout, Cin) V[e] (Cin, T); y = A^T M A + bias.
+    let tiles = g.winogradTiles, t = c.count * tiles
+    ConvScratch.with(16 * g.cin * t + winogradSlack, 16 * g.cout * t + winogradSlack) { v, m in
+        winogradInput(g, x: x, count: c.count, v: v, serial: c.serial)
+        for e in 0..<16 {
+            gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
+                 a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
+                 c: m + e * g.cout * t, ldc: t)
+        }
+        winogradOutput(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
+    }
+}
+
+extension ConvGeometry {
+    var winogradTilesX: Int { (w + 1) / 2 }
+    var winogradTilesY: Int { (h + 1) / 2 }
+    var winogradTiles: Int { winogradTilesX * winogradTilesY }
+}
+
+/// U[e][co][ci] = (G w G^T)[e] for G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+func winogradWeights(_ g: ConvGeometry, _ weight: UnsafePointer<Float>) -> [Float] {
+    // weight (Cout, Cin, 3, 3) -> U (16, Cout, Cin)
+    let pairs = g.cout * g.cin
+    return [Float](unsafeUninitializedCapacity: 16 * pairs) { ub, initialized in
+        for pair in 0..<pairs {
+            let w = weight + pair * 9
+            let w0 = SIMD4(w[0], w[1], w[2], 0), w1 = SIMD4(w[3], w[4], w[5], 0), w2 = SIMD4(w[6], w[7], w[8], 0)
+            let gw = (w0, 0.5 * (w0 + w1 + w2), 0.5 * (w0 - w1 + w2), w2)       // G w: 4 rows of 3 (+ a spare lane)
+            for (r, a) in [gw.0, gw.1, gw.2, gw.3].enumerated() {
+                ub[(4 * r) * pairs + pair] = a[0]
+                ub[(4 * r + 1) * pairs + pair] = 0.5 * (a[0] + a[1] + a[2])
+                ub[(4 * r + 2) * pairs + pair] = 0.5 * (a[0] - a[1] + a[2])
+                ub[(4 * r + 3) * pairs + pair] = a[2]
+            }
+        }
+        initialized = 16 * pairs
+    }
+}
+
+/// V[e][ci][t] = (B^T d B)[e] for each 4x4 input patch d (stride 2, zero-padded), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+private func winogradInput(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, v: UnsafeMutablePointer<Float>,
+                           serial: Bool) {
+    // x (nc, Cin, H, W) -> V (16, Cin, nc tiles). Per plane: copy into a zero-bordered buffer, then per row of
+    // tiles combine its 4 padded rows (B^T d) and split the columns into even and odd (SIMD16 halves), which
+    // gives 8 tiles' (B^T d B) per SIMD8 operation.
+    let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
+    let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cin * t
+    let groups = (tilesX + 7) / 8, pw = 16 * groups + 16, ph = 2 * tilesY + 2
+    split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * (ph + 4))
+        defer { padded.deallocate() }
+        padded.initialize(repeating: 0, count: pw * (ph + 4))     // borders stay zero: only the interior is rewritten
+        let rows = padded + pw * ph                                // B^T d for one row of tiles: 4 rows of pw
+        for q in planes {
+            let j = q / g.cin, ci = q % g.cin
+            let src = x + q * g.planeIn
+            for r in 0..<g.h { (padded + (r + 1) * pw + 1).update(from: src + r * g.w, count: g.w) }
+            for ty in 0..<tilesY {
+                let d0 = padded + 2 * ty * pw, d1 = d0 + pw, d2 = d1 + pw, d3 = d2 + pw
+                let t0 = rows, t1 = t0 + pw, t2 = t1 + pw, t3 = t2 + pw
+                var c = 0
+                while c < pw {
+                    let a0 = load8(d0 + c), a1 = load8(d1 + c), a2 = load8(d2 + c), a3 = load8(d3 + c)
+                    store8(a0 - a2, t0 + c); store8(a1 + a2, t1 + c); store8(a2 - a1, t2 + c); store8(a1 - a3, t3 + c)
+                    c += 8
+                }
+                let out = v + ci * t + j * tiles + ty * tilesX
+                for i in 0..<4 {
+                    let row = rows + i * pw
+                    let v0 = out + 4 * i * stride16, v1 = v0 + stride16, v2 = v1 + stride16, v3 = v2 + stride16
+                    for group in 0..<groups {
+                        // Patch columns 0...3 of tile tx are padded columns 2tx ... 2tx + 3.
+                        let here = load16(row + 16 * group), next = load16(row + 16 * group + 2)
+                        let e0 = here.evenHalf, o0 = here.oddHalf, e1 = next.evenHalf, o1 = next.oddHalf
+                        let tx = 8 * group, valid = min(8, tilesX - tx)
+                        store8(e0 - e1, v0 + tx, valid); store8(o0 + e1, v1 + tx, valid)
+                        store8(e1 - o0, v2 + tx, valid); store8(o0 - o1, v3 + tx, valid)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// y tile = A^T m A + bias for A^T = [1 1 1 0; 0 1 -1 -1], cropped to H x W.
+private func winogradOutput(_ g: ConvGeometry, m: UnsafePointer<Float>, count nc: Int, bias: [Float]?,
+                            y: UnsafeMutablePointer<Float>, serial: Bool) {
+    // M (16, Cout, nc tiles) -> y (nc, Cout, H, W), 8 tiles of a row of tiles at a time: two output rows of
+    // 16 columns, the even and odd columns as the halves of a SIMD16.
+    let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
+    let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
+    let groups = (tilesX + 7) / 8
+    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
+        defer { rows.deallocate() }
+        let (o0, o1) = (rows, rows + 16 * groups)
+        for q in planes {
+            let j = q / g.cout, co = q % g.cout
+            let b = SIMD8<Float>(repeating: bias?[co] ?? 0)
+            let dst = y + q * g.planeIn
+            for ty in 0..<tilesY {
+                let src = m + co * t + j * tiles + ty * tilesX
+                for group in 0..<groups {
+                    let s = src + 8 * group
+                    func at(_ e: Int) -> SIMD8<Float> { load8(s + e * stride16) }
+                    // A^T m: rows s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 (m_i the rows of the 4x4 tile)
+                    let s00 = at(0) + at(4) + at(8), s01 = at(1) + at(5) + at(9)
+                    let s02 = at(2) + at(6) + at(10), s03 = at(3) + at(7) + at(11)
+                    let s10 = at(4) - at(8) - at(12), s11 = at(5) - at(9) - at(13)
+                    let s12 = at(6) - at(10) - at(14), s13 = at(7) - at(11) - at(15)
+                    var r0 = SIMD16<Float>(), r1 = SIMD16<Float>()
+                    r0.evenHalf = s00 + s01 + s02 + b; r0.oddHalf = s01 - s02 - s03 + b
+                    r1.evenHalf = s10 + s11 + s12 + b; r1.oddHalf = s11 - s12 - s13 + b
+                    UnsafeMutableRawPointer(o0 + 16 * group).storeBytes(of: r0, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(o1 + 16 * group).storeBytes(of: r1, as: SIMD16<Float>.self)
+                }
+                let oy = 2 * ty
+                (dst + oy * g.w).update(from: o0, count: g.w)
+                if oy + 1 < g.h { (dst + (oy + 1) * g.w).update(from: o1, count: g.w) }
+            }
+        }
+    }
+}
+
+/// Reads past the last tile of M are harmless: scratch buffers carry `winogradSlack` spare floats.
+let winogradSlack = 16
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
+@inline(__always) private func load16(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+/// Stores the first `count` lanes: the last group of a row of tiles must not run into the next row's tiles.
+@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    if count == 8 { store8(v, p); return }
+    for lane in 0..<count { p[lane] = v[lane] }
+}
