@@ -200,6 +200,12 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     }
     let col2imWeight = dx == nil ? weight : nil
     guard x != nil || col2imWeight != nil else { return (dx, nil) }
+    if let x, g.usesWinograd, col2imWeight == nil {
+        let dw = grad.withUnsafeBufferPointer { gb in
+            x.withUnsafeBufferPointer { winogradWeightGradient(g, gradient: gb.baseAddress!, x: $0.baseAddress!) }
+        }
+        return (dx, dw)
+    }
     // Every worker sums dW over its own chunks, worker w into slot w; the slots are added at the end.
     let slots = x == nil ? 0 : Parallel.threadCount
     let dwSlots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, slots * dwCount))

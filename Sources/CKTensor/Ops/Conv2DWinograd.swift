@@ -39,6 +39,81 @@ func winogradForward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePointe
     }
 }
 
+/// dW of y = conv3x3(x, weight, pad 1) given g = dL/dy, through the same transforms: with Q = A g A^T per 2x2
+/// gradient tile (zero where the tile runs past the plane), dL/dU[e] = sum over tiles of Q[e] V[e]^T, and
+/// dW = G^T (dL/dU) G.
+func winogradWeightGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, x: UnsafePointer<Float>) -> [Float] {
+    // grad (N, Cout, H, W), x (N, Cin, H, W) -> dW (Cout, Cin, 3, 3). Per chunk: V (16, Cin, T), Q (16, Cout, T),
+    // dU[e] (Cout, Cin) += Q[e] V[e]^T, each worker into its own slot.
+    let pairs = g.cout * g.cin
+    let slots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, Parallel.threadCount * 16 * pairs))
+    defer { slots.deallocate() }
+    let workers = g.forEachChunk { c in
+        let t = c.count * g.winogradTiles
+        ConvScratch.with(16 * g.cin * t + winogradSlack, 16 * g.cout * t + winogradSlack) { v, q in
+            winogradInput(g, x: x + c.start * g.cin * g.planeIn, count: c.count, v: v, serial: c.serial)
+            winogradGradient(g, gradient: grad + c.start * g.cout * g.planeIn, count: c.count, q: q, serial: c.serial)
+            let du = slots + c.worker * 16 * pairs
+            for e in 0..<16 {
+                gemm(transposeA: false, transposeB: true, m: g.cout, n: g.cin, k: t, a: q + e * g.cout * t, lda: t,
+                     b: v + e * g.cin * t, ldb: t, beta: c.isFirst ? 0 : 1, c: du + e * pairs, ldc: g.cin)
+            }
+        }
+    }
+    return [Float](unsafeUninitializedCapacity: 9 * pairs) { dw, initialized in
+        for pair in 0..<pairs {
+            var x = SIMD16<Float>()                              // dL/dU of this (co, ci) pair, summed over workers
+            for w in 0..<workers {
+                for e in 0..<16 { x[e] += slots[(w * 16 + e) * pairs + pair] }
+            }
+            // G^T x G with G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]: rows of x first, then columns.
+            let x0 = x.lowHalf.lowHalf, x1 = x.lowHalf.highHalf, x2 = x.highHalf.lowHalf, x3 = x.highHalf.highHalf
+            for (r, p) in [x0 + 0.5 * (x1 + x2), 0.5 * (x1 - x2), 0.5 * (x1 + x2) + x3].enumerated() {
+                dw[pair * 9 + 3 * r] = p[0] + 0.5 * (p[1] + p[2])
+                dw[pair * 9 + 3 * r + 1] = 0.5 * (p[1] - p[2])
+                dw[pair * 9 + 3 * r + 2] = 0.5 * (p[1] + p[2]) + p[3]
+            }
+        }
+        initialized = 9 * pairs
+    }
+}
+
+/// Q[e][co][t] = (A g A^T)[e] for each 2x2 gradient tile g (zero past the plane), A = [1 0; 1 1; 1 -1; 0 -1].
+private func winogradGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, count nc: Int,
+                              q: UnsafeMutablePointer<Float>, serial: Bool) {
+    // grad (nc, Cout, H, W) -> Q (16, Cout, nc tiles), 8 tiles at a time: a tile row's two gradient rows are
+    // copied into zero-padded buffers whose even and odd columns are the halves of a SIMD16.
+    let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
+    let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
+    let groups = (tilesX + 7) / 8
+    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
+        defer { rows.deallocate() }
+        rows.initialize(repeating: 0, count: 2 * 16 * groups)
+        let (r0, r1) = (rows, rows + 16 * groups)
+        for plane in planes {
+            let j = plane / g.cout, co = plane % g.cout
+            let src = grad + plane * g.planeIn
+            for ty in 0..<tilesY {
+                r0.update(from: src + 2 * ty * g.w, count: g.w)
+                if 2 * ty + 1 < g.h { r1.update(from: src + (2 * ty + 1) * g.w, count: g.w) } else { r1.update(repeating: 0, count: g.w) }
+                let out = q + co * t + j * tiles + ty * tilesX
+                for group in 0..<groups {
+                    let top = load16(r0 + 16 * group), bottom = load16(r1 + 16 * group)
+                    let (g00, g01, g10, g11) = (top.evenHalf, top.oddHalf, bottom.evenHalf, bottom.oddHalf)
+                    let tx = 8 * group, valid = min(8, tilesX - tx)
+                    // A g: rows (g0), (g0 + g1), (g0 - g1), (-g1); then each row (p, q) -> (p, p + q, p - q, -q).
+                    for (i, (p, r)) in [(g00, g01), (g00 + g10, g01 + g11), (g00 - g10, g01 - g11), (-g10, -g11)].enumerated() {
+                        let base = out + 4 * i * stride16 + tx
+                        store8(p, base, valid); store8(p + r, base + stride16, valid)
+                        store8(p - r, base + 2 * stride16, valid); store8(-r, base + 3 * stride16, valid)
+                    }
+                }
+            }
+        }
+    }
+}
+
 extension ConvGeometry {
     var winogradTilesX: Int { (w + 1) / 2 }
     var winogradTilesY: Int { (h + 1) / 2 }
