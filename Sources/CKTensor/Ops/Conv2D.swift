@@ -50,15 +50,21 @@ extension Tensor {
 private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
     // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
-    let u = g.usesWinograd ? weight.withUnsafeBufferPointer { winogradWeights(g, $0.baseAddress!) } : []
+    let u = !g.usesWinograd ? [] : weight.withUnsafeBufferPointer {
+        g.usesWinogradF43 ? winogradF43Weights(g, $0.baseAddress!) : winogradWeights(g, $0.baseAddress!)
+    }
     _ = x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
             g.forEachChunk { c in
                 let columns = c.count * g.p
                 if g.usesWinograd {
                     u.withUnsafeBufferPointer { ub in
-                        winogradForward(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!, bias: bias,
-                                        y: y + c.start * g.cout * g.p, chunk: c)
+                        let (xc, yc) = (xb.baseAddress! + c.start * g.cin * g.planeIn, y + c.start * g.cout * g.p)
+                        if g.usesWinogradF43 {
+                            winogradF43Forward(g, x: xc, u: ub.baseAddress!, bias: bias, y: yc, chunk: c)
+                        } else {
+                            winogradForward(g, x: xc, u: ub.baseAddress!, bias: bias, y: yc, chunk: c)
+                        }
                     }
                     return
                 }

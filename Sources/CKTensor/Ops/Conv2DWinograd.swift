@@ -16,7 +16,7 @@ extension ConvGeometry {
     var usesWinograd: Bool {
         switch ConvTuning.winograd {
         case .never: return false
-        case .always: return isWinograd3x3
+        case .always, .largeTiles: return isWinograd3x3
         case .auto: return isWinograd3x3 && h * w >= ConvTuning.winogradMinimumPlane
         }
     }
@@ -115,6 +115,16 @@ private func winogradGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Fl
 }
 
 extension ConvGeometry {
+    /// Whether the forward pass (and dX) of a Winograd-shaped convolution uses 4x4 output tiles.
+    var usesWinogradF43: Bool {
+        guard usesWinograd else { return false }
+        switch ConvTuning.winograd {
+        case .largeTiles: return true
+        case .auto: return h * w >= ConvTuning.winogradF43MinimumPlane
+        case .always, .never: return false
+        }
+    }
+
     var winogradTilesX: Int { (w + 1) / 2 }
     var winogradTilesY: Int { (h + 1) / 2 }
     var winogradTiles: Int { winogradTilesX * winogradTilesY }

@@ -73,9 +73,11 @@ enum ConvTuning {
     /// where sgemm's packing finds the columns im2col just wrote.
     nonisolated(unsafe) static var chunkFloats = 1 << 19
 
-    enum Winograd: String { case auto, always, never }
-    /// Which 3x3 stride-1 convolutions take the Winograd kernel; CK_CONV_WINOGRAD=always|never overrides
-    /// the measured default for A/B timing.
+    /// `always`: F(2x2, 3x3) for every 3x3 stride-1 pad-1 shape; `largeTiles`: F(4x4, 3x3) for their forward
+    /// passes (dW stays F(2x2)); `auto`: the measured choice per plane size.
+    enum Winograd: String { case auto, always, largeTiles = "large-tiles", never }
+    /// Which 3x3 stride-1 convolutions take a Winograd kernel; CK_CONV_WINOGRAD=always|large-tiles|never
+    /// overrides the measured default for A/B timing.
     nonisolated(unsafe) static var winograd: Winograd = {
         guard let raw = getenv("CK_CONV_WINOGRAD") else { return .auto }
         return Winograd(rawValue: String(cString: raw)) ?? .auto
@@ -85,6 +87,8 @@ enum ConvTuning {
     nonisolated(unsafe) static var winogradChunkFloats = 1 << 17
     /// Smallest plane (H W) that takes the Winograd kernel under `.auto`.
     nonisolated(unsafe) static var winogradMinimumPlane = 14 * 14
+    /// Smallest plane whose forward pass takes F(4x4, 3x3) under `.auto`.
+    nonisolated(unsafe) static var winogradF43MinimumPlane = 28 * 28
 }
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault
