@@ -28,14 +28,16 @@ func winogradForward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePointe
     // x (nc, Cin, H, W) -> y (nc, Cout, H, W) for this chunk. V (16, Cin, T) = B^T d B for T tiles;
     // M[e] (Cout, T) = U[e] (Cout, Cin) V[e] (Cin, T); y = A^T M A + bias.
     let tiles = g.winogradTiles, t = c.count * tiles
-    ConvScratch.with(16 * g.cin * t + winogradSlack, 16 * g.cout * t + winogradSlack) { v, m in
-        winogradInput(g, x: x, count: c.count, v: v, serial: c.serial)
-        for e in 0..<16 {
-            gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
-                 a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
-                 c: m + e * g.cout * t, ldc: t)
+    ConvScratch.with(16 * g.cin * t + winogradSlack) { v in
+        ZeroedScratch.with(16 * g.cout * t + winogradSlack) { m in
+            winogradInput(g, x: x, count: c.count, v: v, serial: c.serial)
+            for e in 0..<16 {
+                gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
+                     a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
+                     beta: 1, c: m + e * g.cout * t, ldc: t)
+            }
+            winogradOutput(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
         }
-        winogradOutput(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
     }
 }
 
@@ -231,6 +233,7 @@ private func winogradOutput(_ g: ConvGeometry, m: UnsafePointer<Float>, count nc
                 (dst + oy * g.w).update(from: o0, count: g.w)
                 if oy + 1 < g.h { (dst + (oy + 1) * g.w).update(from: o1, count: g.w) }
             }
+            for e in 0..<16 { (UnsafeMutablePointer(mutating: m) + e * stride16 + co * t + j * tiles).update(repeating: 0, count: tiles) }
         }
     }
 }

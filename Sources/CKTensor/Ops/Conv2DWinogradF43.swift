@@ -12,14 +12,16 @@ func winogradF43Forward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePoi
     // x (nc, Cin, H, W) -> y (nc, Cout, H, W). V (36, Cin, T) = B^T d B; M[e] (Cout, T) = U[e] (Cout, Cin) V[e];
     // y = A^T M A + bias.
     let t = c.count * g.f43Tiles
-    ConvScratch.with(36 * g.cin * t + f43Slack, 36 * g.cout * t + f43Slack) { v, m in
-        f43Input(g, x: x, count: c.count, v: v, serial: c.serial)
-        for e in 0..<36 {
-            gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
-                 a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
-                 c: m + e * g.cout * t, ldc: t)
+    ConvScratch.with(36 * g.cin * t + f43Slack) { v in
+        ZeroedScratch.with(36 * g.cout * t + f43Slack) { m in
+            f43Input(g, x: x, count: c.count, v: v, serial: c.serial)
+            for e in 0..<36 {
+                gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
+                     a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
+                     beta: 1, c: m + e * g.cout * t, ldc: t)
+            }
+            f43Output(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
         }
-        f43Output(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
     }
 }
 
@@ -160,6 +162,7 @@ private func f43Output(_ g: ConvGeometry, m: UnsafePointer<Float>, count nc: Int
                     (dst + (4 * ty + k) * g.w).update(from: rows + k * 32 * groups, count: g.w)
                 }
             }
+            for e in 0..<36 { (UnsafeMutablePointer(mutating: m) + e * stride36 + co * t + j * tiles).update(repeating: 0, count: tiles) }
         }
     }
 }
