@@ -208,7 +208,10 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     guard x != nil || col2imWeight != nil else { return (dx, nil) }
     if let x, g.usesWinograd, col2imWeight == nil {
         let dw = grad.withUnsafeBufferPointer { gb in
-            x.withUnsafeBufferPointer { winogradWeightGradient(g, gradient: gb.baseAddress!, x: $0.baseAddress!) }
+            x.withUnsafeBufferPointer {
+                g.usesWinogradF43 ? winogradF43WeightGradient(g, gradient: gb.baseAddress!, x: $0.baseAddress!)
+                    : winogradWeightGradient(g, gradient: gb.baseAddress!, x: $0.baseAddress!)
+            }
         }
         return (dx, dw)
     }

@@ -25,6 +25,104 @@ func winogradF43Forward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePoi
     }
 }
 
+/// dW of y = conv3x3(x, weight, pad 1) given g = dL/dy through F(4x4, 3x3): with Q = A g A^T per 4x4 gradient
+/// tile (zero past the plane), dL/dU[e] = sum over tiles of Q[e] V[e]^T, and dW = G^T (dL/dU) G.
+func winogradF43WeightGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, x: UnsafePointer<Float>) -> [Float] {
+    // grad (N, Cout, H, W), x (N, Cin, H, W) -> dW (Cout, Cin, 3, 3). Per chunk: V (36, Cin, T), Q (36, Cout, T),
+    // dU[e] (Cout, Cin) += Q[e] V[e]^T, each worker into its own slot.
+    let pairs = g.cout * g.cin
+    let slots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, Parallel.threadCount * 36 * pairs))
+    defer { slots.deallocate() }
+    let workers = g.forEachChunk { c in
+        let t = c.count * g.f43Tiles
+        ConvScratch.with(36 * g.cin * t + f43Slack, 36 * g.cout * t + f43Slack) { v, q in
+            f43Input(g, x: x + c.start * g.cin * g.planeIn, count: c.count, v: v, serial: c.serial)
+            f43Gradient(g, gradient: grad + c.start * g.cout * g.planeIn, count: c.count, q: q, serial: c.serial)
+            let du = slots + c.worker * 36 * pairs
+            for e in 0..<36 {
+                gemm(transposeA: false, transposeB: true, m: g.cout, n: g.cin, k: t, a: q + e * g.cout * t, lda: t,
+                     b: v + e * g.cin * t, ldb: t, beta: c.isFirst ? 0 : 1, c: du + e * pairs, ldc: g.cin)
+            }
+        }
+    }
+    /// G^T times six values: G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1].
+    @inline(__always) func gt(_ x: SIMD8<Float>) -> SIMD4<Float> {
+        SIMD4(x[0] / 4 - (x[1] + x[2]) / 6 + (x[3] + x[4]) / 24, (x[2] - x[1]) / 6 + (x[3] - x[4]) / 12,
+              (x[3] + x[4] - x[1] - x[2]) / 6 + x[5], 0)
+    }
+    return [Float](unsafeUninitializedCapacity: 9 * pairs) { dw, initialized in
+        var rows = [SIMD4<Float>](repeating: .zero, count: 6)
+        for pair in 0..<pairs {
+            // dL/dU of this (co, ci) pair as six rows of six, summed over workers; then G^T on each row, and
+            // G^T down each of the three resulting columns.
+            for i in 0..<6 {
+                var row = SIMD8<Float>()
+                for c in 0..<6 {
+                    for w in 0..<workers { row[c] += slots[(w * 36 + 6 * i + c) * pairs + pair] }
+                }
+                rows[i] = gt(row)
+            }
+            for b in 0..<3 {
+                let column = gt(SIMD8(rows[0][b], rows[1][b], rows[2][b], rows[3][b], rows[4][b], rows[5][b], 0, 0))
+                for a in 0..<3 { dw[pair * 9 + 3 * a + b] = column[a] }
+            }
+        }
+        initialized = 9 * pairs
+    }
+}
+
+/// A times four values: A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1].
+@inline(__always)
+private func aTimes(_ g0: V8, _ g1: V8, _ g2: V8, _ g3: V8) -> (V8, V8, V8, V8, V8, V8) {
+    let p02 = g0 + g2, p13 = g1 + g3, q02 = g0 + 4 * g2, q13 = 2 * g1 + 8 * g3
+    return (g0, p02 + p13, p02 - p13, q02 + q13, q02 - q13, g3)
+}
+
+/// Q[e][co][t] = (A g A^T)[e] for each 4x4 gradient tile g (zero past the plane).
+private func f43Gradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, count nc: Int,
+                         q: UnsafeMutablePointer<Float>, serial: Bool) {
+    // grad (nc, Cout, H, W) -> Q (36, Cout, nc tiles), 8 tiles at a time: a tile row's four gradient rows are
+    // copied into zero-padded buffers whose columns split by phase mod 4 into the quarters of a SIMD32.
+    let tilesX = g.f43TilesX, tilesY = g.f43TilesY
+    let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cout * t
+    let groups = (tilesX + 7) / 8, width = 32 * groups
+    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)
+        defer { rows.deallocate() }
+        rows.initialize(repeating: 0, count: 4 * width)
+        for plane in planes {
+            let j = plane / g.cout, co = plane % g.cout
+            let src = grad + plane * g.planeIn
+            for ty in 0..<tilesY {
+                for r in 0..<4 {
+                    let y = 4 * ty + r
+                    if y < g.h { (rows + r * width).update(from: src + y * g.w, count: g.w) } else { (rows + r * width).update(repeating: 0, count: g.w) }
+                }
+                let out = q + co * t + j * tiles + ty * tilesX
+                for group in 0..<groups {
+                    // g A^T along each of the 4 rows (columns 4tx + k are phase k), then A down the 6 columns.
+                    func row(_ r: Int) -> (V8, V8, V8, V8, V8, V8) {
+                        let v = load32(rows + r * width + 32 * group)
+                        let (e, o) = (v.evenHalf, v.oddHalf)
+                        return aTimes(e.evenHalf, o.evenHalf, e.oddHalf, o.oddHalf)
+                    }
+                    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3))
+                    let tx = 8 * group, valid = min(8, tilesX - tx)
+                    func column(_ c: Int, _ v: (V8, V8, V8, V8, V8, V8)) {
+                        let base = out + c * stride36 + tx
+                        store8(v.0, base, valid); store8(v.1, base + 6 * stride36, valid); store8(v.2, base + 12 * stride36, valid)
+                        store8(v.3, base + 18 * stride36, valid); store8(v.4, base + 24 * stride36, valid)
+                        store8(v.5, base + 30 * stride36, valid)
+                    }
+                    column(0, aTimes(r0.0, r1.0, r2.0, r3.0)); column(1, aTimes(r0.1, r1.1, r2.1, r3.1))
+                    column(2, aTimes(r0.2, r1.2, r2.2, r3.2)); column(3, aTimes(r0.3, r1.3, r2.3, r3.3))
+                    column(4, aTimes(r0.4, r1.4, r2.4, r3.4)); column(5, aTimes(r0.5, r1.5, r2.5, r3.5))
+                }
+            }
+        }
+    }
+}
+
 extension ConvGeometry {
     var f43TilesX: Int { (w + 3) / 4 }
     var f43TilesY: Int { (h + 3) / 4 }
