@@ -50,21 +50,16 @@ extension Tensor {
 private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
     // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
-    let u = !g.usesWinograd ? [] : weight.withUnsafeBufferPointer {
-        g.usesWinogradF43 ? winogradF43Weights(g, $0.baseAddress!) : winogradWeights(g, $0.baseAddress!)
-    }
+    let winograd = g.winogradKernel
+    let u = winograd.map { kernel in weight.withUnsafeBufferPointer { kernel.weights(g, $0.baseAddress!) } } ?? []
     _ = x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
             g.forEachChunk { c in
                 let columns = c.count * g.p
-                if g.usesWinograd {
+                if let winograd {
                     u.withUnsafeBufferPointer { ub in
-                        let (xc, yc) = (xb.baseAddress! + c.start * g.cin * g.planeIn, y + c.start * g.cout * g.p)
-                        if g.usesWinogradF43 {
-                            winogradF43Forward(g, x: xc, u: ub.baseAddress!, bias: bias, y: yc, chunk: c)
-                        } else {
-                            winogradForward(g, x: xc, u: ub.baseAddress!, bias: bias, y: yc, chunk: c)
-                        }
+                        winogradForward(g, winograd, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!,
+                                        bias: bias, y: y + c.start * g.cout * g.p, chunk: c)
                     }
                     return
                 }
@@ -206,12 +201,9 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     }
     let col2imWeight = dx == nil ? weight : nil
     guard x != nil || col2imWeight != nil else { return (dx, nil) }
-    if let x, g.usesWinograd, col2imWeight == nil {
+    if let x, let winograd = g.winogradKernel, col2imWeight == nil {
         let dw = grad.withUnsafeBufferPointer { gb in
-            x.withUnsafeBufferPointer {
-                g.usesWinogradF43 ? winogradF43WeightGradient(g, gradient: gb.baseAddress!, x: $0.baseAddress!)
-                    : winogradWeightGradient(g, gradient: gb.baseAddress!, x: $0.baseAddress!)
-            }
+            x.withUnsafeBufferPointer { winogradWeightGradient(g, winograd, gradient: gb.baseAddress!, x: $0.baseAddress!) }
         }
         return (dx, dw)
     }

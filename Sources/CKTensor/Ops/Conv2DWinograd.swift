@@ -1,18 +1,33 @@
-// Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions: the forward pass, and dX through the transposed
-// conv (also 3x3 stride 1 pad 1). Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks",
-// https://arxiv.org/abs/1509.09308. A 2x2 output tile costs 16 multiplies per (Cin, Cout) pair instead of 36;
-// the 16 products are 16 GEMMs (Cout x Cin) x (Cin x tiles), so the arithmetic still runs in sgemm, and the
-// transformed input is 4 values per input value where im2col writes 9.
-//
-// Error: the transforms only add and halve (B and A are 0/±1, G has 1/2), so the result differs from im2col
-// by float rounding of sums of at most 4 more terms per product; tests allow 1e-4 on unit-normal data.
+// Winograd convolution for 3x3 stride-1 pad-1 layers (Lavin & Gray 2016, "Fast Algorithms for Convolutional
+// Neural Networks", https://arxiv.org/abs/1509.09308): the forward pass, dX through the transposed conv (also
+// 3x3 stride 1 pad 1), and dW. Each output tile costs one multiply per transform point and (Cin, Cout) pair;
+// the products at one point over all tiles are one GEMM (Cout x Cin) x (Cin x tiles), so the arithmetic still
+// runs in sgemm. This file holds the choice of kernel and the two drivers; the transforms of F(2x2, 3x3) and
+// F(4x4, 3x3) are in their own files.
+
+/// One Winograd variant: how many transform points a tile has, and its transforms.
+struct WinogradKernel {
+    /// 16 for F(2x2, 3x3), 36 for F(4x4, 3x3).
+    let points: Int
+    let tilesPerPlane: (ConvGeometry) -> Int
+    /// weight (Cout, Cin, 3, 3) -> U (points, Cout, Cin)
+    let weights: (ConvGeometry, UnsafePointer<Float>) -> [Float]
+    /// x (n, Cin, H, W) -> V (points, Cin, n tiles); the Bool: run on this thread only
+    let input: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
+    /// M (points, Cout, n tiles) -> y (n, Cout, H, W) + bias; leaves M zero (see `ZeroedScratch`)
+    let output: (ConvGeometry, UnsafeMutablePointer<Float>, Int, [Float]?, UnsafeMutablePointer<Float>, Bool) -> Void
+    /// dL/dy (n, Cout, H, W) -> Q (points, Cout, n tiles)
+    let gradient: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
+    /// summed Q V^T of one (co, ci) pair (points) -> its 3x3 dW
+    let weightFromProducts: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+}
 
 extension ConvGeometry {
-    /// The shape this kernel handles.
+    /// The shape these kernels handle.
     var isWinograd3x3: Bool { kh == 3 && kw == 3 && stride == 1 && padding == 1 && h >= 2 && w >= 2 }
 
-    /// Whether convolutions of this shape take the Winograd path. On 7x7 planes 16 tiles cover 8x8 outputs
-    /// (30% of the work wasted) and the GEMMs get narrow, so small planes stay with im2col.
+    /// Whether convolutions of this shape take a Winograd kernel. On 7x7 planes F(2x2)'s 16 tiles cover 8x8
+    /// outputs (30% of the work wasted) and the GEMMs get narrow, so small planes stay with im2col.
     var usesWinograd: Bool {
         switch ConvTuning.winograd {
         case .never: return false
@@ -20,104 +35,8 @@ extension ConvGeometry {
         case .auto: return isWinograd3x3 && h * w >= ConvTuning.winogradMinimumPlane
         }
     }
-}
 
-/// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias through F(2x2, 3x3), on this chunk's thread(s).
-func winogradForward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: [Float]?,
-                     y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
-    // x (nc, Cin, H, W) -> y (nc, Cout, H, W) for this chunk. V (16, Cin, T) = B^T d B for T tiles;
-    // M[e] (Cout, T) = U[e] (Cout, Cin) V[e] (Cin, T); y = A^T M A + bias.
-    let tiles = g.winogradTiles, t = c.count * tiles
-    ConvScratch.with(16 * g.cin * t + winogradSlack) { v in
-        ZeroedScratch.with(16 * g.cout * t + winogradSlack) { m in
-            winogradInput(g, x: x, count: c.count, v: v, serial: c.serial)
-            for e in 0..<16 {
-                gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
-                     a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
-                     beta: 1, c: m + e * g.cout * t, ldc: t)
-            }
-            winogradOutput(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
-        }
-    }
-}
-
-/// dW of y = conv3x3(x, weight, pad 1) given g = dL/dy, through the same transforms: with Q = A g A^T per 2x2
-/// gradient tile (zero where the tile runs past the plane), dL/dU[e] = sum over tiles of Q[e] V[e]^T, and
-/// dW = G^T (dL/dU) G.
-func winogradWeightGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, x: UnsafePointer<Float>) -> [Float] {
-    // grad (N, Cout, H, W), x (N, Cin, H, W) -> dW (Cout, Cin, 3, 3). Per chunk: V (16, Cin, T), Q (16, Cout, T),
-    // dU[e] (Cout, Cin) += Q[e] V[e]^T, each worker into its own slot.
-    let pairs = g.cout * g.cin
-    let slots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, Parallel.threadCount * 16 * pairs))
-    defer { slots.deallocate() }
-    let workers = g.forEachChunk { c in
-        let t = c.count * g.winogradTiles
-        ConvScratch.with(16 * g.cin * t + winogradSlack, 16 * g.cout * t + winogradSlack) { v, q in
-            winogradInput(g, x: x + c.start * g.cin * g.planeIn, count: c.count, v: v, serial: c.serial)
-            winogradGradient(g, gradient: grad + c.start * g.cout * g.planeIn, count: c.count, q: q, serial: c.serial)
-            let du = slots + c.worker * 16 * pairs
-            for e in 0..<16 {
-                gemm(transposeA: false, transposeB: true, m: g.cout, n: g.cin, k: t, a: q + e * g.cout * t, lda: t,
-                     b: v + e * g.cin * t, ldb: t, beta: c.isFirst ? 0 : 1, c: du + e * pairs, ldc: g.cin)
-            }
-        }
-    }
-    return [Float](unsafeUninitializedCapacity: 9 * pairs) { dw, initialized in
-        for pair in 0..<pairs {
-            var x = SIMD16<Float>()                              // dL/dU of this (co, ci) pair, summed over workers
-            for w in 0..<workers {
-                for e in 0..<16 { x[e] += slots[(w * 16 + e) * pairs + pair] }
-            }
-            // G^T x G with G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]: rows of x first, then columns.
-            let x0 = x.lowHalf.lowHalf, x1 = x.lowHalf.highHalf, x2 = x.highHalf.lowHalf, x3 = x.highHalf.highHalf
-            for (r, p) in [x0 + 0.5 * (x1 + x2), 0.5 * (x1 - x2), 0.5 * (x1 + x2) + x3].enumerated() {
-                dw[pair * 9 + 3 * r] = p[0] + 0.5 * (p[1] + p[2])
-                dw[pair * 9 + 3 * r + 1] = 0.5 * (p[1] - p[2])
-                dw[pair * 9 + 3 * r + 2] = 0.5 * (p[1] + p[2]) + p[3]
-            }
-        }
-        initialized = 9 * pairs
-    }
-}
-
-/// Q[e][co][t] = (A g A^T)[e] for each 2x2 gradient tile g (zero past the plane), A = [1 0; 1 1; 1 -1; 0 -1].
-private func winogradGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, count nc: Int,
-                              q: UnsafeMutablePointer<Float>, serial: Bool) {
-    // grad (nc, Cout, H, W) -> Q (16, Cout, nc tiles), 8 tiles at a time: a tile row's two gradient rows are
-    // copied into zero-padded buffers whose even and odd columns are the halves of a SIMD16.
-    let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
-    let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
-    let groups = (tilesX + 7) / 8
-    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
-        defer { rows.deallocate() }
-        rows.initialize(repeating: 0, count: 2 * 16 * groups)
-        let (r0, r1) = (rows, rows + 16 * groups)
-        for plane in planes {
-            let j = plane / g.cout, co = plane % g.cout
-            let src = grad + plane * g.planeIn
-            for ty in 0..<tilesY {
-                r0.update(from: src + 2 * ty * g.w, count: g.w)
-                if 2 * ty + 1 < g.h { r1.update(from: src + (2 * ty + 1) * g.w, count: g.w) } else { r1.update(repeating: 0, count: g.w) }
-                let out = q + co * t + j * tiles + ty * tilesX
-                for group in 0..<groups {
-                    let top = load16(r0 + 16 * group), bottom = load16(r1 + 16 * group)
-                    let (g00, g01, g10, g11) = (top.evenHalf, top.oddHalf, bottom.evenHalf, bottom.oddHalf)
-                    let tx = 8 * group, valid = min(8, tilesX - tx)
-                    // A g: rows (g0), (g0 + g1), (g0 - g1), (-g1); then each row (p, q) -> (p, p + q, p - q, -q).
-                    for (i, (p, r)) in [(g00, g01), (g00 + g10, g01 + g11), (g00 - g10, g01 - g11), (-g10, -g11)].enumerated() {
-                        let base = out + 4 * i * stride16 + tx
-                        store8(p, base, valid); store8(p + r, base + stride16, valid)
-                        store8(p - r, base + 2 * stride16, valid); store8(-r, base + 3 * stride16, valid)
-                    }
-                }
-            }
-        }
-    }
-}
-
-extension ConvGeometry {
-    /// Whether the forward pass (and dX) of a Winograd-shaped convolution uses 4x4 output tiles.
+    /// Whether a Winograd-shaped convolution uses 4x4 output tiles (fewer multiplies, larger rounding error).
     var usesWinogradF43: Bool {
         guard usesWinograd else { return false }
         switch ConvTuning.winograd {
@@ -127,132 +46,87 @@ extension ConvGeometry {
         }
     }
 
-    var winogradTilesX: Int { (w + 1) / 2 }
-    var winogradTilesY: Int { (h + 1) / 2 }
-    var winogradTiles: Int { winogradTilesX * winogradTilesY }
+    /// The Winograd kernel for this shape, nil where im2col runs.
+    var winogradKernel: WinogradKernel? {
+        guard usesWinograd else { return nil }
+        return usesWinogradF43 ? .f43 : .f22
+    }
 }
 
-/// U[e][co][ci] = (G w G^T)[e] for G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-func winogradWeights(_ g: ConvGeometry, _ weight: UnsafePointer<Float>) -> [Float] {
-    // weight (Cout, Cin, 3, 3) -> U (16, Cout, Cin)
-    let pairs = g.cout * g.cin
-    return [Float](unsafeUninitializedCapacity: 16 * pairs) { ub, initialized in
+/// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias, with U = kernel.weights(weight), on this chunk's thread(s).
+func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
+                     bias: [Float]?, y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
+    // x (nc, Cin, H, W) -> y (nc, Cout, H, W). V (points, Cin, T) for T tiles; M[e] (Cout, T) = U[e] (Cout, Cin) V[e];
+    // then the output transform. M accumulates with beta 1 into a buffer kept zero.
+    let points = kernel.points, t = c.count * kernel.tilesPerPlane(g)
+    ConvScratch.with(points * g.cin * t + winogradSlack) { v in
+        ZeroedScratch.with(points * g.cout * t + winogradSlack) { m in
+            kernel.input(g, x, c.count, v, c.serial)
+            for e in 0..<points {
+                gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
+                     a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
+                     beta: 1, c: m + e * g.cout * t, ldc: t)
+            }
+            kernel.output(g, m, c.count, bias, y, c.serial)
+        }
+    }
+}
+
+/// dW of y = conv3x3(x, weight, pad 1) given g = dL/dy, through the same transforms: with Q = A g A^T per
+/// gradient tile (zero where the tile runs past the plane), dL/dU[e] = sum over tiles of Q[e] V[e]^T, and
+/// dW = G^T (dL/dU) G.
+func winogradWeightGradient(_ g: ConvGeometry, _ kernel: WinogradKernel, gradient grad: UnsafePointer<Float>,
+                            x: UnsafePointer<Float>) -> [Float] {
+    // grad (N, Cout, H, W), x (N, Cin, H, W) -> dW (Cout, Cin, 3, 3). Per chunk: V (points, Cin, T),
+    // Q (points, Cout, T), dU[e] (Cout, Cin) += Q[e] V[e]^T, each worker into its own slot.
+    let points = kernel.points, pairs = g.cout * g.cin
+    let slots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, Parallel.threadCount * points * pairs))
+    defer { slots.deallocate() }
+    let workers = g.forEachChunk { c in
+        let t = c.count * kernel.tilesPerPlane(g)
+        ConvScratch.with(points * g.cin * t + winogradSlack, points * g.cout * t + winogradSlack) { v, q in
+            kernel.input(g, x + c.start * g.cin * g.planeIn, c.count, v, c.serial)
+            kernel.gradient(g, grad + c.start * g.cout * g.planeIn, c.count, q, c.serial)
+            let du = slots + c.worker * points * pairs
+            for e in 0..<points {
+                gemm(transposeA: false, transposeB: true, m: g.cout, n: g.cin, k: t, a: q + e * g.cout * t, lda: t,
+                     b: v + e * g.cin * t, ldb: t, beta: c.isFirst ? 0 : 1, c: du + e * pairs, ldc: g.cin)
+            }
+        }
+    }
+    let summed = UnsafeMutablePointer<Float>.allocate(capacity: points)
+    defer { summed.deallocate() }
+    return [Float](unsafeUninitializedCapacity: 9 * pairs) { dw, initialized in
         for pair in 0..<pairs {
-            let w = weight + pair * 9
-            let w0 = SIMD4(w[0], w[1], w[2], 0), w1 = SIMD4(w[3], w[4], w[5], 0), w2 = SIMD4(w[6], w[7], w[8], 0)
-            let gw = (w0, 0.5 * (w0 + w1 + w2), 0.5 * (w0 - w1 + w2), w2)       // G w: 4 rows of 3 (+ a spare lane)
-            for (r, a) in [gw.0, gw.1, gw.2, gw.3].enumerated() {
-                ub[(4 * r) * pairs + pair] = a[0]
-                ub[(4 * r + 1) * pairs + pair] = 0.5 * (a[0] + a[1] + a[2])
-                ub[(4 * r + 2) * pairs + pair] = 0.5 * (a[0] - a[1] + a[2])
-                ub[(4 * r + 3) * pairs + pair] = a[2]
+            for e in 0..<points {
+                var sum: Float = 0
+                for w in 0..<workers { sum += slots[(w * points + e) * pairs + pair] }
+                summed[e] = sum
             }
+            kernel.weightFromProducts(summed, dw.baseAddress! + 9 * pair)
         }
-        initialized = 16 * pairs
+        initialized = 9 * pairs
     }
 }
 
-/// V[e][ci][t] = (B^T d B)[e] for each 4x4 input patch d (stride 2, zero-padded), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-private func winogradInput(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int, v: UnsafeMutablePointer<Float>,
-                           serial: Bool) {
-    // x (nc, Cin, H, W) -> V (16, Cin, nc tiles). Per plane: copy into a zero-bordered buffer, then per row of
-    // tiles combine its 4 padded rows (B^T d) and split the columns into even and odd (SIMD16 halves), which
-    // gives 8 tiles' (B^T d B) per SIMD8 operation.
-    let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
-    let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cin * t
-    let groups = (tilesX + 7) / 8, pw = 16 * groups + 16, ph = 2 * tilesY + 2
-    split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
-        let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * (ph + 4))
-        defer { padded.deallocate() }
-        padded.initialize(repeating: 0, count: pw * (ph + 4))     // borders stay zero: only the interior is rewritten
-        let rows = padded + pw * ph                                // B^T d for one row of tiles: 4 rows of pw
-        for q in planes {
-            let j = q / g.cin, ci = q % g.cin
-            let src = x + q * g.planeIn
-            for r in 0..<g.h { (padded + (r + 1) * pw + 1).update(from: src + r * g.w, count: g.w) }
-            for ty in 0..<tilesY {
-                let d0 = padded + 2 * ty * pw, d1 = d0 + pw, d2 = d1 + pw, d3 = d2 + pw
-                let t0 = rows, t1 = t0 + pw, t2 = t1 + pw, t3 = t2 + pw
-                var c = 0
-                while c < pw {
-                    let a0 = load8(d0 + c), a1 = load8(d1 + c), a2 = load8(d2 + c), a3 = load8(d3 + c)
-                    store8(a0 - a2, t0 + c); store8(a1 + a2, t1 + c); store8(a2 - a1, t2 + c); store8(a1 - a3, t3 + c)
-                    c += 8
-                }
-                let out = v + ci * t + j * tiles + ty * tilesX
-                for i in 0..<4 {
-                    let row = rows + i * pw
-                    let v0 = out + 4 * i * stride16, v1 = v0 + stride16, v2 = v1 + stride16, v3 = v2 + stride16
-                    for group in 0..<groups {
-                        // Patch columns 0...3 of tile tx are padded columns 2tx ... 2tx + 3.
-                        let here = load16(row + 16 * group), next = load16(row + 16 * group + 2)
-                        let e0 = here.evenHalf, o0 = here.oddHalf, e1 = next.evenHalf, o1 = next.oddHalf
-                        let tx = 8 * group, valid = min(8, tilesX - tx)
-                        store8(e0 - e1, v0 + tx, valid); store8(o0 + e1, v1 + tx, valid)
-                        store8(e1 - o0, v2 + tx, valid); store8(o0 - o1, v3 + tx, valid)
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// y tile = A^T m A + bias for A^T = [1 1 1 0; 0 1 -1 -1], cropped to H x W.
-private func winogradOutput(_ g: ConvGeometry, m: UnsafePointer<Float>, count nc: Int, bias: [Float]?,
-                            y: UnsafeMutablePointer<Float>, serial: Bool) {
-    // M (16, Cout, nc tiles) -> y (nc, Cout, H, W), 8 tiles of a row of tiles at a time: two output rows of
-    // 16 columns, the even and odd columns as the halves of a SIMD16.
-    let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
-    let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
-    let groups = (tilesX + 7) / 8
-    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
-        defer { rows.deallocate() }
-        let (o0, o1) = (rows, rows + 16 * groups)
-        for q in planes {
-            let j = q / g.cout, co = q % g.cout
-            let b = SIMD8<Float>(repeating: bias?[co] ?? 0)
-            let dst = y + q * g.planeIn
-            for ty in 0..<tilesY {
-                let src = m + co * t + j * tiles + ty * tilesX
-                for group in 0..<groups {
-                    let s = src + 8 * group
-                    func at(_ e: Int) -> SIMD8<Float> { load8(s + e * stride16) }
-                    // A^T m: rows s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 (m_i the rows of the 4x4 tile)
-                    let s00 = at(0) + at(4) + at(8), s01 = at(1) + at(5) + at(9)
-                    let s02 = at(2) + at(6) + at(10), s03 = at(3) + at(7) + at(11)
-                    let s10 = at(4) - at(8) - at(12), s11 = at(5) - at(9) - at(13)
-                    let s12 = at(6) - at(10) - at(14), s13 = at(7) - at(11) - at(15)
-                    var r0 = SIMD16<Float>(), r1 = SIMD16<Float>()
-                    r0.evenHalf = s00 + s01 + s02 + b; r0.oddHalf = s01 - s02 - s03 + b
-                    r1.evenHalf = s10 + s11 + s12 + b; r1.oddHalf = s11 - s12 - s13 + b
-                    UnsafeMutableRawPointer(o0 + 16 * group).storeBytes(of: r0, as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(o1 + 16 * group).storeBytes(of: r1, as: SIMD16<Float>.self)
-                }
-                let oy = 2 * ty
-                (dst + oy * g.w).update(from: o0, count: g.w)
-                if oy + 1 < g.h { (dst + (oy + 1) * g.w).update(from: o1, count: g.w) }
-            }
-            for e in 0..<16 { (UnsafeMutablePointer(mutating: m) + e * stride16 + co * t + j * tiles).update(repeating: 0, count: tiles) }
-        }
-    }
-}
-
-/// Reads past the last tile of M are harmless: scratch buffers carry `winogradSlack` spare floats.
+/// Reads past the last tile of a product buffer are harmless: scratch buffers carry this many spare floats.
 let winogradSlack = 16
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
-@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
-@inline(__always) private func load16(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
+@inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
+@inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+@inline(__always) func load32(_ p: UnsafeMutablePointer<Float>) -> SIMD32<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
+}
+@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 /// Stores the first `count` lanes: the last group of a row of tiles must not run into the next row's tiles.
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
     if count == 8 { store8(v, p); return }
     for lane in 0..<count { p[lane] = v[lane] }
 }

@@ -1,126 +1,17 @@
-// Winograd F(4x4, 3x3) for the forward pass (and dX) of 3x3 stride-1 pad-1 convolutions on large planes.
-// Lavin & Gray 2016 (https://arxiv.org/abs/1509.09308), interpolation points 0, ±1, ±2, ∞. A 4x4 output tile
+// Winograd F(4x4, 3x3): the transforms (interpolation points 0, ±1, ±2, ∞) and the kernel built from them. A 4x4 output tile
 // costs 36 multiplies per (Cin, Cout) pair instead of 144 (F(2x2, 3x3): 64), so the GEMMs are 1.8x smaller than
 // F(2x2)'s, and the transformed input is 2.25 values per input value.
 //
 // Error: B and A have entries up to 5 and 8 and G has 1/24, so rounding grows by about one decimal digit over
-// F(2x2); on unit-normal data the tests allow 1e-3 absolute against Double loops (F(2x2): 1e-4).
+// F(2x2); the largest error seen in the tests on unit-normal data was 9e-5 (F(2x2): 8e-6).
 
-/// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias through F(4x4, 3x3), on this chunk's thread(s).
-func winogradF43Forward(_ g: ConvGeometry, x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: [Float]?,
-                        y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
-    // x (nc, Cin, H, W) -> y (nc, Cout, H, W). V (36, Cin, T) = B^T d B; M[e] (Cout, T) = U[e] (Cout, Cin) V[e];
-    // y = A^T M A + bias.
-    let t = c.count * g.f43Tiles
-    ConvScratch.with(36 * g.cin * t + f43Slack) { v in
-        ZeroedScratch.with(36 * g.cout * t + f43Slack) { m in
-            f43Input(g, x: x, count: c.count, v: v, serial: c.serial)
-            for e in 0..<36 {
-                gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,
-                     a: u + e * g.cout * g.cin, lda: g.cin, b: v + e * g.cin * t, ldb: t,
-                     beta: 1, c: m + e * g.cout * t, ldc: t)
-            }
-            f43Output(g, m: m, count: c.count, bias: bias, y: y, serial: c.serial)
-        }
-    }
-}
-
-/// dW of y = conv3x3(x, weight, pad 1) given g = dL/dy through F(4x4, 3x3): with Q = A g A^T per 4x4 gradient
-/// tile (zero past the plane), dL/dU[e] = sum over tiles of Q[e] V[e]^T, and dW = G^T (dL/dU) G.
-func winogradF43WeightGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, x: UnsafePointer<Float>) -> [Float] {
-    // grad (N, Cout, H, W), x (N, Cin, H, W) -> dW (Cout, Cin, 3, 3). Per chunk: V (36, Cin, T), Q (36, Cout, T),
-    // dU[e] (Cout, Cin) += Q[e] V[e]^T, each worker into its own slot.
-    let pairs = g.cout * g.cin
-    let slots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, Parallel.threadCount * 36 * pairs))
-    defer { slots.deallocate() }
-    let workers = g.forEachChunk { c in
-        let t = c.count * g.f43Tiles
-        ConvScratch.with(36 * g.cin * t + f43Slack, 36 * g.cout * t + f43Slack) { v, q in
-            f43Input(g, x: x + c.start * g.cin * g.planeIn, count: c.count, v: v, serial: c.serial)
-            f43Gradient(g, gradient: grad + c.start * g.cout * g.planeIn, count: c.count, q: q, serial: c.serial)
-            let du = slots + c.worker * 36 * pairs
-            for e in 0..<36 {
-                gemm(transposeA: false, transposeB: true, m: g.cout, n: g.cin, k: t, a: q + e * g.cout * t, lda: t,
-                     b: v + e * g.cin * t, ldb: t, beta: c.isFirst ? 0 : 1, c: du + e * pairs, ldc: g.cin)
-            }
-        }
-    }
-    /// G^T times six values: G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1].
-    @inline(__always) func gt(_ x: SIMD8<Float>) -> SIMD4<Float> {
-        SIMD4(x[0] / 4 - (x[1] + x[2]) / 6 + (x[3] + x[4]) / 24, (x[2] - x[1]) / 6 + (x[3] - x[4]) / 12,
-              (x[3] + x[4] - x[1] - x[2]) / 6 + x[5], 0)
-    }
-    return [Float](unsafeUninitializedCapacity: 9 * pairs) { dw, initialized in
-        var rows = [SIMD4<Float>](repeating: .zero, count: 6)
-        for pair in 0..<pairs {
-            // dL/dU of this (co, ci) pair as six rows of six, summed over workers; then G^T on each row, and
-            // G^T down each of the three resulting columns.
-            for i in 0..<6 {
-                var row = SIMD8<Float>()
-                for c in 0..<6 {
-                    for w in 0..<workers { row[c] += slots[(w * 36 + 6 * i + c) * pairs + pair] }
-                }
-                rows[i] = gt(row)
-            }
-            for b in 0..<3 {
-                let column = gt(SIMD8(rows[0][b], rows[1][b], rows[2][b], rows[3][b], rows[4][b], rows[5][b], 0, 0))
-                for a in 0..<3 { dw[pair * 9 + 3 * a + b] = column[a] }
-            }
-        }
-        initialized = 9 * pairs
-    }
-}
-
-/// A times four values: A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1].
-@inline(__always)
-private func aTimes(_ g0: V8, _ g1: V8, _ g2: V8, _ g3: V8) -> (V8, V8, V8, V8, V8, V8) {
-    let p02 = g0 + g2, p13 = g1 + g3, q02 = g0 + 4 * g2, q13 = 2 * g1 + 8 * g3
-    return (g0, p02 + p13, p02 - p13, q02 + q13, q02 - q13, g3)
-}
-
-/// Q[e][co][t] = (A g A^T)[e] for each 4x4 gradient tile g (zero past the plane).
-private func f43Gradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, count nc: Int,
-                         q: UnsafeMutablePointer<Float>, serial: Bool) {
-    // grad (nc, Cout, H, W) -> Q (36, Cout, nc tiles), 8 tiles at a time: a tile row's four gradient rows are
-    // copied into zero-padded buffers whose columns split by phase mod 4 into the quarters of a SIMD32.
-    let tilesX = g.f43TilesX, tilesY = g.f43TilesY
-    let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cout * t
-    let groups = (tilesX + 7) / 8, width = 32 * groups
-    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)
-        defer { rows.deallocate() }
-        rows.initialize(repeating: 0, count: 4 * width)
-        for plane in planes {
-            let j = plane / g.cout, co = plane % g.cout
-            let src = grad + plane * g.planeIn
-            for ty in 0..<tilesY {
-                for r in 0..<4 {
-                    let y = 4 * ty + r
-                    if y < g.h { (rows + r * width).update(from: src + y * g.w, count: g.w) } else { (rows + r * width).update(repeating: 0, count: g.w) }
-                }
-                let out = q + co * t + j * tiles + ty * tilesX
-                for group in 0..<groups {
-                    // g A^T along each of the 4 rows (columns 4tx + k are phase k), then A down the 6 columns.
-                    func row(_ r: Int) -> (V8, V8, V8, V8, V8, V8) {
-                        let v = load32(rows + r * width + 32 * group)
-                        let (e, o) = (v.evenHalf, v.oddHalf)
-                        return aTimes(e.evenHalf, o.evenHalf, e.oddHalf, o.oddHalf)
-                    }
-                    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3))
-                    let tx = 8 * group, valid = min(8, tilesX - tx)
-                    func column(_ c: Int, _ v: (V8, V8, V8, V8, V8, V8)) {
-                        let base = out + c * stride36 + tx
-                        store8(v.0, base, valid); store8(v.1, base + 6 * stride36, valid); store8(v.2, base + 12 * stride36, valid)
-                        store8(v.3, base + 18 * stride36, valid); store8(v.4, base + 24 * stride36, valid)
-                        store8(v.5, base + 30 * stride36, valid)
-                    }
-                    column(0, aTimes(r0.0, r1.0, r2.0, r3.0)); column(1, aTimes(r0.1, r1.1, r2.1, r3.1))
-                    column(2, aTimes(r0.2, r1.2, r2.2, r3.2)); column(3, aTimes(r0.3, r1.3, r2.3, r3.3))
-                    column(4, aTimes(r0.4, r1.4, r2.4, r3.4)); column(5, aTimes(r0.5, r1.5, r2.5, r3.5))
-                }
-            }
-        }
-    }
+extension WinogradKernel {
+    static let f43 = WinogradKernel(
+        points: 36, tilesPerPlane: { $0.f43Tiles }, weights: winogradF43Weights,
+        input: { f43Input($0, x: $1, count: $2, v: $3, serial: $4) },
+        output: { f43Output($0, m: $1, count: $2, bias: $3, y: $4, serial: $5) },
+        gradient: { f43Gradient($0, gradient: $1, count: $2, q: $3, serial: $4) },
+        weightFromProducts: f43WeightFromProducts)
 }
 
 extension ConvGeometry {
@@ -221,7 +112,7 @@ private func f43Input(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int,
 }
 
 /// y tile = A^T m A + bias, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1], cropped to H x W.
-private func f43Output(_ g: ConvGeometry, m: UnsafePointer<Float>, count nc: Int, bias: [Float]?,
+private func f43Output(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count nc: Int, bias: [Float]?,
                        y: UnsafeMutablePointer<Float>, serial: Bool) {
     // M (36, Cout, nc tiles) -> y (nc, Cout, H, W), 8 tiles of a row of tiles at a time: four output rows of
     // 32 columns, built as the phase quarters of a SIMD32.
@@ -260,24 +151,72 @@ private func f43Output(_ g: ConvGeometry, m: UnsafePointer<Float>, count nc: Int
                     (dst + (4 * ty + k) * g.w).update(from: rows + k * 32 * groups, count: g.w)
                 }
             }
-            for e in 0..<36 { (UnsafeMutablePointer(mutating: m) + e * stride36 + co * t + j * tiles).update(repeating: 0, count: tiles) }
+            for e in 0..<36 { (m + e * stride36 + co * t + j * tiles).update(repeating: 0, count: tiles) }
         }
     }
 }
 
-/// Reads past the last tile of M are harmless: scratch buffers carry `f43Slack` spare floats.
-let f43Slack = 16
+/// A times four values: A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1].
+@inline(__always)
+private func aTimes(_ g0: V8, _ g1: V8, _ g2: V8, _ g3: V8) -> (V8, V8, V8, V8, V8, V8) {
+    let p02 = g0 + g2, p13 = g1 + g3, q02 = g0 + 4 * g2, q13 = 2 * g1 + 8 * g3
+    return (g0, p02 + p13, p02 - p13, q02 + q13, q02 - q13, g3)
+}
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
-@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> V8 { load8(UnsafePointer(p)) }
-@inline(__always) private func load32(_ p: UnsafeMutablePointer<Float>) -> SIMD32<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
+/// Q[e][co][t] = (A g A^T)[e] for each 4x4 gradient tile g (zero past the plane).
+private func f43Gradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>, count nc: Int,
+                         q: UnsafeMutablePointer<Float>, serial: Bool) {
+    // grad (nc, Cout, H, W) -> Q (36, Cout, nc tiles), 8 tiles at a time: a tile row's four gradient rows are
+    // copied into zero-padded buffers whose columns split by phase mod 4 into the quarters of a SIMD32.
+    let tilesX = g.f43TilesX, tilesY = g.f43TilesY
+    let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cout * t
+    let groups = (tilesX + 7) / 8, width = 32 * groups
+    split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)
+        defer { rows.deallocate() }
+        rows.initialize(repeating: 0, count: 4 * width)
+        for plane in planes {
+            let j = plane / g.cout, co = plane % g.cout
+            let src = grad + plane * g.planeIn
+            for ty in 0..<tilesY {
+                for r in 0..<4 {
+                    let y = 4 * ty + r
+                    if y < g.h { (rows + r * width).update(from: src + y * g.w, count: g.w) } else { (rows + r * width).update(repeating: 0, count: g.w) }
+                }
+                let out = q + co * t + j * tiles + ty * tilesX
+                for group in 0..<groups {
+                    // g A^T along each of the 4 rows (columns 4tx + k are phase k), then A down the 6 columns.
+                    func row(_ r: Int) -> (V8, V8, V8, V8, V8, V8) {
+                        let v = load32(rows + r * width + 32 * group)
+                        let (e, o) = (v.evenHalf, v.oddHalf)
+                        return aTimes(e.evenHalf, o.evenHalf, e.oddHalf, o.oddHalf)
+                    }
+                    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3))
+                    let tx = 8 * group, valid = min(8, tilesX - tx)
+                    func column(_ c: Int, _ v: (V8, V8, V8, V8, V8, V8)) {
+                        let base = out + c * stride36 + tx
+                        store8(v.0, base, valid); store8(v.1, base + 6 * stride36, valid); store8(v.2, base + 12 * stride36, valid)
+                        store8(v.3, base + 18 * stride36, valid); store8(v.4, base + 24 * stride36, valid)
+                        store8(v.5, base + 30 * stride36, valid)
+                    }
+                    column(0, aTimes(r0.0, r1.0, r2.0, r3.0)); column(1, aTimes(r0.1, r1.1, r2.1, r3.1))
+                    column(2, aTimes(r0.2, r1.2, r2.2, r3.2)); column(3, aTimes(r0.3, r1.3, r2.3, r3.3))
+                    column(4, aTimes(r0.4, r1.4, r2.4, r3.4)); column(5, aTimes(r0.5, r1.5, r2.5, r3.5))
+                }
+            }
+        }
+    }
 }
-@inline(__always) private func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self)
-}
-/// Stores the first `count` lanes: the last group of a row of tiles must not run into the next row's tiles.
-@inline(__always) private func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    if count == 8 { store8(v, p); return }
-    for lane in 0..<count { p[lane] = v[lane] }
+
+/// dW[co, ci] = G^T X G for the summed products X (6x6, row-major),
+/// G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1].
+private func f43WeightFromProducts(_ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>) {
+    @inline(__always) func gt(_ v: (Float, Float, Float, Float, Float, Float)) -> (Float, Float, Float) {
+        (v.0 / 4 - (v.1 + v.2) / 6 + (v.3 + v.4) / 24, (v.2 - v.1) / 6 + (v.3 - v.4) / 12, (v.3 + v.4 - v.1 - v.2) / 6 + v.5)
+    }
+    func row(_ i: Int) -> (Float, Float, Float) { gt((x[6 * i], x[6 * i + 1], x[6 * i + 2], x[6 * i + 3], x[6 * i + 4], x[6 * i + 5])) }
+    let (r0, r1, r2, r3, r4, r5) = (row(0), row(1), row(2), row(3), row(4), row(5))   // X G, six rows of three
+    let c0 = gt((r0.0, r1.0, r2.0, r3.0, r4.0, r5.0)), c1 = gt((r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
+    let c2 = gt((r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
+    (dw[0], dw[3], dw[6]) = c0; (dw[1], dw[4], dw[7]) = c1; (dw[2], dw[5], dw[8]) = c2
 }
