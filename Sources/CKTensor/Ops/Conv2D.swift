@@ -1,5 +1,5 @@
 // 2-D convolution (NCHW, PyTorch weight layout): im2col over chunks of the batch + one sgemm per chunk, each
-// thread on its own chunks. Backward beside it: dW summed over chunks, dX as the transposed conv at stride 1
+// thread on its own chunks; 3x3 stride-1 shapes on larger planes go to the Winograd kernels (Conv2DWinograd.swift). Backward beside it: dW summed over chunks, dX as the transposed conv at stride 1
 // (col2im otherwise), dB.
 #if canImport(Glibc)
 import Glibc

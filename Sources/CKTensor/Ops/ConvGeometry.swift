@@ -73,8 +73,8 @@ enum ConvTuning {
     /// where sgemm's packing finds the columns im2col just wrote.
     nonisolated(unsafe) static var chunkFloats = 1 << 19
 
-    /// `always`: F(2x2, 3x3) for every 3x3 stride-1 pad-1 shape; `largeTiles`: F(4x4, 3x3) for their forward
-    /// passes (dW stays F(2x2)); `auto`: the measured choice per plane size.
+    /// `always`: F(2x2, 3x3) for every 3x3 stride-1 pad-1 shape; `largeTiles`: F(4x4, 3x3) for all of them;
+    /// `auto`: the measured choice per plane size (F(4x4) from 28x28, F(2x2) from 14x14, im2col below).
     enum Winograd: String { case auto, always, largeTiles = "large-tiles", never }
     /// Which 3x3 stride-1 convolutions take a Winograd kernel; CK_CONV_WINOGRAD=always|large-tiles|never
     /// overrides the measured default for A/B timing.
@@ -133,7 +133,6 @@ final class ConvScratch: @unchecked Sendable {
         return body(ba.0, bb.0)
     }
 }
-
 
 /// Float buffers that are all zero whenever they are in the pool: a GEMM can then accumulate into one with
 /// beta 1, which spares OpenBLAS its separate pass that zeroes C for beta 0. Whoever takes a buffer gives it
