@@ -14,7 +14,7 @@ struct WinogradKernel {
     let weights: (ConvGeometry, UnsafePointer<Float>) -> [Float]
     /// x (n, Cin, H, W) -> V (points, Cin, n tiles); the Bool: run on this thread only
     let input: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
-    /// M (points, Cout, n tiles) -> y (n, Cout, H, W) + bias; leaves M zero (see `ZeroedScratch`)
+    /// M (points, Cout, n tiles) -> y (n, Cout, H, W) + bias; leaves M zero (see `ConvScratch.withZeroed`)
     let output: (ConvGeometry, UnsafeMutablePointer<Float>, Int, [Float]?, UnsafeMutablePointer<Float>, Bool) -> Void
     /// dL/dy (n, Cout, H, W) -> Q (points, Cout, n tiles)
     let gradient: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
@@ -60,7 +60,7 @@ func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePoint
     // then the output transform. M accumulates with beta 1 into a buffer kept zero.
     let points = kernel.points, t = c.count * kernel.tilesPerPlane(g)
     ConvScratch.with(points * g.cin * t + winogradSlack) { v in
-        ZeroedScratch.with(points * g.cout * t + winogradSlack) { m in
+        ConvScratch.withZeroed(points * g.cout * t + winogradSlack) { m in
             kernel.input(g, x, c.count, v, c.serial)
             for e in 0..<points {
                 gemm(transposeA: false, transposeB: false, m: g.cout, n: t, k: g.cin,

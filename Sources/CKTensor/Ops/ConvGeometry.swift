@@ -93,12 +93,21 @@ enum ConvTuning {
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault
 /// fresh megabytes for every conv. Locked, so concurrent callers each get their own buffers.
+///
+/// `zeroed` is a second pool whose buffers are all zero whenever they are in it: a GEMM can then accumulate
+/// into one with beta 1, which spares OpenBLAS its separate pass that zeroes C for beta 0. Whoever takes a
+/// buffer from it gives it back zeroed (the Winograd output transforms clear what they read, while it is in cache).
 final class ConvScratch: @unchecked Sendable {
-    static let shared = ConvScratch()
+    static let shared = ConvScratch(zeroed: false)
+    static let zeroed = ConvScratch(zeroed: true)
+    private let keepsZero: Bool
     private var free: [(UnsafeMutablePointer<Float>, Int)] = []
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    private init() { pthread_mutex_init(lock, nil) }
+    private init(zeroed: Bool) {
+        keepsZero = zeroed
+        pthread_mutex_init(lock, nil)
+    }
 
     private func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
         pthread_mutex_lock(lock)
@@ -110,56 +119,9 @@ final class ConvScratch: @unchecked Sendable {
             free.remove(at: i).0.deallocate()
         }
         // At least a full chunk, so that layers of different sizes keep reusing the same few buffers.
-        let capacity = max(count, ConvTuning.chunkFloats, 1)
-        return (.allocate(capacity: capacity), capacity)
-    }
-
-    private func give(_ buffer: (UnsafeMutablePointer<Float>, Int)) {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        free.append(buffer)
-        if free.count > 4, let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
-    }
-
-    static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
-        let buffer = shared.take(count)
-        defer { shared.give(buffer) }
-        return body(buffer.0)
-    }
-
-    static func with<R>(_ a: Int, _ b: Int, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
-        let ba = shared.take(a), bb = shared.take(b)
-        defer { shared.give(ba); shared.give(bb) }
-        return body(ba.0, bb.0)
-    }
-}
-
-/// Float buffers that are all zero whenever they are in the pool: a GEMM can then accumulate into one with
-/// beta 1, which spares OpenBLAS its separate pass that zeroes C for beta 0. Whoever takes a buffer gives it
-/// back zeroed (the Winograd output transforms clear what they read, while it is still in cache).
-final class ZeroedScratch: @unchecked Sendable {
-    static let shared = ZeroedScratch()
-    private var free: [(UnsafeMutablePointer<Float>, Int)] = []
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-    private init() { pthread_mutex_init(lock, nil) }
-
-    static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
-        let buffer = shared.take(count)
-        defer { shared.give(buffer) }
-        return body(buffer.0)
-    }
-
-    private func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        if let i = free.indices.filter({ free[$0].1 >= count }).min(by: { free[$0].1 < free[$1].1 }) {
-            return free.remove(at: i)
-        }
-        if let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
-        let capacity = max(count, ConvTuning.winogradChunkFloats, 1)
+        let capacity = max(count, keepsZero ? ConvTuning.winogradChunkFloats : ConvTuning.chunkFloats, 1)
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
-        buffer.initialize(repeating: 0, count: capacity)
+        if keepsZero { buffer.initialize(repeating: 0, count: capacity) }
         return (buffer, capacity)
     }
 
@@ -168,5 +130,24 @@ final class ZeroedScratch: @unchecked Sendable {
         defer { pthread_mutex_unlock(lock) }
         free.append(buffer)
         if free.count > 4, let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
+    }
+
+    static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let buffer = shared.take(count)
+        defer { shared.give(buffer) }
+        return body(buffer.0)
+    }
+
+    /// A buffer of at least `count` zeros; `body` must leave it all zero again.
+    static func withZeroed<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let buffer = zeroed.take(count)
+        defer { zeroed.give(buffer) }
+        return body(buffer.0)
+    }
+
+    static func with<R>(_ a: Int, _ b: Int, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
+        let ba = shared.take(a), bb = shared.take(b)
+        defer { shared.give(ba); shared.give(bb) }
+        return body(ba.0, bb.0)
     }
 }
