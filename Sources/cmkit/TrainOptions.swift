@@ -214,6 +214,8 @@ struct ECTOptions: MethodOptionGroup {
     @Option(name: .customLong("init"), help: "The EDM model to tune (written by `cmkit train --method edm`).") var initialization: String?
     @Option(parsing: .unconditional, help: "r/t approaches 1 by this factor per stage (default 4).") var ectQ: Double?
     @Option(parsing: .unconditional, help: "Delta t stages laid over the run (default 4; 1 keeps the first stage).") var ectStages: Int?
+    @Option(parsing: .unconditional, help: "The share of the iterations in the last (smallest-gap) stage, the other stages splitting the rest equally (default: all stages equally long).")
+    var ectLastStage: Double?
     @Option(help: "Mapping from t to r (default sigmoid).") var ectMapping: ECTMapping?
     @Option(help: "Weighting: edm is 1/t^2 + 1/sigma_data^2 (the paper), gap is 1/(t - r) (the authors' code) (default edm).")
     var ectWeighting: ECTWeighting?
@@ -227,13 +229,16 @@ struct ECTOptions: MethodOptionGroup {
 
     var givenFlags: [String] {
         [("--init", initialization != nil), ("--ect-q", ectQ != nil), ("--ect-stages", ectStages != nil),
-         ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil), ("--ect-c", ectC != nil),
+         ("--ect-last-stage", ectLastStage != nil),         ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil), ("--ect-c", ectC != nil),
          ("--ect-guidance", ectGuidance != nil), ("--ect-distill", ectDistill)].filter(\.1).map(\.0)
     }
 
     func validate() throws {
         if let ectQ, !(ectQ > 1 && ectQ.isFinite) { throw ValidationError("--ect-q must be a number above 1.") }
         if let ectStages, ectStages < 1 { throw ValidationError("--ect-stages must be at least 1.") }
+        if let ectLastStage, !(ectLastStage > 0 && ectLastStage < 1) {
+            throw ValidationError("--ect-last-stage must be a share between 0 and 1 (0.15: the last stage takes 15% of the iterations).")
+        }
         if let ectC, !(ectC >= 0 && ectC.isFinite) { throw ValidationError("--ect-c must be a number >= 0.") }
         if let ectGuidance, !(ectGuidance >= 0 && ectGuidance.isFinite) {
             throw ValidationError("--ect-guidance must be a number of at least 0 (1: no guidance; 2 is usual).")
@@ -247,6 +252,7 @@ struct ECTOptions: MethodOptionGroup {
         var o = base
         if let ectQ { o.q = ectQ }
         if let ectStages { o.stages = ectStages }
+        if let ectLastStage { o.lastStageShare = ectLastStage }
         if let ectMapping { o.mapping = ectMapping }
         if let ectWeighting { o.weighting = ectWeighting }
         if let ectC { o.huberC = ectC }

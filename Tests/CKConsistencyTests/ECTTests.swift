@@ -63,6 +63,33 @@ final class ECTTests: XCTestCase {
         XCTAssertEqual(config.r(t: 0.01, stage: 0), 0)
     }
 
+    func testLastStageShareShortensTheLastStage() throws {
+        var config = ECTConfig()
+        config.stages = 2
+        config.lastStageShare = 0.15
+        // 2205 iterations: the last stage is round(330.75) = 331 long and starts at 2205 - 331 = 1874.
+        XCTAssertEqual([0, 1873, 1874, 2204].map { config.stage(step: $0, iterations: 2205) }, [0, 0, 1, 1])
+        // Three stages, 100 iterations, share 0.2: the last 20 are stage 2, the first two split 80 as 40 + 40.
+        config.stages = 3
+        config.lastStageShare = 0.2
+        XCTAssertEqual([0, 39, 40, 79, 80, 99].map { config.stage(step: $0, iterations: 100) }, [0, 0, 1, 1, 2, 2])
+        // A share too small for one iteration still gives the last stage the final one.
+        config.lastStageShare = 0.001
+        XCTAssertEqual([98, 99].map { config.stage(step: $0, iterations: 100) }, [1, 2])
+        // One stage has no last stage to shorten.
+        config.stages = 1
+        XCTAssertEqual(config.stage(step: 99, iterations: 100), 0)
+        for bad in [0.0, 1.0, -0.5, .nan] {
+            config.lastStageShare = bad
+            XCTAssertThrowsError(try config.validate(), "share \(bad)")
+        }
+        // A checkpoint written before the setting existed keeps equal stages.
+        let old = try TrainingConfig.stored(in: Checkpoint(metadata: ["config": #"{"method":"ect","ect":{"q":16,"stages":2}}"#]), path: "c")
+        let options = old.options(as: ECTConfig.self)
+        XCTAssertNil(options.lastStageShare)
+        XCTAssertEqual([1102, 1103].map { options.stage(step: $0, iterations: 2205) }, [0, 1])
+    }
+
     /// Guided tuning's x_r is one Euler step of the teacher's ODE from x_t. With a teacher that denoises exactly
     /// (every sample is the same point x0) that step lands on x0 + r z, where plain ECT puts x_r, and where r = 0
     /// the teacher's output is x0, the data: the two losses agree. A teacher that denoises elsewhere moves them.
