@@ -64,6 +64,18 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual((plan.method.options as? ECTConfig)?.q, 8)
         XCTAssertEqual((plan.method.options as? ECTConfig)?.stages, ImageRecipe.options(classConditional: false).stages,
                        "what was not given stays the recipe's")
+        XCTAssertNil((plan.method.options as? ECTConfig)?.lastStageShare)
+
+        let staged = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "3", "--ect-stages", "2", "--ect-last-stage", "0.25",
+                                "--out", "s", "--save-every", "0", "--threads", "1"])
+        XCTAssertEqual(staged.status, 0, staged.output)
+        let stagedECT = try XCTUnwrap(try self.plan("s").method.options as? ECTConfig)
+        XCTAssertEqual(stagedECT.stages, 2)
+        XCTAssertEqual(stagedECT.lastStageShare, 0.25)
+        for bad in ["0", "1", "-0.1", "nan"] {
+            try expectError(["train", "--data", "shapes", "--iters", "4", "--ect-stages", "2", "--ect-last-stage", bad, "--out", path("bad")],
+                            says: "--ect-last-stage must be a share between 0 and 1")
+        }
     }
 
     func testPointsWithoutMethodTrainICTAndAGivenMethodIsKept() throws {

@@ -36,8 +36,8 @@ public struct ECTConfig: MethodOptions {
     /// Delta t stages laid over the run (stage length = ceil(iterations / stages)); 1 keeps stage 0.
     public var stages = 4
     /// The share of the run in the last stage, the others splitting the rest equally (nil: all equally
-    /// long). A short last stage helps short runs: one-step quality rose for about a hundred iterations
-    /// after the switch to the smallest gaps and then fell (walkthrough 05).
+    /// long). In short CPU runs one-step quality rose for about a hundred iterations after the switch to the
+    /// smallest gaps and then fell, so a short last stage kept what the coarser gaps had reached (walkthrough 05).
     public var lastStageShare: Double? = nil
     public var mapping = ECTMapping.sigmoid
     public var k = 8.0, b = 1.0
