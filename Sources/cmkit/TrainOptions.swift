@@ -230,8 +230,7 @@ struct ECTOptions: MethodOptionGroup {
     var givenFlags: [String] {
         [("--init", initialization != nil), ("--ect-q", ectQ != nil), ("--ect-stages", ectStages != nil),
          ("--ect-last-stage", ectLastStage != nil), ("--ect-mapping", ectMapping != nil), ("--ect-weighting", ectWeighting != nil),
-         ("--ect-c", ectC != nil),
-         ("--ect-guidance", ectGuidance != nil), ("--ect-distill", ectDistill)].filter(\.1).map(\.0)
+         ("--ect-c", ectC != nil), ("--ect-guidance", ectGuidance != nil), ("--ect-distill", ectDistill)].filter(\.1).map(\.0)
     }
 
     func validate() throws {
