@@ -96,6 +96,7 @@ public final class Trainer {
         case .loss(let loss, _): gradients = try collective.sum(Tape.gradients(of: loss, wrt: network.parameters.map(\.value)))
         case .gradients(let ready, _): gradients = ready
         }
+        optimizer.learningRate = config.learningRate(atStep: step)
         applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
         ema.update(from: network.parameters)
         method.didUpdate(network: network)

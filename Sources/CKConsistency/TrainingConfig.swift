@@ -12,6 +12,9 @@ public struct TrainingConfig: Sendable {
     public var iterations = 10_000
     public var batchSize = 128
     public var learningRate: Float = 3e-4
+    /// The share of the run, at its end, over which the learning rate falls linearly to zero; nil: constant
+    /// (every run before this setting existed).
+    public var learningRateDecay: Double? = nil
     public var optimizer: OptimizerName = .adam
     /// nil: a half-life of 10% of the run (algorithms.md 1.7).
     public var emaDecay: Float? = nil
@@ -58,6 +61,16 @@ public struct TrainingConfig: Sendable {
         return edm.makeNetwork()
     }
 
+    /// The learning rate of iteration k (from 0): `learningRate` until the decay's share of the run is left,
+    /// then a straight line that would reach zero one iteration after the last, so every decayed step moves.
+    public func learningRate(atStep k: Int) -> Float {
+        guard let share = learningRateDecay else { return learningRate }
+        let decaySteps = max(1, Int((share * Double(iterations)).rounded()))
+        let left = iterations - k
+        guard left <= decaySteps else { return learningRate }
+        return learningRate * Float(max(0, left)) / Float(decaySteps + 1)
+    }
+
     public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
 
     /// The batch transforms every method shares: style standardization, then noise assignment.
@@ -72,6 +85,9 @@ public struct TrainingConfig: Sendable {
         try check(iterations >= 1, "iterations", iterations, "must be at least 1")
         try check(batchSize >= 1 && batchSize <= 1 << 16, "batchSize", batchSize, "must be from 1 to 65536")
         try check(learningRate > 0 && learningRate.isFinite, "learningRate", learningRate, "must be a positive number")
+        if let learningRateDecay {
+            try check(learningRateDecay > 0 && learningRateDecay <= 1, "learningRateDecay", learningRateDecay, "must be in (0, 1]")
+        }
         if let emaDecay { try check(emaDecay >= 0 && emaDecay < 1, "emaDecay", emaDecay, "must be in [0, 1)") }
         if let maxGradientNorm { try check(maxGradientNorm > 0 && maxGradientNorm.isFinite, "maxGradientNorm", maxGradientNorm, "must be a positive number") }
         if let bssRatio { try check(bssRatio > 0 && bssRatio <= 1, "bssRatio", bssRatio, "must be in (0, 1]") }
@@ -96,6 +112,7 @@ extension TrainingConfig: Equatable {
     public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool {
         a.method == b.method && a.model == b.model && a.data == b.data && a.sampleShape == b.sampleShape
             && a.iterations == b.iterations && a.batchSize == b.batchSize && a.learningRate == b.learningRate
+            && a.learningRateDecay == b.learningRateDecay
             && a.optimizer == b.optimizer && a.emaDecay == b.emaDecay && a.seed == b.seed && a.s0 == b.s0 && a.s1 == b.s1
             && a.maxGradientNorm == b.maxGradientNorm && a.immiscible == b.immiscible && a.bssRatio == b.bssRatio
             && a.timeBudget == b.timeBudget && a.options.isEqual(to: b.options) && a.classNames == b.classNames
@@ -124,7 +141,7 @@ extension TrainingConfig: Codable {
     }
 
     private static let fields = ["method", "model", "data", "sampleShape", "iterations", "batchSize", "learningRate",
-                                 "optimizer", "emaDecay", "seed", "s0", "s1", "maxGradientNorm", "immiscible", "bssRatio"]
+                                 "learningRateDecay", "optimizer", "emaDecay", "seed", "s0", "s1", "maxGradientNorm", "immiscible", "bssRatio"]
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -146,6 +163,7 @@ extension TrainingConfig: Codable {
         d.iterations = try c.decodeIfPresent(Int.self, forKey: key("iterations")) ?? d.iterations
         d.batchSize = try c.decodeIfPresent(Int.self, forKey: key("batchSize")) ?? d.batchSize
         d.learningRate = try c.decodeIfPresent(Float.self, forKey: key("learningRate")) ?? d.learningRate
+        d.learningRateDecay = try c.decodeIfPresent(Double.self, forKey: key("learningRateDecay"))
         d.emaDecay = try c.decodeIfPresent(Float.self, forKey: key("emaDecay"))
         d.seed = try c.decodeIfPresent(UInt64.self, forKey: key("seed")) ?? d.seed
         d.s0 = try c.decodeIfPresent(Int.self, forKey: key("s0")) ?? d.s0
@@ -170,6 +188,7 @@ extension TrainingConfig: Codable {
         try c.encode(batchSize, forKey: key("batchSize"))
         try c.encode(learningRate, forKey: key("learningRate"))
         try c.encode(optimizer.rawValue, forKey: key("optimizer"))
+        try c.encodeIfPresent(learningRateDecay, forKey: key("learningRateDecay"))
         try c.encodeIfPresent(emaDecay, forKey: key("emaDecay"))
         try c.encode(seed, forKey: key("seed"))
         try c.encode(s0, forKey: key("s0"))

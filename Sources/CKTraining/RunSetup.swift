@@ -15,6 +15,8 @@ public struct RunRequest {
     public var iterations = 10_000
     public var batchSize: Int? = nil
     public var learningRate: Float? = nil
+    /// The share of the run over which the learning rate falls to zero at its end; nil: constant.
+    public var learningRateDecay: Double? = nil
     public var optimizer: OptimizerName = .adam
     public var emaDecay: Float? = nil
     public var maxGradientNorm: Float? = nil
@@ -94,6 +96,7 @@ extension RunRequest {
         config.iterations = request.iterations
         config.batchSize = request.batchSize ?? TrainingDefaults.batchSize
         config.learningRate = request.learningRate ?? TrainingDefaults.learningRate(model: config.model)
+        config.learningRateDecay = request.learningRateDecay
         config.optimizer = request.optimizer
         config.emaDecay = request.emaDecay
         config.maxGradientNorm = request.maxGradientNorm

@@ -67,7 +67,7 @@ public final class TrainingLoop {
         var windowLoss = 0.0, windowCount = 0
         let processes = trainer.collective.size > 1 ? ", \(trainer.collective.size) processes" : ""
         note("training \(config.model.rawValue) (\(trainer.network.parameterCount) parameters) on \(config.data): "
-               + "\(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate), EMA decay \(config.resolvedEMADecay), "
+               + "\(config.iterations) iterations, batch \(config.batchSize), lr \(config.learningRate)\(config.learningRateDecay.map { " (falling to 0 over the last \(Int(($0 * 100).rounded()))%)" } ?? ""), EMA decay \(config.resolvedEMADecay), "
                + "immiscible \(config.immiscible.rawValue), BSS \(config.bssRatio.map { String($0) } ?? "off")\(processes)")
         while trainer.step < end {
             let k = trainer.step

@@ -146,6 +146,7 @@ struct Train: ParsableCommand {
         r.iterations = runOptions.iters ?? 10_000
         r.batchSize = general.batch
         r.learningRate = general.lr
+        r.learningRateDecay = general.lrDecay
         r.optimizer = general.optimizer ?? .adam
         r.emaDecay = general.emaDecay
         r.maxGradientNorm = general.maxGradNorm

@@ -65,6 +65,7 @@ struct GeneralOptions: ParsableArguments {
     var model: ModelName?
     @Option(parsing: .unconditional, help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
+    @Option(parsing: .unconditional, help: "Let the learning rate fall linearly to zero over this share of the run's end, e.g. 0.3 (default: constant).") var lrDecay: Double?
     @Option(help: "Optimizer (default adam).") var optimizer: OptimizerName?
     @Option(parsing: .unconditional, help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
     @Option(parsing: .unconditional, help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
@@ -72,13 +73,14 @@ struct GeneralOptions: ParsableArguments {
     func validate() throws {
         if let batch, !(1...65536).contains(batch) { throw ValidationError("--batch must be from 1 to 65536.") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number.") }
+        if let lrDecay, !(lrDecay > 0 && lrDecay <= 1) { throw ValidationError("--lr-decay must be a share of the run in (0, 1], e.g. 0.3.") }
         if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1).") }
         if let maxGradNorm, !(maxGradNorm > 0 && maxGradNorm.isFinite) { throw ValidationError("--max-grad-norm must be a positive number.") }
     }
 
     var settingFlags: [String] {
         [("--method", method != nil), ("--model", model != nil), ("--batch", batch != nil), ("--lr", lr != nil),
-         ("--optimizer", optimizer != nil), ("--ema-decay", emaDecay != nil), ("--max-grad-norm", maxGradNorm != nil)].filter(\.1).map(\.0)
+         ("--lr-decay", lrDecay != nil), ("--optimizer", optimizer != nil), ("--ema-decay", emaDecay != nil), ("--max-grad-norm", maxGradNorm != nil)].filter(\.1).map(\.0)
     }
 }
 

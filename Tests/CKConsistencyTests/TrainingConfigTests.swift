@@ -53,6 +53,35 @@ final class TrainingConfigTests: XCTestCase {
         XCTAssertEqual(lct.options(as: LCTConfig.self), LCTConfig())
     }
 
+    func testLearningRateDecay() throws {
+        var config = TrainingConfig()
+        config.iterations = 1000
+        config.learningRate = 2e-3
+        XCTAssertEqual((0..<1000).map { config.learningRate(atStep: $0) }, Array(repeating: 2e-3, count: 1000), "constant by default")
+        config.learningRateDecay = 0.25
+        // 250 decayed steps: k = 750 is the first, at 250/251 of the rate; the last (999) at 1/251.
+        XCTAssertEqual(config.learningRate(atStep: 749), 2e-3)
+        XCTAssertEqual(config.learningRate(atStep: 750), 2e-3 * 250 / 251, accuracy: 1e-9)
+        XCTAssertEqual(config.learningRate(atStep: 900), 2e-3 * 100 / 251, accuracy: 1e-9)
+        XCTAssertEqual(config.learningRate(atStep: 999), 2e-3 / 251, accuracy: 1e-9)
+        let rates = (0..<1000).map { config.learningRate(atStep: $0) }
+        XCTAssertTrue(zip(rates, rates.dropFirst()).allSatisfy { $0 >= $1 }, "never rises")
+        for bad in [0, -0.1, 1.5, Double.nan] {
+            config.learningRateDecay = bad
+            XCTAssertThrowsError(try config.validate(), "\(bad)") { error in
+                XCTAssertTrue("\(error)".contains("learningRateDecay"), "\(error)")
+            }
+        }
+        // Stored and read back; a config written before the setting existed keeps a constant rate.
+        config.learningRateDecay = 0.25
+        let read = try TrainingConfig.stored(in: checkpoint(config: try config.json()), path: "c")
+        XCTAssertEqual(read.learningRateDecay, 0.25)
+        XCTAssertEqual(read, config)
+        let old = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"edm","learningRate":0.001,"iterations":10}"#), path: "c")
+        XCTAssertNil(old.learningRateDecay)
+        XCTAssertEqual(old.learningRate(atStep: 9), 1e-3)
+    }
+
     func testRoundTripAndSortedKeys() throws {
         var config = TrainingConfig(method: .lct)
         config.model = .latentNet

@@ -26,7 +26,30 @@ final class TrainingTests: XCTestCase {
     private func makeTrainer(_ config: TrainingConfig) throws -> Trainer { try Trainer(config: config) }
 
     func testResumedRunEqualsUninterruptedRun() throws {
-        let config = toyConfig(iterations: 100)
+        try checkResumeEqualsUninterruptedRun(toyConfig(iterations: 100))
+    }
+
+    func testResumedRunWithLearningRateDecayEqualsUninterruptedRun() throws {
+        var config = toyConfig(iterations: 100)
+        config.learningRateDecay = 0.7
+        try checkResumeEqualsUninterruptedRun(config)
+    }
+
+    func testLearningRateDecayReachesTheOptimizer() throws {
+        var config = toyConfig(iterations: 10)
+        config.learningRateDecay = 0.3
+        let trainer = try makeTrainer(config)
+        var seen: [Float] = []
+        for _ in 0..<10 {
+            try train(trainer, until: trainer.step + 1)
+            seen.append(trainer.optimizer.learningRate)
+        }
+        // 30% of 10 iterations: the last three step at 3/4, 2/4 and 1/4 of the rate, the first seven at all of it.
+        let base = config.learningRate
+        XCTAssertEqual(seen, Array(repeating: base, count: 7) + [0.75 * base, 0.5 * base, 0.25 * base])
+    }
+
+    private func checkResumeEqualsUninterruptedRun(_ config: TrainingConfig) throws {
         let straight = try makeTrainer(config)
         try train(straight, until: 100)
 
