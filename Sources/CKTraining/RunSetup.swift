@@ -113,10 +113,10 @@ extension RunRequest {
 
 extension PretrainingPlan {
     /// Both phases of `request` (a method that starts from a diffusion model, none given): EDM on the same
-    /// data, network, batch and seed with its own learning rate and iteration count, then the method.
+    /// data, network, batch and seed with its own learning rate (and decay) and iteration count, then the method.
     /// With a budget, `fraction` of it goes to pretraining and the iteration counts are planned by it.
     public init(request: RunRequest, budget: TimeBudget?, fraction: Double, pretrainIterations: Int,
-                pretrainLearningRate: Float?) throws {
+                pretrainLearningRate: Float?, pretrainLearningRateDecay: Double? = nil) throws {
         precondition(request.method.type.inputs.contains(.diffusionModel), "PretrainingPlan: \(request.method) takes no diffusion model")
         let (method, _) = try request.resolved(requiringInputs: false)
         var edm = request
@@ -125,6 +125,7 @@ extension PretrainingPlan {
         edm.inputs = [:]
         edm.iterations = pretrainIterations
         edm.learningRate = pretrainLearningRate
+        edm.learningRateDecay = pretrainLearningRateDecay
         edm.s1 = nil
         let (pretrain, _) = try edm.resolved()
         self.init(pretrain: pretrain, method: method, budget: budget?.seconds, fraction: fraction)

@@ -272,8 +272,11 @@ struct PretrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "With --iters: the EDM model's iterations (then --iters counts the second phase; images without --method and without this option split --iters between the phases by --pretrain-fraction).") var pretrainIters: Int?
     @Option(parsing: .unconditional, help: "The EDM model's learning rate (default: \(ImageRecipe.pretrainLearningRate) for images without --method, else as --lr's default for the network).") var pretrainLr: Float?
 
+    @Option(parsing: .unconditional, help: "The share of the EDM model's run over which its learning rate falls to zero (default: \(ImageRecipe.pretrainLearningRateDecay.map { String($0) } ?? "none") for images without --method, else none).") var pretrainLrDecay: Double?
+
     var givenFlags: [String] {
-        [("--pretrain-fraction", pretrainFraction != nil), ("--pretrain-iters", pretrainIters != nil), ("--pretrain-lr", pretrainLr != nil)]
+        [("--pretrain-fraction", pretrainFraction != nil), ("--pretrain-iters", pretrainIters != nil), ("--pretrain-lr", pretrainLr != nil),
+         ("--pretrain-lr-decay", pretrainLrDecay != nil)]
             .filter(\.1).map(\.0)
     }
 
@@ -281,5 +284,6 @@ struct PretrainingOptions: ParsableArguments {
         if let pretrainFraction, !(pretrainFraction > 0 && pretrainFraction < 1) { throw ValidationError("--pretrain-fraction must be in (0, 1).") }
         if let pretrainIters, pretrainIters < 1 { throw ValidationError("--pretrain-iters must be positive.") }
         if let pretrainLr, !(pretrainLr > 0 && pretrainLr.isFinite) { throw ValidationError("--pretrain-lr must be a positive number.") }
+        if let pretrainLrDecay, !(pretrainLrDecay > 0 && pretrainLrDecay <= 1) { throw ValidationError("--pretrain-lr-decay must be a share of the run in (0, 1], e.g. 0.3.") }
     }
 }

@@ -14,13 +14,16 @@ extension Train {
         }
         let fraction = pretraining.pretrainFraction ?? PretrainingOptions.defaultFraction
         let learningRate = pretraining.pretrainLr ?? (usesImageRecipe ? ImageRecipe.pretrainLearningRate : nil)
+        let decay = pretraining.pretrainLrDecay ?? (usesImageRecipe ? ImageRecipe.pretrainLearningRateDecay : nil)
         if let budget = runOptions.time?.budget {
             if pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
-            return try PretrainingPlan(request: r, budget: budget, fraction: fraction, pretrainIterations: 10_000, pretrainLearningRate: learningRate)
+            return try PretrainingPlan(request: r, budget: budget, fraction: fraction, pretrainIterations: 10_000, pretrainLearningRate: learningRate,
+                                       pretrainLearningRateDecay: decay)
         }
         if let pretrainIters = pretraining.pretrainIters {
             if runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }
-            return try PretrainingPlan(request: r, budget: nil, fraction: fraction, pretrainIterations: pretrainIters, pretrainLearningRate: learningRate)
+            return try PretrainingPlan(request: r, budget: nil, fraction: fraction, pretrainIterations: pretrainIters, pretrainLearningRate: learningRate,
+                                       pretrainLearningRateDecay: decay)
         }
         guard usesImageRecipe else { return nil }
         // The recipe with a count: --iters is both phases together, split by the fraction.
@@ -29,7 +32,7 @@ extension Train {
         let pretrainIterations = ImageRecipe.pretrainIterations(of: r.iterations, fraction: fraction)
         split.iterations = r.iterations - pretrainIterations
         return try PretrainingPlan(request: split, budget: nil, fraction: fraction, pretrainIterations: pretrainIterations,
-                                   pretrainLearningRate: learningRate)
+                                   pretrainLearningRate: learningRate, pretrainLearningRateDecay: decay)
     }
 
     func runPretrained(_ plan: PretrainingPlan, in directory: RunDirectory, settings: RunSettings? = nil) throws {

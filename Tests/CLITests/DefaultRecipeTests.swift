@@ -22,7 +22,10 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(plan.pretrain.iterations + plan.method.iterations, 5, "--iters counts both phases")
         XCTAssertEqual(plan.pretrain.iterations, ImageRecipe.pretrainIterations(of: 5))
         XCTAssertEqual(plan.pretrain.learningRate, ImageRecipe.pretrainLearningRate)
-        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate)
+        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate(classConditional: false))
+        XCTAssertEqual(plan.pretrain.learningRateDecay, ImageRecipe.pretrainLearningRateDecay)
+        XCTAssertEqual(plan.method.learningRateDecay, ImageRecipe.learningRateDecay(classConditional: false))
+        XCTAssertNotNil(plan.method.learningRateDecay, "the tuning phase's rate falls to zero")
         for config in [plan.pretrain, plan.method] {
             XCTAssertEqual(config.model, ImageRecipe.model)
             XCTAssertEqual(config.batchSize, ImageRecipe.batchSize)
@@ -47,13 +50,15 @@ final class DefaultRecipeTests: CLITestCase {
         let ect = try XCTUnwrap(plan.method.options as? ECTConfig)
         XCTAssertEqual(ect.guidance, ImageRecipe.classGuidance, "the tuning phase distills the guided EDM sampler")
         XCTAssertNotEqual(ect.guidance, 1)
+        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate(classConditional: true))
+        XCTAssertEqual(plan.method.learningRateDecay, ImageRecipe.learningRateDecay(classConditional: true))
         let stored = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
         XCTAssertNotNil(stored.tensor(named: "teacher.cemb.weight"), "with its teacher in the checkpoint")
     }
 
     func testGivenSettingsOverrideTheRecipe() throws {
         let run = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "3", "--lr", "5e-4", "--ect-q", "8", "--pretrain-lr", "3e-4",
-                             "--pretrain-fraction", "0.25", "--out", "r", "--save-every", "0", "--threads", "1"])
+                             "--lr-decay", "0.2", "--pretrain-lr-decay", "0.4", "--pretrain-fraction", "0.25", "--out", "r", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.output)
         let plan = try plan("r")
         XCTAssertEqual(plan.pretrain.iterations, 1)
@@ -61,6 +66,8 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(plan.method.batchSize, 3)
         XCTAssertEqual(plan.method.learningRate, 5e-4)
         XCTAssertEqual(plan.pretrain.learningRate, 3e-4)
+        XCTAssertEqual(plan.method.learningRateDecay, 0.2)
+        XCTAssertEqual(plan.pretrain.learningRateDecay, 0.4)
         XCTAssertEqual((plan.method.options as? ECTConfig)?.q, 8)
         XCTAssertEqual((plan.method.options as? ECTConfig)?.stages, ImageRecipe.options(classConditional: false).stages,
                        "what was not given stays the recipe's")
@@ -75,6 +82,12 @@ final class DefaultRecipeTests: CLITestCase {
         for bad in ["0", "1", "-0.1", "nan"] {
             try expectError(["train", "--data", "shapes", "--iters", "4", "--ect-stages", "2", "--ect-last-stage", bad, "--out", path("bad")],
                             says: "--ect-last-stage must be a share between 0 and 1")
+        }
+        for bad in ["0", "1.5", "-0.1", "nan"] {
+            try expectError(["train", "--data", "shapes", "--iters", "4", "--lr-decay", bad, "--out", path("bad")],
+                            says: "--lr-decay must be a share of the run in (0, 1]")
+            try expectError(["train", "--data", "shapes", "--iters", "4", "--pretrain-lr-decay", bad, "--out", path("bad")],
+                            says: "--pretrain-lr-decay must be a share of the run in (0, 1]")
         }
     }
 
