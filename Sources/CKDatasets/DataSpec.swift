@@ -40,6 +40,13 @@ public enum DataSpec: Equatable, CustomStringConvertible, Sendable {
     }
 
     public var isPointCloud: Bool { if case .toy = self { return true } else { return false } }
+    /// Data sets that come with class labels (a folder has them only when laid out in class subfolders).
+    public var comesWithLabels: Bool {
+        switch self {
+        case .fashionMNIST, .shapes: return true
+        case .toy, .folder: return false
+        }
+    }
 
     /// Loads or sets up the data set (throws when files are missing or inconsistent). With `classes`, the
     /// set must be labelled (a folder is then read as one subfolder per class).

@@ -5,6 +5,7 @@
 // than consistency training from scratch.
 import CKNN
 import CKConsistency
+import CKDatasets
 
 public enum ImageRecipe {
     public static let method = MethodName.ect
@@ -41,6 +42,11 @@ public enum ImageRecipe {
     }
 
     public static let classGuidance = 3.0
+
+    /// Data that comes with labels trains class-conditional models unless told otherwise (`--no-classes`), and
+    /// such a model samples its classes in turn: at ten minutes one step gave FD 38.5 over all ten Fashion-MNIST
+    /// classes where the unconditional recipe gave 51.4 (walkthrough 05), and the labels cost nothing to use.
+    public static func trainsClasses(on data: DataSpec) -> Bool { data.comesWithLabels }
 
     /// Fills what `request` leaves open with the recipe (what a user gave stays).
     public static func apply(to request: inout RunRequest) {

@@ -4,7 +4,7 @@ import CKConsistency
 
 struct ClassOptions: ParsableArguments {
     @Option(name: .customLong("class"),
-            help: "Class-conditional models: a class by index, name or the start of a name (e.g. 7, sneaker), or all (one row per class, the same noise down each column).")
+            help: "Class-conditional models: a class by index, name or the start of a name (e.g. 7, sneaker), all (one row per class, the same noise down each column), or none (the no-class samples). Default: every class in turn, as a model of the whole data set draws.")
     var className: String?
     @Option(parsing: .unconditional, help: "Classifier-free guidance weight w for EDM's Heun sampler, with --class (1: none; larger: more typical of the class).")
     var guidance: Float?
@@ -16,9 +16,11 @@ struct ClassOptions: ParsableArguments {
         }
     }
 
-    /// What was asked of `model`: nothing (unconditional), one class, or every class.
+    /// What was asked of `model`: nothing (unconditional, or `none`), one class, every class in rows, or, for a
+    /// class-conditional model without --class, every class in turn.
     func choice(for model: TrainedModel) throws -> ClassChoice? {
-        guard let className else { return nil }
+        guard let className else { return model.classNames.map { .inTurn($0) } }
+        if className.lowercased() == "none" { return nil }
         guard let names = model.classNames else { throw CLIError("\(ClassError.notConditional(path: model.source ?? "the checkpoint"))") }
         if className.lowercased() == "all" { return .all(names) }
         do { return .one(try model.classLabel(className), names) } catch let e as ClassError { throw CLIError("--class: \(e)") }
@@ -27,17 +29,20 @@ struct ClassOptions: ParsableArguments {
 
 enum ClassChoice {
     case one(Int, [String])
+    /// Every class, a row each in a picture.
     case all([String])
+    /// Every class in turn, sample k of class k mod K: the default for a class-conditional model.
+    case inTurn([String])
 
     var names: [String] {
-        switch self { case .one(_, let n), .all(let n): return n }
+        switch self { case .one(_, let n), .all(let n), .inTurn(let n): return n }
     }
 
     /// Labels for `count` samples: the one class, or the classes in turn (sample k is class k mod K).
     func labels(count: Int) -> [Int] {
         switch self {
         case .one(let label, _): return Array(repeating: label, count: count)
-        case .all(let names): return (0..<count).map { $0 % names.count }
+        case .all(let names), .inTurn(let names): return (0..<count).map { $0 % names.count }
         }
     }
 
@@ -45,6 +50,7 @@ enum ClassChoice {
         switch self {
         case .one(let label, let names): return "class \(label) (\(names[label]))"
         case .all(let names): return "all \(names.count) classes"
+        case .inTurn(let names): return "all \(names.count) classes in turn"
         }
     }
 }
@@ -54,7 +60,7 @@ extension ClassChoice {
     var title: String {
         switch self {
         case .one(let label, let names): return names[label].uppercased()
-        case .all: return "ALL CLASSES"
+        case .all, .inTurn: return "ALL CLASSES"
         }
     }
 }

@@ -50,13 +50,13 @@ struct Sample: ParsableCommand {
         let choice = try classes.choice(for: model)
         if choice == nil, let names = model.classNames {
             // Only the labels dropped in training taught the no-class mode (walkthrough 05: FD 135.6 against 51.8).
-            note("this model is class-conditional (\(names.count) classes) and no --class was given: these are its no-class samples, "
-                 + "which are weaker than its class samples; --class all draws every class, --class NAME one")
+            note("--class none: these are the no-class samples of a class-conditional model (\(names.count) classes), "
+                 + "weaker than its class samples; without --class it draws every class in turn")
         }
         let labels: [Int]?
         switch choice {
         case nil: labels = nil
-        case .one?: labels = choice!.labels(count: count ?? 64)
+        case .one?, .inTurn?: labels = choice!.labels(count: count ?? 64)
         case .all(let names)?: labels = names.indices.flatMap { Array(repeating: $0, count: columns) }
         }
         let count = labels?.count ?? self.count ?? 64

@@ -72,8 +72,11 @@ struct Train: ParsableCommand {
         let directory = RunDirectory(path: runOptions.out!)
         if isPrimary { try explainingErrors { try prepareNewRun(in: directory) } }
         if isPrimary && usesImageRecipe {
+            let spec = try? DataSpec(parsing: data.data ?? "")
+            let labelled = data.classes == nil && spec.map(ImageRecipe.trainsClasses(on:)) == true
             note("no --method: images get the ten-minute recipe (an EDM model on \(ImageRecipe.model.rawValue), then tuned with ect; "
-                 + "see `cmkit train --help`); give --method to choose another")
+                 + "see `cmkit train --help`); give --method to choose another"
+                 + (labelled ? ". The data has labels, so the model is class-conditional and samples its classes in turn (--no-classes: unconditional)" : ""))
         }
         try Train.collective?.barrier()
         if let plan = try explainingErrors({ try pretrainingPlan() }) { return try runPretrained(plan, in: directory) }
@@ -153,7 +156,8 @@ struct Train: ParsableCommand {
         r.s1 = curriculum.s1
         r.seed = runOptions.seed ?? 0
         r.immiscible = data.immiscible ?? .off
-        r.classes = data.classes
+        r.classes = data.classes ?? (usesImageRecipe && ImageRecipe.trainsClasses(on: r.data))
+        if data.labelDropout != nil && !r.classes { throw CLIError("--label-dropout is for class-conditional runs: add --classes") }
         r.labelDropout = data.labelDropout
         if let bss = data.bss {
             guard !r.data.isPointCloud else { throw CLIError("--bss works on images; \(r.data) is a 2-D point set") }
@@ -165,7 +169,7 @@ struct Train: ParsableCommand {
         }
         if usesImageRecipe {
             ImageRecipe.apply(to: &r)
-            r.options = ect.options(over: ImageRecipe.options(classConditional: data.classes))
+            r.options = ect.options(over: ImageRecipe.options(classConditional: r.classes))
         }
         return r
     }

@@ -90,21 +90,22 @@ struct DataOptions: ParsableArguments {
     var immiscible: NoiseAssignment?
     @Option(parsing: .unconditional, help: "Batch Styles Standardization of each image batch with this band ratio r in (0, 1] (off by default).")
     var bss: Float?
-    @Flag(help: "Class-conditional training on the data's labels: fashion-mnist's ten classes, shapes' four styles, or folder:PATH's subfolders (one per class, named after it). Sample a class with `cmkit sample --class NAME`.")
-    var classes = false
+    @Flag(inversion: .prefixedNo, help: "Class-conditional training on the data's labels: fashion-mnist's ten classes, shapes' four styles, or folder:PATH's subfolders (one per class, named after it). Sample a class with `cmkit sample --class NAME`. Default: on for fashion-mnist and shapes without --method (the recipe), else off.")
+    var classes: Bool?
     @Option(parsing: .unconditional, help: "With --classes: the share of labels dropped to \"no class\" so the model also samples unconditionally and takes guidance (default 0.1).")
     var labelDropout: Float?
 
     func validate() throws {
         if let bss, !(bss > 0 && bss <= 1) { throw ValidationError("--bss must be in (0, 1].") }
         if let labelDropout {
-            guard classes else { throw ValidationError("--label-dropout is for class-conditional runs: add --classes.") }
+            guard classes != false else { throw ValidationError("--label-dropout is for class-conditional runs: drop --no-classes.") }
             guard labelDropout >= 0 && labelDropout < 1 else { throw ValidationError("--label-dropout must be in [0, 1), e.g. 0.1.") }
         }
     }
 
     var settingFlags: [String] {
-        [("--data", data != nil), ("--immiscible", immiscible != nil), ("--bss", bss != nil), ("--classes", classes),
+        [("--data", data != nil), ("--immiscible", immiscible != nil), ("--bss", bss != nil), ("--classes", classes == true),
+         ("--no-classes", classes == false),
          ("--label-dropout", labelDropout != nil)].filter(\.1).map(\.0)
     }
 }

@@ -57,9 +57,26 @@ final class ClassCLITests: CLITestCase {
             let row = try NPY.read(path("\(label).npy")).tensor
             assertClose(row.storage, Array(all.storage[(label * 192)..<((label + 1) * 192)]), atol: 1e-5, "class \(name)")
         }
-        let free = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--method", "heun", "--steps", "2",
-                                "--count", "2", "--out", path("free.png")])
-        XCTAssertTrue(free.contains("no --class was given: these are its no-class samples"), free)
+        // Without --class the classes come in turn, sample k of class k mod 2, each class's samples those of
+        // `--class NAME` (drawn per class with the same seed); --class none gives the no-class samples.
+        let turns = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--method", "heun", "--steps", "2",
+                                 "--count", "4", "--out", path("turns.png"), "--npy", path("turns.npy")])
+        XCTAssertTrue(turns.contains("all 2 classes in turn"), turns)
+        let inTurn = try NPY.read(path("turns.npy")).tensor
+        for (label, name) in [(0, "boots"), (1, "sneakers")] {
+            _ = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--class", name, "--count", "2",
+                             "--method", "heun", "--steps", "2", "--out", path("two-\(label).png"), "--npy", path("two-\(label).npy")])
+            let own = try NPY.read(path("two-\(label).npy")).tensor
+            for j in 0..<2 {
+                let k = 2 * j + label
+                assertClose(Array(inTurn.storage[(k * 64)..<((k + 1) * 64)]), Array(own.storage[(j * 64)..<((j + 1) * 64)]), atol: 1e-5,
+                            "sample \(k) is \(name)'s sample \(j)")
+            }
+        }
+        let free = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--class", "none", "--method", "heun",
+                                "--steps", "2", "--count", "4", "--out", path("free.png"), "--npy", path("free.npy")])
+        XCTAssertTrue(free.contains("--class none: these are the no-class samples"), free)
+        XCTAssertNotEqual(try NPY.read(path("free.npy")).tensor.storage, inTurn.storage, "no-class samples are not the classes' samples")
         _ = try succeed(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--class", "1", "--guidance", "3",
                          "--method", "heun", "--steps", "2", "--count", "2", "--out", path("guided.png")])
 

@@ -14,7 +14,7 @@ final class DefaultRecipeTests: CLITestCase {
     }
 
     func testImagesWithoutMethodTrainTheRecipeInTwoPhases() throws {
-        let run = try cmkit(["train", "--data", "shapes", "--iters", "5", "--out", "r", "--save-every", "0", "--threads", "1"])
+        let run = try cmkit(["train", "--data", "shapes", "--no-classes", "--iters", "5", "--out", "r", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.output)
         let plan = try plan("r")
         XCTAssertEqual(plan.pretrain.method, .edm)
@@ -33,15 +33,18 @@ final class DefaultRecipeTests: CLITestCase {
         let ect = try XCTUnwrap(plan.method.options as? ECTConfig)
         XCTAssertEqual(ect, ImageRecipe.options(classConditional: false))
         XCTAssertEqual(ect.guidance, 1, "an unconditional run has nothing to guide")
+        XCTAssertNil(plan.method.classNames)
         let trained = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
         XCTAssertEqual(trained.metadata["step"], "\(plan.method.iterations)")
     }
 
-    /// `--classes` reaches both phases: the EDM model and its tuned consistency model know the same classes.
-    func testTheRecipeTrainsClassConditionalModels() throws {
-        let run = try cmkit(["train", "--data", "shapes", "--classes", "--iters", "4", "--batch", "4", "--out", "r", "--save-every", "0",
+    /// Labelled data (shapes' styles here, fashion-mnist's classes) trains class-conditional models by default, in
+    /// both phases: the EDM model and its tuned consistency model know the same classes.
+    func testTheRecipeTrainsClassConditionalModelsOnLabelledData() throws {
+        let run = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "4", "--out", "r", "--save-every", "0",
                              "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertTrue(run.output.contains("the model is class-conditional and samples its classes in turn (--no-classes: unconditional)"), run.output)
         let plan = try plan("r")
         XCTAssertEqual(plan.pretrain.classNames, ["sunset", "ocean", "forest", "paper"])
         XCTAssertEqual(plan.method.classNames, plan.pretrain.classNames)
@@ -57,7 +60,7 @@ final class DefaultRecipeTests: CLITestCase {
     }
 
     func testGivenSettingsOverrideTheRecipe() throws {
-        let run = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "3", "--lr", "5e-4", "--ect-q", "8", "--pretrain-lr", "3e-4",
+        let run = try cmkit(["train", "--data", "shapes", "--no-classes", "--iters", "4", "--batch", "3", "--lr", "5e-4", "--ect-q", "8", "--pretrain-lr", "3e-4",
                              "--lr-decay", "0.2", "--pretrain-lr-decay", "0.4", "--pretrain-fraction", "0.25", "--out", "r", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.output)
         let plan = try plan("r")
@@ -73,7 +76,7 @@ final class DefaultRecipeTests: CLITestCase {
                        "what was not given stays the recipe's")
         XCTAssertNil((plan.method.options as? ECTConfig)?.lastStageShare)
 
-        let staged = try cmkit(["train", "--data", "shapes", "--iters", "4", "--batch", "3", "--ect-stages", "2", "--ect-last-stage", "0.25",
+        let staged = try cmkit(["train", "--data", "shapes", "--no-classes", "--iters", "4", "--batch", "3", "--ect-stages", "2", "--ect-last-stage", "0.25",
                                 "--out", "s", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(staged.status, 0, staged.output)
         let stagedECT = try XCTUnwrap(try self.plan("s").method.options as? ECTConfig)
@@ -100,6 +103,8 @@ final class DefaultRecipeTests: CLITestCase {
                              "--out", "i", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(ict.status, 0, ict.output)
         XCTAssertNil(try PretrainingPlan.read(from: RunDirectory(path: dir.appendingPathComponent("i").path)))
+        let ictConfig = try TrainingConfig.stored(in: try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("i").path).checkpoint), path: "i")
+        XCTAssertNil(ictConfig.classNames, "a chosen method trains on the labels only with --classes")
     }
 
     func testTheRecipeNeedsTwoIterations() throws {
