@@ -22,9 +22,9 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(plan.pretrain.iterations + plan.method.iterations, 5, "--iters counts both phases")
         XCTAssertEqual(plan.pretrain.iterations, ImageRecipe.pretrainIterations(of: 5))
         XCTAssertEqual(plan.pretrain.learningRate, ImageRecipe.pretrainLearningRate)
-        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate(classConditional: false))
+        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate)
         XCTAssertEqual(plan.pretrain.learningRateDecay, ImageRecipe.pretrainLearningRateDecay)
-        XCTAssertEqual(plan.method.learningRateDecay, ImageRecipe.learningRateDecay(classConditional: false))
+        XCTAssertEqual(plan.method.learningRateDecay, ImageRecipe.learningRateDecay)
         XCTAssertNotNil(plan.method.learningRateDecay, "the tuning phase's rate falls to zero")
         for config in [plan.pretrain, plan.method] {
             XCTAssertEqual(config.model, ImageRecipe.model)
@@ -53,8 +53,8 @@ final class DefaultRecipeTests: CLITestCase {
         let ect = try XCTUnwrap(plan.method.options as? ECTConfig)
         XCTAssertEqual(ect.guidance, ImageRecipe.classGuidance, "the tuning phase distills the guided EDM sampler")
         XCTAssertNotEqual(ect.guidance, 1)
-        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate(classConditional: true))
-        XCTAssertEqual(plan.method.learningRateDecay, ImageRecipe.learningRateDecay(classConditional: true))
+        XCTAssertEqual(plan.method.learningRate, ImageRecipe.learningRate)
+        XCTAssertEqual(plan.method.learningRateDecay, ImageRecipe.learningRateDecay)
         let stored = try Checkpoint.read(from: RunDirectory(path: dir.appendingPathComponent("r").path).checkpoint)
         XCTAssertNotNil(stored.tensor(named: "teacher.cemb.weight"), "with its teacher in the checkpoint")
     }
