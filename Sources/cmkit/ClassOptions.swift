@@ -11,7 +11,7 @@ struct ClassOptions: ParsableArguments {
 
     func validate() throws {
         if let guidance {
-            guard className != nil else { throw ValidationError("--guidance needs --class: it pushes samples towards a class.") }
+            guard let className, className.lowercased() != "none" else { throw ValidationError("--guidance needs --class: it pushes samples towards a class.") }
             guard guidance >= 0 && guidance.isFinite else { throw ValidationError("--guidance must be a number of at least 0 (1: no guidance).") }
         }
     }

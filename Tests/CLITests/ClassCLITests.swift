@@ -86,6 +86,8 @@ final class ClassCLITests: CLITestCase {
                          "--out", path("x.png")], says: "set --columns instead of --count")
         try expectError(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--guidance", "2", "--out", path("x.png")],
                         says: "--guidance needs --class")
+        try expectError(["sample", "--checkpoint", path("run/checkpoint.safetensors"), "--class", "none", "--guidance", "2",
+                         "--out", path("x.png")], says: "--guidance needs --class")
         try expectError(["train", "--resume", path("run"), "--classes"], says: "--classes cannot change")
 
         // Tuning that distills the guided sampler (on the start model's network, unet-xs, without --model),
