@@ -65,7 +65,7 @@ struct GeneralOptions: ParsableArguments {
     var model: ModelName?
     @Option(parsing: .unconditional, help: "Batch size (default \(TrainingDefaults.batchSize)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Learning rate (default 3e-4 for mlp-toy, 1e-4 otherwise).") var lr: Float?
-    @Option(parsing: .unconditional, help: "Let the learning rate fall linearly to zero over this share of the run's end, e.g. 0.3 (default: constant).") var lrDecay: Double?
+    @Option(parsing: .unconditional, help: "Let the learning rate fall linearly to zero over this share of the run's end, e.g. 0.3 (default: \(ImageRecipe.learningRateDecay.map { String($0) } ?? "none") for images without --method, whose tuning phase it is; else constant).") var lrDecay: Double?
     @Option(help: "Optimizer (default adam).") var optimizer: OptimizerName?
     @Option(parsing: .unconditional, help: "EMA decay of the sampling weights (default: half-life of 10% of --iters).") var emaDecay: Float?
     @Option(parsing: .unconditional, help: "Clip the gradient norm to this value (off by default).") var maxGradNorm: Float?
