@@ -72,11 +72,9 @@ struct Train: ParsableCommand {
         let directory = RunDirectory(path: runOptions.out!)
         if isPrimary { try explainingErrors { try prepareNewRun(in: directory) } }
         if isPrimary && usesImageRecipe {
-            let spec = try? DataSpec(parsing: data.data ?? "")
-            let labelled = data.classes == nil && spec.map(ImageRecipe.trainsClasses(on:)) == true
             note("no --method: images get the ten-minute recipe (an EDM model on \(ImageRecipe.model.rawValue), then tuned with ect; "
                  + "see `cmkit train --help`); give --method to choose another"
-                 + (labelled ? ". The data has labels, so the model is class-conditional and samples its classes in turn (--no-classes: unconditional)" : ""))
+                 + (recipeTakesTheLabels ? ". The data has labels, so the model is class-conditional and samples its classes in turn (--no-classes: unconditional)" : ""))
         }
         try Train.collective?.barrier()
         if let plan = try explainingErrors({ try pretrainingPlan() }) { return try runPretrained(plan, in: directory) }
@@ -156,7 +154,7 @@ struct Train: ParsableCommand {
         r.s1 = curriculum.s1
         r.seed = runOptions.seed ?? 0
         r.immiscible = data.immiscible ?? .off
-        r.classes = data.classes ?? (usesImageRecipe && ImageRecipe.trainsClasses(on: r.data))
+        r.classes = data.classes ?? recipeTakesTheLabels
         if data.labelDropout != nil && !r.classes { throw CLIError("--label-dropout is for class-conditional runs: add --classes") }
         r.labelDropout = data.labelDropout
         if let bss = data.bss {
@@ -178,6 +176,12 @@ struct Train: ParsableCommand {
     var usesImageRecipe: Bool {
         guard general.method == nil, let spec = try? DataSpec(parsing: data.data ?? "toy:checkerboard") else { return false }
         return !spec.isPointCloud
+    }
+
+    /// Neither --classes nor --no-classes, and the recipe trains on this data's labels.
+    var recipeTakesTheLabels: Bool {
+        guard data.classes == nil, usesImageRecipe, let spec = try? DataSpec(parsing: data.data ?? "toy:checkerboard") else { return false }
+        return ImageRecipe.trainsClasses(on: spec)
     }
 
     var chosenMethod: MethodName { general.method ?? (usesImageRecipe ? ImageRecipe.method : .ict) }
