@@ -82,7 +82,8 @@ public final class Trainer {
         let (x, noise) = batchTransforms.apply(to: batch, rng: &rng)
         let shard = collective.shard(of: x.shape[0])
         let network = try conditioned(on: labels, batchSize: x.shape[0], shard: shard, rng: rng)
-        let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: config, shard: shard,
+        let scheduled = config.scheduled(atStep: step)
+        let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled, shard: shard,
                                      collective: collective, rng: &rng)
         var report = result.report
         if case .loss = result, collective.size > 1 {
@@ -96,8 +97,9 @@ public final class Trainer {
         case .loss(let loss, _): gradients = try collective.sum(Tape.gradients(of: loss, wrt: network.parameters.map(\.value)))
         case .gradients(let ready, _): gradients = ready
         }
-        optimizer.learningRate = config.learningRate(atStep: step)
+        optimizer.learningRate = scheduled.learningRate(atStep: step)
         applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
+        ema.decay = scheduled.resolvedEMADecay
         ema.update(from: network.parameters)
         method.didUpdate(network: network)
         step += 1

@@ -26,6 +26,9 @@ public struct TrainingConfig: Sendable {
     public var bssRatio: Float? = nil
     /// Seconds of the wall-clock budget that planned `iterations`, if one did (the record of `--time`).
     public var timeBudget: Double? = nil
+    /// The counts a `--time` run laid its schedules over before it re-planned (oldest first); empty for
+    /// a run that kept its first count.
+    public var replans: [Replan] = []
     /// The method's own settings (its `Options` type); stored under the method's name.
     public var options: any MethodOptions = NoOptions()
     /// A class-conditional run's classes (the labels index them); nil: unconditional.
@@ -71,6 +74,15 @@ public struct TrainingConfig: Sendable {
         return learningRate * Float(max(0, left)) / Float(decaySteps + 1)
     }
 
+    /// The config iteration k trains under: `iterations` is the count its schedules (curriculum, stages,
+    /// learning-rate decay, EMA half-life) were laid over at k, which a re-planned run changed on the way.
+    public func scheduled(atStep k: Int) -> TrainingConfig {
+        guard let earlier = replans.first(where: { k < $0.step }) else { return self }
+        var config = self
+        config.iterations = earlier.previousIterations
+        return config
+    }
+
     public var resolvedEMADecay: Float { emaDecay ?? EMA.decay(halfLife: max(1, 0.1 * Double(iterations))) }
 
     /// The batch transforms every method shares: style standardization, then noise assignment.
@@ -92,6 +104,14 @@ public struct TrainingConfig: Sendable {
         if let maxGradientNorm { try check(maxGradientNorm > 0 && maxGradientNorm.isFinite, "maxGradientNorm", maxGradientNorm, "must be a positive number") }
         if let bssRatio { try check(bssRatio > 0 && bssRatio <= 1, "bssRatio", bssRatio, "must be in (0, 1]") }
         if let timeBudget { try check(timeBudget > 0 && timeBudget.isFinite, "timeBudget", timeBudget, "must be a positive number of seconds") }
+        var previousStep = 0
+        for replan in replans {
+            try check(replan.step > previousStep && replan.step < iterations, "replans", "\(replan.step):\(replan.previousIterations)",
+                      "steps must rise and lie inside the run's \(iterations) iterations")
+            try check(replan.previousIterations >= replan.step, "replans", "\(replan.step):\(replan.previousIterations)",
+                      "a count must cover the iterations trained under it")
+            previousStep = replan.step
+        }
         try check(s0 >= 1 && s0 <= 1 << 20, "s0", s0, "must be from 1 to 2^20")
         try check(s1 >= s0 && s1 <= 1 << 20, "s1", s1, "must be at least s0 (\(s0)) and at most 2^20")
         try check(sampleShape.allSatisfy { $0 >= 1 }, "sampleShape", sampleShape, "must have positive sizes")
@@ -108,6 +128,14 @@ public struct TrainingConfig: Sendable {
     public var sampleKind: SampleKind { SampleKind(sampleShape: sampleShape) }
 }
 
+/// A change of a `--time` run's iteration count on the way: iterations before `step` (and after the
+/// previous change) had their schedules laid over `previousIterations`.
+public struct Replan: Sendable, Equatable, Codable {
+    public var step: Int
+    public var previousIterations: Int
+    public init(step: Int, previousIterations: Int) { self.step = step; self.previousIterations = previousIterations }
+}
+
 extension TrainingConfig: Equatable {
     public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool {
         a.method == b.method && a.model == b.model && a.data == b.data && a.sampleShape == b.sampleShape
@@ -115,7 +143,7 @@ extension TrainingConfig: Equatable {
             && a.learningRateDecay == b.learningRateDecay
             && a.optimizer == b.optimizer && a.emaDecay == b.emaDecay && a.seed == b.seed && a.s0 == b.s0 && a.s1 == b.s1
             && a.maxGradientNorm == b.maxGradientNorm && a.immiscible == b.immiscible && a.bssRatio == b.bssRatio
-            && a.timeBudget == b.timeBudget && a.options.isEqual(to: b.options) && a.classNames == b.classNames
+            && a.timeBudget == b.timeBudget && a.replans == b.replans && a.options.isEqual(to: b.options) && a.classNames == b.classNames
             && a.labelDropout == b.labelDropout
     }
 }
@@ -139,9 +167,6 @@ extension TrainingConfig: Codable {
         public init?(intValue: Int) { nil }
         static func method(_ name: MethodName) -> CodingKeys { CodingKeys(stringValue: name.rawValue) }
     }
-
-    private static let fields = ["method", "model", "data", "sampleShape", "iterations", "batchSize", "learningRate",
-                                 "learningRateDecay", "optimizer", "emaDecay", "seed", "s0", "s1", "maxGradientNorm", "immiscible", "bssRatio"]
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -171,6 +196,7 @@ extension TrainingConfig: Codable {
         d.maxGradientNorm = try c.decodeIfPresent(Float.self, forKey: key("maxGradientNorm"))
         d.bssRatio = try c.decodeIfPresent(Float.self, forKey: key("bssRatio"))
         d.timeBudget = try c.decodeIfPresent(Double.self, forKey: key("timeBudget"))
+        d.replans = try c.decodeIfPresent([Replan].self, forKey: key("replans")) ?? []
         d.options = try d.method.type.decodeOptions(from: c)
         d.classNames = try c.decodeIfPresent([String].self, forKey: key("classNames"))
         d.labelDropout = try c.decodeIfPresent(Float.self, forKey: key("labelDropout")) ?? d.labelDropout
@@ -197,6 +223,8 @@ extension TrainingConfig: Codable {
         try c.encode(immiscible.rawValue, forKey: key("immiscible"))
         try c.encodeIfPresent(bssRatio, forKey: key("bssRatio"))
         try c.encodeIfPresent(timeBudget, forKey: key("timeBudget"))
+        // A run that kept its count writes what runs wrote before re-planning existed.
+        if !replans.isEmpty { try c.encode(replans, forKey: key("replans")) }
         // Unconditional runs write exactly what they wrote before classes existed.
         if let classNames {
             try c.encode(classNames, forKey: key("classNames"))

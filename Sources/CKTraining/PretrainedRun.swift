@@ -78,6 +78,8 @@ public final class PretrainedRun {
             let loop = TrainingLoop(trainer: trainer, directory: first)
             configure(loop)
             if let budget = plan.budget, trainer.step == 0 { loop.budget = TimeBudget(seconds: budget * plan.fraction) }
+            // The second phase gets what this one leaves, so its count alone keeps the whole run to the budget.
+            loop.keepsToBudget = false
             try loop.run()
             // A phase resumed from another session counts as its share of the budget.
             var seconds = [resumed ? (plan.budget ?? 0) * plan.fraction : Clock.seconds() - start]

@@ -13,6 +13,8 @@ public struct RunRequest {
     public var data: DataSpec = .toy(.checkerboard)
     public var model: ModelName? = nil
     public var iterations = 10_000
+    /// The counts a `--time` run's schedules were laid over before it re-planned (to repeat it exactly).
+    public var replans: [Replan] = []
     public var batchSize: Int? = nil
     public var learningRate: Float? = nil
     /// The share of the run over which the learning rate falls to zero at its end; nil: constant.
@@ -94,6 +96,7 @@ extension RunRequest {
         config.data = request.data.description
         config.sampleShape = sampleShape
         config.iterations = request.iterations
+        config.replans = request.replans
         config.batchSize = request.batchSize ?? TrainingDefaults.batchSize
         config.learningRate = request.learningRate ?? TrainingDefaults.learningRate(model: config.model)
         config.learningRateDecay = request.learningRateDecay
@@ -124,6 +127,8 @@ extension PretrainingPlan {
         edm.options = nil
         edm.inputs = [:]
         edm.iterations = pretrainIterations
+        // Only the method's phase re-plans its count (the EDM phase hands it what time it leaves).
+        edm.replans = []
         edm.learningRate = pretrainLearningRate
         edm.learningRateDecay = pretrainLearningRateDecay
         edm.s1 = nil

@@ -2,6 +2,11 @@
 // count so that training, checkpoints, previews and evaluations end within the budget, then start the
 // run again from its first state with that count, so that every schedule is laid over it and `--iters`
 // with the same count reproduces the run exactly.
+// A shared machine's speed drifts by a fifth over minutes, so a probe of the first seconds can misjudge
+// the whole run: a quarter, half and three quarters of the way the run compares its pace with the
+// budget and, when it would miss by more than 2%, re-plans the count from there on. The schedules of
+// the iterations already trained keep the count they were laid over; the config records it (`replans`),
+// so `--iters` with `--replanned` still repeats the run exactly.
 import Foundation
 import CKTensor
 import CKNN
@@ -44,6 +49,23 @@ public struct BudgetPlan: Sendable {
     /// Spent before the plan: data loading and the probe.
     public let spentSeconds: Double
     public let probeIterations: Int
+
+    /// Where the run re-measures its pace (shares of its count).
+    public static let paceCheckShares = [0.25, 0.5, 0.75]
+    /// A projected end further than this share of the budget from it re-plans the count.
+    public static let paceTolerance = 0.02
+
+    /// The count that ends the run at the budget at `secondsPerStep`, or nil when `iterations` already ends
+    /// within `tolerance` of it. `elapsed` counts from the run's start (data, probe and training),
+    /// `secondsPerStep` is the recent pace (periodic checkpoints and evaluations included), and
+    /// `finalSeconds` the last checkpoint and evaluation.
+    public static func correctedCount(step: Int, iterations: Int, elapsed: Double, secondsPerStep: Double, finalSeconds: Double,
+                                      budget: Double, tolerance: Double = paceTolerance) -> Int? {
+        let projected = elapsed + Double(iterations - step) * secondsPerStep + finalSeconds
+        guard abs(projected - budget) > tolerance * budget, secondsPerStep > 0 else { return nil }
+        let affordable = ((budget - elapsed - finalSeconds) / secondsPerStep).rounded(.down)
+        return step + max(1, Int(min(affordable, Double(Int32.max))))
+    }
 
     public var summary: String {
         String(format: "time budget %@: %.3f s per iteration over %d probe iterations, %.2f s per checkpoint, %.2f s per evaluation, "
@@ -104,5 +126,38 @@ extension TrainingLoop {
         planned.collective = trainer.collective
         return (planned, BudgetPlan(budget: budget, iterations: iterations, stepSeconds: stepSeconds, saveSeconds: saveSeconds,
                                     evaluationSeconds: evaluationSeconds, spentSeconds: spent, probeIterations: times.count))
+    }
+}
+
+extension TrainingLoop {
+    /// Compares the pace of the last `steps` iterations (trained in `seconds`, periodic checkpoints and
+    /// evaluations included) with what is left of the budget, and re-plans the count when the run would miss
+    /// it; returns the note to print, if it did. The recent pace, not the run's mean: a slow stretch that has
+    /// passed should not cut the rest of the run short.
+    func keepToBudget(_ plan: BudgetPlan, startedAt runStart: Double, steps: Int, seconds: Double, plannedPace: Double) throws -> String? {
+        var measured = [Clock.seconds() - runStart, seconds / Double(max(1, steps))]
+        try trainer.collective.maximum(&measured)
+        let (elapsed, pace) = (measured[0], measured[1])
+        let config = trainer.config
+        guard let count = BudgetPlan.correctedCount(step: trainer.step, iterations: config.iterations, elapsed: elapsed, secondsPerStep: pace,
+                                                    finalSeconds: plan.saveSeconds + plan.evaluationSeconds, budget: plan.budget.seconds),
+              count != config.iterations else { return nil }
+        try replan(iterations: count)
+        let repeats = trainer.config.replans.map { "--replanned \($0.step):\($0.previousIterations)" }.joined(separator: " ")
+        return String(format: "at iteration %d the steps take %.3g s, not the %.3g s planned: %d iterations instead of %d, to end on time "
+                      + "(repeat exactly with --iters %d %@)", trainer.step, pace, plannedPace, count, config.iterations, count, repeats)
+    }
+
+    /// Continues from the current state with `iterations` as the count: the schedules of the iterations still
+    /// to come are laid over it, the config records the old count for those already trained.
+    func replan(iterations: Int) throws {
+        var config = trainer.config
+        config.replans.append(Replan(step: trainer.step, previousIterations: config.iterations))
+        config.iterations = iterations
+        var state = try trainer.checkpoint()
+        state.metadata["config"] = try config.json()
+        let next = try Trainer.restore(from: state, path: directory.checkpoint.path)
+        next.collective = trainer.collective
+        trainer = next
     }
 }

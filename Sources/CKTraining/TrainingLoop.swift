@@ -9,8 +9,8 @@ import CKDatasets
 import CKImageIO
 
 public final class TrainingLoop {
-    /// The trainer; a time budget replaces it by one with the planned iteration count.
-    public private(set) var trainer: Trainer
+    /// The trainer; a time budget replaces it by one with the planned iteration count (and re-planned ones).
+    public internal(set) var trainer: Trainer
     public let directory: RunDirectory
     /// Checkpoint and preview every N iterations (0: only at the end).
     public var saveEvery = 1000
@@ -22,6 +22,9 @@ public final class TrainingLoop {
     public var budget: TimeBudget? = nil
     /// What the budget decided, once the run has planned it.
     public private(set) var plan: BudgetPlan? = nil
+    /// A planned run re-measures its pace on the way and re-plans its count when it would miss the budget
+    /// (TimeBudget.swift); the first phase of a two-phase run leaves that to the second, which gets the rest.
+    public var keepsToBudget = true
     /// The processes that train together (set on the trainer when the run starts); nil keeps the trainer's.
     public var collective: (any Collective)? = nil
     /// The data the network sees; nil: the config's data set (encoded to latents for a latent method).
@@ -55,14 +58,17 @@ public final class TrainingLoop {
             self.plan = plan
             note(plan.summary)
         }
-        let config = trainer.config
-        let end = min(stop ?? config.iterations, config.iterations)
+        var config = trainer.config
+        var end = min(stop ?? config.iterations, config.iterations)
         if primary { try prepareLog() }
         let log = primary ? try LogFile(appendingTo: directory.log) : nil
 
         let every = logEvery ?? max(1, config.iterations / 40)
         var evaluationSeconds = 0.0
         let start = Clock.seconds(), firstStep = trainer.step
+        var paceChecks = plan != nil && keepsToBudget && stop == nil ? BudgetPlan.paceCheckShares : []
+        // The pace the current count was planned at: the probe's, then that of the last re-plan.
+        var lastCheck = (step: firstStep, time: start), plannedPace = plan?.stepSeconds ?? 0
         if trainer.step >= end { note("the run is already at iteration \(trainer.step) of \(config.iterations): nothing to train") }
         var windowLoss = 0.0, windowCount = 0
         let processes = trainer.collective.size > 1 ? ", \(trainer.collective.size) processes" : ""
@@ -91,6 +97,18 @@ public final class TrainingLoop {
                 let t0 = Clock.seconds()
                 try evaluator.evaluate(trainer, elapsed: t0 - start - evaluationSeconds)
                 evaluationSeconds += Clock.seconds() - t0
+            }
+            if let plan, let share = paceChecks.first, Double(trainer.step) >= share * Double(config.iterations), trainer.step < end {
+                paceChecks.removeFirst()
+                let now = Clock.seconds(), steps = trainer.step - lastCheck.step
+                if let replanned = try keepToBudget(plan, startedAt: runStart, steps: steps, seconds: now - lastCheck.time,
+                                                    plannedPace: plannedPace) {
+                    note(replanned)
+                    config = trainer.config
+                    end = config.iterations
+                    plannedPace = (now - lastCheck.time) / Double(max(1, steps))
+                }
+                lastCheck = (trainer.step, now)
             }
         }
         if primary { try writeLossPlot() }

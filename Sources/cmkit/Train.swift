@@ -145,6 +145,7 @@ struct Train: ParsableCommand {
         r.data = try DataSpec(parsing: data.data ?? "toy:checkerboard")
         r.model = general.model
         r.iterations = runOptions.iters ?? 10_000
+        r.replans = runOptions.replanned.map(\.replan)
         r.batchSize = general.batch
         r.learningRate = general.lr
         r.learningRateDecay = general.lrDecay

@@ -20,6 +20,16 @@ struct TimeBudgetArgument: ExpressibleByArgument {
     }
 }
 
+/// A --replanned value: STEP:COUNT.
+struct ReplanArgument: ExpressibleByArgument {
+    let replan: Replan
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let step = Int(parts[0]), let count = Int(parts[1]), step >= 1, count >= 1 else { return nil }
+        replan = Replan(step: step, previousIterations: count)
+    }
+}
+
 /// on | off, for the switches of a method's ablations.
 enum Switch: String, CaseIterable, ExpressibleByArgument {
     case on, off
@@ -32,8 +42,10 @@ struct RunOptions: ParsableArguments {
     var resume: String?
     @Flag(help: "With --out: start over in a folder that already holds a run, deleting its files.") var force = false
     @Option(parsing: .unconditional, help: "Training iterations (the schedules are laid out over this many; default 10000).") var iters: Int?
-    @Option(help: ArgumentHelp("Train for this wall-clock time instead of --iters: 90s, 10m, 1h30m. The step time is measured over the first iterations, the count is fixed so that training with its checkpoints and evaluations ends within the budget, and the run starts again with it (recorded in the checkpoint: --iters with that count repeats the run).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Train for this wall-clock time instead of --iters: 90s, 10m, 1h30m. The step time is measured over the first iterations, the count is fixed so that training with its checkpoints and evaluations ends within the budget, and the run starts again with it; a quarter, half and three quarters of the way the pace is checked and the count re-planned if the run would miss the budget by more than 2% (all recorded in the checkpoint: --iters with that count, and the --replanned values the note prints, repeats the run).", valueName: "duration"))
     var time: TimeBudgetArgument?
+    @Option(help: ArgumentHelp("With --iters, to repeat a --time run that re-planned its count on the way (its note prints these): the iterations before STEP had their schedules laid over COUNT. Repeatable.", valueName: "step:count"))
+    var replanned: [ReplanArgument] = []
     @Option(parsing: .unconditional, help: "Random seed: the same seed gives the same run (default 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Write a checkpoint and sample picture every N iterations (0: only at the end; default 1000).")
     var saveEvery: Int?
@@ -45,6 +57,19 @@ struct RunOptions: ParsableArguments {
     func validate() throws {
         if let iters, iters < 1 { throw ValidationError("--iters must be positive.") }
         if iters != nil && time != nil { throw ValidationError("give --iters or --time, not both.") }
+        if !replanned.isEmpty {
+            guard let iters else { throw ValidationError("--replanned repeats a re-planned --time run: give it with --iters (the run's final count).") }
+            var previous = 0
+            for r in replanned.map(\.replan) {
+                guard r.step > previous, r.step < iters else {
+                    throw ValidationError("--replanned \(r.step):\(r.previousIterations): the steps must rise and lie inside the --iters \(iters) iterations.")
+                }
+                guard r.previousIterations >= r.step else {
+                    throw ValidationError("--replanned \(r.step):\(r.previousIterations): the count must be at least the step (it covered the iterations before it).")
+                }
+                previous = r.step
+            }
+        }
         if let saveEvery, saveEvery < 0 { throw ValidationError("--save-every must not be negative.") }
         if let evalEvery, evalEvery < 0 { throw ValidationError("--eval-every must not be negative.") }
         if let logEvery, logEvery < 1 { throw ValidationError("--log-every must be at least 1.") }
@@ -54,7 +79,7 @@ struct RunOptions: ParsableArguments {
 
     /// Options that would change a run's settings (a resumed run keeps its own).
     var settingFlags: [String] {
-        [("--iters", iters != nil), ("--time", time != nil), ("--seed", seed != nil)].filter(\.1).map(\.0)
+        [("--iters", iters != nil), ("--time", time != nil), ("--replanned", !replanned.isEmpty), ("--seed", seed != nil)].filter(\.1).map(\.0)
     }
 }
 

@@ -1,10 +1,12 @@
-// --time: durations parse; a budgeted run plans a count, records it, and equals a run with --iters of that count.
+// --time: durations parse; a budgeted run plans a count, records it, and equals a run with --iters of that count;
+// a run whose pace changes re-plans its count and equals a run with --iters and the recorded re-plans.
 import XCTest
 import Foundation
 import CKTensor
 import CKNN
 import CKConsistency
-import CKTraining
+import CKDatasets
+@testable import CKTraining
 import CKTestSupport
 
 final class TimeBudgetTests: XCTestCase {
@@ -25,6 +27,8 @@ final class TimeBudgetTests: XCTestCase {
         let budgeted = TrainingLoop(trainer: try Trainer(config: config), directory: run)
         budgeted.budget = TimeBudget(seconds: 3)
         budgeted.saveEvery = 0
+        // The plan alone (a re-plan on a busy machine is the next test's).
+        budgeted.keepsToBudget = false
         try budgeted.run()
         let plan = try XCTUnwrap(budgeted.plan)
         XCTAssertGreaterThan(plan.iterations, 10)
@@ -42,5 +46,90 @@ final class TimeBudgetTests: XCTestCase {
             XCTAssertEqual(a.value.storage, b.value.storage, a.name)
         }
         XCTAssertEqual(budgeted.trainer.ema.values.map(\.storage), exact.ema.values.map(\.storage))
+    }
+
+    func testCorrectedCountByHand() {
+        // 200 of 1,000 iterations done after 20 s of a 100 s budget; 2 s for the last checkpoint.
+        func count(pace: Double, elapsed: Double = 20) -> Int? {
+            BudgetPlan.correctedCount(step: 200, iterations: 1000, elapsed: elapsed, secondsPerStep: pace, finalSeconds: 2, budget: 100)
+        }
+        XCTAssertNil(count(pace: 0.1), "ends at 102 s: inside 2% of the budget")
+        XCTAssertEqual(count(pace: 0.125), 200 + 624, "ends at 122 s: 78 s left buy 624 iterations at 0.125 s")
+        XCTAssertEqual(count(pace: 0.0625), 200 + 1248, "ends at 72 s: 78 s buy 1,248 at 0.0625 s")
+        XCTAssertEqual(count(pace: 0.125, elapsed: 150), 201, "past the budget: one more iteration, the run's end")
+        XCTAssertNil(count(pace: 0))
+    }
+
+    func testARunThatSlowsDownReplansAndEqualsARunWithItsRecordedCounts() throws {
+        var config = TrainingConfig(method: .ict)
+        config.batchSize = 64
+        config.seed = 5
+        config.learningRateDecay = 0.5
+        let run = try temporaryRun("replan")
+        defer { try? FileManager.default.removeItem(at: run.url) }
+        // The data turns slow once the probe is over: the plan's pace is too fast for the rest of the run.
+        let budgeted = TrainingLoop(trainer: try Trainer(config: config), directory: run)
+        budgeted.budget = TimeBudget(seconds: 4)
+        budgeted.saveEvery = 0
+        let slowing = SlowingData(ToyDataset(.checkerboard), fastBatches: Int.max)
+        budgeted.data = slowing
+        budgeted.onNote = { if $0.hasPrefix("time budget") { slowing.fastBatches = slowing.served + 20 } }
+        try budgeted.run()
+        let plan = try XCTUnwrap(budgeted.plan)
+        let final = budgeted.trainer.config
+        XCTAssertFalse(final.replans.isEmpty, "a pace several times slower after the plan must re-plan the count")
+        XCTAssertEqual(final.replans.first?.previousIterations, plan.iterations)
+        XCTAssertLessThan(final.iterations, plan.iterations, "slower steps buy fewer iterations")
+        XCTAssertEqual(budgeted.trainer.step, final.iterations)
+        let stored = try TrainingConfig.stored(in: try Checkpoint.read(from: run.checkpoint), path: run.checkpoint.path)
+        XCTAssertEqual(stored.replans, final.replans)
+
+        // --iters with the final count and the recorded re-plans: the same weights bit for bit; without them, not.
+        var repeatConfig = config
+        repeatConfig.iterations = final.iterations
+        repeatConfig.replans = final.replans
+        let repeated = try Trainer(config: repeatConfig)
+        try train(repeated, until: final.iterations)
+        XCTAssertEqual(budgeted.trainer.network.parameters.map(\.value.storage), repeated.network.parameters.map(\.value.storage))
+        XCTAssertEqual(budgeted.trainer.ema.values.map(\.storage), repeated.ema.values.map(\.storage))
+        repeatConfig.replans = []
+        let plain = try Trainer(config: repeatConfig)
+        try train(plain, until: final.iterations)
+        XCTAssertNotEqual(budgeted.trainer.ema.values.map(\.storage), plain.ema.values.map(\.storage))
+    }
+
+    func testReplanKeepsTheStateAndRecordsTheOldCount() throws {
+        var config = TrainingConfig(method: .ict)
+        config.batchSize = 32
+        config.iterations = 40
+        let run = try temporaryRun("replan-state")
+        defer { try? FileManager.default.removeItem(at: run.url) }
+        let loop = TrainingLoop(trainer: try Trainer(config: config), directory: run)
+        loop.saveEvery = 0
+        try loop.run(until: 10)
+        let before = loop.trainer
+        try loop.replan(iterations: 25)
+        XCTAssertFalse(loop.trainer === before)
+        XCTAssertEqual(loop.trainer.step, 10)
+        XCTAssertEqual(loop.trainer.config.iterations, 25)
+        XCTAssertEqual(loop.trainer.config.replans, [Replan(step: 10, previousIterations: 40)])
+        XCTAssertEqual(loop.trainer.network.parameters.map(\.value.storage), before.network.parameters.map(\.value.storage))
+        XCTAssertEqual(loop.trainer.ema.values.map(\.storage), before.ema.values.map(\.storage))
+    }
+}
+
+/// A data set that sleeps 10 ms per batch once it has served `fastBatches` batches, as a machine that
+/// slows down after the probe.
+private final class SlowingData: Dataset {
+    var inner: ToyDataset
+    var fastBatches: Int
+    private(set) var served = 0
+    init(_ inner: ToyDataset, fastBatches: Int) { self.inner = inner; self.fastBatches = fastBatches }
+    var sampleShape: [Int] { inner.sampleShape }
+    var count: Int? { inner.count }
+    func nextBatch(size: Int, rng: inout some RandomNumberGenerator) -> Tensor {
+        served += 1
+        if served > fastBatches { usleep(10_000) }
+        return inner.nextBatch(size: size, rng: &rng)
     }
 }

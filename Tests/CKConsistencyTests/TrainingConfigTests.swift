@@ -82,6 +82,45 @@ final class TrainingConfigTests: XCTestCase {
         XCTAssertEqual(old.learningRate(atStep: 9), 1e-3)
     }
 
+    func testReplansGiveEachIterationItsCount() throws {
+        var config = TrainingConfig()
+        config.iterations = 100
+        config.learningRateDecay = 0.5
+        XCTAssertEqual(config.scheduled(atStep: 0), config, "a run that kept its count trains every iteration under it")
+        // Iterations 0-9 were laid over 50, 10-29 over 80, the rest over the final 100.
+        config.replans = [Replan(step: 10, previousIterations: 50), Replan(step: 30, previousIterations: 80)]
+        try config.validate()
+        XCTAssertEqual([0, 9, 10, 29, 30, 99].map { config.scheduled(atStep: $0).iterations }, [50, 50, 80, 80, 100, 100])
+        XCTAssertEqual(config.scheduled(atStep: 5).replans, config.replans, "only the count changes")
+        // The schedules read the count in effect: at k = 9 the decay of a 50-iteration run (25 decayed steps,
+        // 41 left: constant); at k = 29 that of an 80-iteration run (40 decayed, 51 left: constant); at
+        // k = 60 the final run's (50 decayed steps, 40 left: 40/51 of the rate).
+        XCTAssertEqual(config.scheduled(atStep: 60).learningRate(atStep: 60), config.learningRate * 40 / 51, accuracy: 1e-12)
+        XCTAssertEqual(config.scheduled(atStep: 9).resolvedEMADecay, EMA.decay(halfLife: 5))
+        XCTAssertEqual(config.scheduled(atStep: 29).resolvedEMADecay, EMA.decay(halfLife: 8))
+        XCTAssertEqual(config.scheduled(atStep: 30).resolvedEMADecay, EMA.decay(halfLife: 10))
+
+        // Stored and read back; a config without re-plans writes no key, and older files read as none.
+        let read = try TrainingConfig.stored(in: checkpoint(config: try config.json()), path: "c")
+        XCTAssertEqual(read.replans, config.replans)
+        XCTAssertEqual(read, config)
+        config.replans = []
+        XCTAssertFalse(try config.json().contains("replans"))
+        let old = try TrainingConfig.stored(in: checkpoint(config: #"{"method":"ict","iterations":10}"#), path: "c")
+        XCTAssertEqual(old.replans, [])
+
+        // Steps that do not rise or leave the run, and counts that cannot cover their iterations, are refused.
+        for bad in [[Replan(step: 0, previousIterations: 50)], [Replan(step: 100, previousIterations: 120)],
+                    [Replan(step: 30, previousIterations: 80), Replan(step: 10, previousIterations: 50)],
+                    [Replan(step: 10, previousIterations: 10), Replan(step: 10, previousIterations: 20)],
+                    [Replan(step: 20, previousIterations: 19)]] {
+            config.replans = bad
+            XCTAssertThrowsError(try config.validate(), "\(bad)") { error in
+                XCTAssertTrue("\(error)".contains("replans"), "\(error)")
+            }
+        }
+    }
+
     func testRoundTripAndSortedKeys() throws {
         var config = TrainingConfig(method: .lct)
         config.model = .latentNet

@@ -35,6 +35,14 @@ final class TrainingTests: XCTestCase {
         try checkResumeEqualsUninterruptedRun(config)
     }
 
+    func testResumedReplannedRunEqualsUninterruptedRun() throws {
+        // The run resumes at 50, before its count changed at 70, and crosses that change after the resume.
+        var config = toyConfig(iterations: 100)
+        config.learningRateDecay = 0.7
+        config.replans = [Replan(step: 30, previousIterations: 60), Replan(step: 70, previousIterations: 90)]
+        try checkResumeEqualsUninterruptedRun(config)
+    }
+
     func testLearningRateDecayReachesTheOptimizer() throws {
         var config = toyConfig(iterations: 10)
         config.learningRateDecay = 0.3

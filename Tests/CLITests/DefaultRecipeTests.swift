@@ -94,6 +94,19 @@ final class DefaultRecipeTests: CLITestCase {
         }
     }
 
+    func testReplannedCountsReachTheMethodPhaseOnly() throws {
+        // What a re-planned --time run's note tells a user to type to repeat it.
+        let run = try cmkit(["train", "--data", "shapes", "--no-classes", "--pretrain-iters", "2", "--iters", "6", "--replanned", "2:4",
+                             "--replanned", "3:5", "--batch", "2", "--out", "r", "--save-every", "0", "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let plan = try plan("r")
+        XCTAssertEqual(plan.method.iterations, 6)
+        XCTAssertEqual(plan.method.replans, [Replan(step: 2, previousIterations: 4), Replan(step: 3, previousIterations: 5)])
+        XCTAssertEqual(plan.pretrain.replans, [], "the EDM phase keeps its count")
+        let stored = try TrainingConfig.stored(in: try Checkpoint.read(from: RunDirectory(path: path("r")).checkpoint), path: "r")
+        XCTAssertEqual(stored.replans, plan.method.replans)
+    }
+
     func testPointsWithoutMethodTrainICTAndAGivenMethodIsKept() throws {
         let toy = try cmkit(["train", "--data", "toy:checkerboard", "--iters", "2", "--out", "t", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(toy.status, 0, toy.output)
