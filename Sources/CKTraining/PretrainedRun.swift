@@ -99,6 +99,13 @@ public final class PretrainedRun {
         configure(loop)
         if trainer.step == 0 { loop.budget = rest }
         try loop.run()
+        if primary, plan.budget != nil {
+            // A budget chose both counts: what repeats the run exactly with --iters.
+            let edm = try TrainingConfig.stored(in: try Checkpoint.read(from: first.checkpoint), path: first.checkpoint.path)
+            let method = loop.trainer.config
+            onNote("the budget's counts (the same options with these instead of --time repeat the run): --pretrain-iters \(edm.iterations) "
+                   + "--iters \(method.iterations)" + method.replans.map { " --replanned \($0.step):\($0.previousIterations)" }.joined())
+        }
         return loop.trainer
     }
 }

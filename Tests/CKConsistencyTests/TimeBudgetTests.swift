@@ -18,15 +18,28 @@ final class TimeBudgetTests: XCTestCase {
         XCTAssertEqual(TimeBudget(seconds: 600).description, "10m00s")
     }
 
+    /// A toy iCT run with a budget of `seconds`, in a temporary folder (removed by the caller).
+    private func budgetedLoop(_ config: TrainingConfig, seconds: Double, in run: RunDirectory) throws -> TrainingLoop {
+        let loop = TrainingLoop(trainer: try Trainer(config: config), directory: run)
+        loop.budget = TimeBudget(seconds: seconds)
+        loop.saveEvery = 0
+        return loop
+    }
+
+    /// A fresh run of `config`, trained to its count with --iters.
+    private func exactRun(_ config: TrainingConfig) throws -> Trainer {
+        let trainer = try Trainer(config: config)
+        try train(trainer, until: config.iterations)
+        return trainer
+    }
+
     func testABudgetedRunEqualsARunWithItsPlannedCount() throws {
         var config = TrainingConfig(method: .ict)
         config.batchSize = 64
         config.seed = 9
         let run = try temporaryRun("budget")
         defer { try? FileManager.default.removeItem(at: run.url) }
-        let budgeted = TrainingLoop(trainer: try Trainer(config: config), directory: run)
-        budgeted.budget = TimeBudget(seconds: 3)
-        budgeted.saveEvery = 0
+        let budgeted = try budgetedLoop(config, seconds: 3, in: run)
         // The plan alone (a re-plan on a busy machine is the next test's).
         budgeted.keepsToBudget = false
         try budgeted.run()
@@ -40,11 +53,8 @@ final class TimeBudgetTests: XCTestCase {
 
         // --iters with that count: the same weights bit for bit (the probe's iterations were thrown away).
         config.iterations = plan.iterations
-        let exact = try Trainer(config: config)
-        try train(exact, until: plan.iterations)
-        for (a, b) in zip(budgeted.trainer.network.parameters, exact.network.parameters) {
-            XCTAssertEqual(a.value.storage, b.value.storage, a.name)
-        }
+        let exact = try exactRun(config)
+        XCTAssertEqual(budgeted.trainer.network.parameters.map(\.value.storage), exact.network.parameters.map(\.value.storage))
         XCTAssertEqual(budgeted.trainer.ema.values.map(\.storage), exact.ema.values.map(\.storage))
     }
 
@@ -68,9 +78,7 @@ final class TimeBudgetTests: XCTestCase {
         let run = try temporaryRun("replan")
         defer { try? FileManager.default.removeItem(at: run.url) }
         // The data turns slow once the probe is over: the plan's pace is too fast for the rest of the run.
-        let budgeted = TrainingLoop(trainer: try Trainer(config: config), directory: run)
-        budgeted.budget = TimeBudget(seconds: 4)
-        budgeted.saveEvery = 0
+        let budgeted = try budgetedLoop(config, seconds: 4, in: run)
         let slowing = SlowingData(ToyDataset(.checkerboard), fastBatches: Int.max)
         budgeted.data = slowing
         budgeted.onNote = { if $0.hasPrefix("time budget") { slowing.fastBatches = slowing.served + 20 } }
@@ -88,13 +96,11 @@ final class TimeBudgetTests: XCTestCase {
         var repeatConfig = config
         repeatConfig.iterations = final.iterations
         repeatConfig.replans = final.replans
-        let repeated = try Trainer(config: repeatConfig)
-        try train(repeated, until: final.iterations)
+        let repeated = try exactRun(repeatConfig)
         XCTAssertEqual(budgeted.trainer.network.parameters.map(\.value.storage), repeated.network.parameters.map(\.value.storage))
         XCTAssertEqual(budgeted.trainer.ema.values.map(\.storage), repeated.ema.values.map(\.storage))
         repeatConfig.replans = []
-        let plain = try Trainer(config: repeatConfig)
-        try train(plain, until: final.iterations)
+        let plain = try exactRun(repeatConfig)
         XCTAssertNotEqual(budgeted.trainer.ema.values.map(\.storage), plain.ema.values.map(\.storage))
     }
 
