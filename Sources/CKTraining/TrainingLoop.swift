@@ -100,6 +100,9 @@ public final class TrainingLoop {
             }
             if let plan, let share = paceChecks.first, Double(trainer.step) >= share * Double(config.iterations), trainer.step < end {
                 paceChecks.removeFirst()
+                // A few steps say little about the pace (a re-plan that cut the count can bring the next check
+                // close): a check less than a tenth of the run after the last is skipped.
+                guard trainer.step - lastCheck.step >= max(1, config.iterations / 10) else { continue }
                 let now = Clock.seconds(), steps = trainer.step - lastCheck.step
                 if let replanned = try keepToBudget(plan, startedAt: runStart, steps: steps, seconds: now - lastCheck.time,
                                                     plannedPace: plannedPace) {
