@@ -120,10 +120,7 @@ extension TrainingLoop {
         var config = trainer.config
         config.iterations = iterations
         config.timeBudget = budget.seconds
-        var restart = first
-        restart.metadata["config"] = try config.json()
-        let planned = try Trainer.restore(from: restart, path: directory.checkpoint.path)
-        planned.collective = trainer.collective
+        let planned = try rebuiltTrainer(from: first, with: config)
         return (planned, BudgetPlan(budget: budget, iterations: iterations, stepSeconds: stepSeconds, saveSeconds: saveSeconds,
                                     evaluationSeconds: evaluationSeconds, spentSeconds: spent, probeIterations: times.count))
     }
@@ -154,10 +151,15 @@ extension TrainingLoop {
         var config = trainer.config
         config.replans.append(Replan(step: trainer.step, previousIterations: config.iterations))
         config.iterations = iterations
-        var state = try trainer.checkpoint()
+        trainer = try rebuiltTrainer(from: try trainer.checkpoint(), with: config)
+    }
+
+    /// The trainer of `state` with `config` in place of its own, training with the same processes.
+    private func rebuiltTrainer(from state: Checkpoint, with config: TrainingConfig) throws -> Trainer {
+        var state = state
         state.metadata["config"] = try config.json()
-        let next = try Trainer.restore(from: state, path: directory.checkpoint.path)
-        next.collective = trainer.collective
-        trainer = next
+        let rebuilt = try Trainer.restore(from: state, path: directory.checkpoint.path)
+        rebuilt.collective = trainer.collective
+        return rebuilt
     }
 }
