@@ -36,15 +36,28 @@ public enum ImageRecipe {
     /// guidance w = `classGuidance`: in ten minutes, one-step samples are of the asked-for class 86.7% and 82.2%
     /// of the time (seeds 0 and 1) instead of 76.6% (seed 0); w = 2 gave 82.8% and, with seed 1, 76.8%
     /// (walkthrough 07).
-    public static func options(classConditional: Bool) -> ECTConfig {
+    /// `budget`: the run's `--time` in seconds (nil for a count), which picks the guidance weight.
+    public static func options(classConditional: Bool, budget: Double? = nil) -> ECTConfig {
         var o = ECTConfig()
         o.q = 16
         o.stages = classConditional ? 2 : 1
-        if classConditional { o.guidance = classGuidance }
+        if classConditional { o.guidance = classGuidance(forBudget: budget) }
         return o
     }
 
     public static let classGuidance = 3.0
+
+    /// Budgets from this long on (seconds) tune without guidance: the EDM phase of an hour samples far better
+    /// unguided (Heun 8 steps: 11.5 at w = 1, 21.6 at w = 3), so tuning at w = 1 gave one step 13.0 where w = 3
+    /// gave 37.0, still 85.5% of samples in their class (walkthrough 05 section 6). After ten minutes the guided
+    /// teacher is the better one for class accuracy (96% against 77% at an equal one-step figure).
+    public static let unguidedFromSeconds = 30 * 60.0
+
+    /// The tuning phase's guidance weight for a class-conditional run of `budget` seconds (nil: a count).
+    public static func classGuidance(forBudget budget: Double?) -> Double {
+        guard let budget, budget >= unguidedFromSeconds else { return classGuidance }
+        return 1
+    }
 
     /// Data that comes with labels trains class-conditional models unless told otherwise (`--no-classes`), and
     /// such a model samples its classes in turn: at ten minutes' counts one step gave FD 35.0 over all ten

@@ -18,6 +18,9 @@ public struct PretrainingPlan: Codable, Equatable, Sendable {
     public var fraction: Double
     /// Wall seconds the pretraining took, once it has ended (the method gets the rest of the budget).
     public var pretrainSeconds: Double?
+    /// Options the budget chose besides the counts (the recipe's guidance weight), which repeating the run with
+    /// counts must give; nil in plans written before there were any.
+    public var repeatFlags: [String]?
 
     public init(pretrain: TrainingConfig, method: TrainingConfig, budget: Double?, fraction: Double) {
         self.pretrain = pretrain
@@ -104,7 +107,8 @@ public final class PretrainedRun {
             let edm = try TrainingConfig.stored(in: try Checkpoint.read(from: first.checkpoint), path: first.checkpoint.path)
             let method = loop.trainer.config
             onNote("the budget's counts (the same options with these instead of --time repeat the run): --pretrain-iters \(edm.iterations) "
-                   + "--iters \(method.iterations)" + method.replans.map { " --replanned \($0.step):\($0.previousIterations)" }.joined())
+                   + "--iters \(method.iterations)" + method.replans.map { " --replanned \($0.step):\($0.previousIterations)" }.joined()
+                   + (plan.repeatFlags ?? []).map { " " + $0 }.joined())
         }
         return loop.trainer
     }

@@ -75,6 +75,11 @@ struct Train: ParsableCommand {
             note("no --method: images get the ten-minute recipe (an EDM model on \(ImageRecipe.model.rawValue), then tuned with ect; "
                  + "see `cmkit train --help`); give --method to choose another"
                  + (recipeTakesTheLabels ? ". The data has labels, so the model is class-conditional and samples its classes in turn (--no-classes: unconditional)" : ""))
+            if let weight = budgetChosenGuidance(classes: data.classes ?? recipeTakesTheLabels) {
+                note("a budget of \(TimeBudget(seconds: ImageRecipe.unguidedFromSeconds)) or more: the tuning follows the EDM model's unguided sampler "
+                     + "(--ect-guidance \(formatted(Float(weight)))), which samples better after that long; shorter budgets distill the guided one "
+                     + "(w = \(formatted(Float(ImageRecipe.classGuidance)))) for class accuracy")
+            }
         }
         try Train.collective?.barrier()
         if let plan = try explainingErrors({ try pretrainingPlan() }) { return try runPretrained(plan, in: directory) }
@@ -168,7 +173,7 @@ struct Train: ParsableCommand {
         }
         if usesImageRecipe {
             ImageRecipe.apply(to: &r)
-            r.options = ect.options(over: ImageRecipe.options(classConditional: r.classes))
+            r.options = ect.options(over: ImageRecipe.options(classConditional: r.classes, budget: runOptions.time?.budget.seconds))
         }
         return r
     }
@@ -186,5 +191,13 @@ struct Train: ParsableCommand {
     }
 
     var chosenMethod: MethodName { general.method ?? (usesImageRecipe ? ImageRecipe.method : .ict) }
+
+    /// The recipe's guidance weight when the budget chose one other than a count's (so repeating the run with
+    /// counts must name it), or nil.
+    func budgetChosenGuidance(classes: Bool) -> Double? {
+        guard usesImageRecipe, classes, ect.ectGuidance == nil, let budget = runOptions.time?.budget.seconds else { return nil }
+        let weight = ImageRecipe.classGuidance(forBudget: budget)
+        return weight == ImageRecipe.classGuidance(forBudget: nil) ? nil : weight
+    }
 
 }

@@ -17,8 +17,10 @@ extension Train {
         let decay = pretraining.pretrainLrDecay ?? (usesImageRecipe ? ImageRecipe.pretrainLearningRateDecay : nil)
         if let budget = runOptions.time?.budget {
             if pretraining.pretrainIters != nil { throw CLIError("--pretrain-iters is for runs with --iters; with --time give --pretrain-fraction") }
-            return try PretrainingPlan(request: r, budget: budget, fraction: fraction, pretrainIterations: 10_000, pretrainLearningRate: learningRate,
-                                       pretrainLearningRateDecay: decay)
+            var plan = try PretrainingPlan(request: r, budget: budget, fraction: fraction, pretrainIterations: 10_000, pretrainLearningRate: learningRate,
+                                           pretrainLearningRateDecay: decay)
+            plan.repeatFlags = budgetChosenGuidance(classes: r.classes).map { ["--ect-guidance \(formatted(Float($0)))"] }
+            return plan
         }
         if let pretrainIters = pretraining.pretrainIters {
             if runOptions.iters == nil { throw CLIError("give --iters for the second phase with --pretrain-iters") }

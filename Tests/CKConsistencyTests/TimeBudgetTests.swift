@@ -104,6 +104,39 @@ final class TimeBudgetTests: XCTestCase {
         XCTAssertNotEqual(budgeted.trainer.ema.values.map(\.storage), plain.ema.values.map(\.storage))
     }
 
+    /// A two-phase budget run ends with the counts that repeat it, and the options the budget chose besides them.
+    func testTwoPhaseBudgetRunNamesItsCountsAndChosenOptions() throws {
+        var request = RunRequest()
+        request.method = .ect
+        request.data = try DataSpec(parsing: "toy:checkerboard")
+        request.batchSize = 32
+        var plan = try PretrainingPlan(request: request, budget: TimeBudget(seconds: 8), fraction: 0.5, pretrainIterations: 10_000,
+                                       pretrainLearningRate: nil)
+        plan.repeatFlags = ["--ect-guidance 1"]
+        // One thread: two threads' hand-offs on a machine busy with other work can make the preview take seconds.
+        let threads = Parallel.threadCount
+        Parallel.configure(threads: 1)
+        defer { Parallel.configure(threads: threads) }
+        let run = try temporaryRun("two-phase-note")
+        defer { try? FileManager.default.removeItem(at: run.url) }
+        let twoPhase = PretrainedRun(plan: plan, directory: run)
+        twoPhase.configure = { $0.saveEvery = 0; $0.evalEvery = 0 }
+        var notes: [String] = []
+        twoPhase.onNote = { notes.append($0) }
+        let trainer = try twoPhase.run()
+        let edm = try TrainingConfig.stored(in: try Checkpoint.read(from: run.pretraining.checkpoint), path: "pretrain")
+        let counts = "--pretrain-iters \(edm.iterations) --iters \(trainer.config.iterations)"
+            + trainer.config.replans.map { " --replanned \($0.step):\($0.previousIterations)" }.joined()
+        XCTAssertEqual(notes.last, "the budget's counts (the same options with these instead of --time repeat the run): \(counts) --ect-guidance 1")
+        XCTAssertEqual(try PretrainingPlan.read(from: run)?.repeatFlags, ["--ect-guidance 1"], "kept in pretraining.json for --resume")
+
+        // A plan written before there were chosen options reads as none.
+        var old = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: PretrainingPlan.file(in: run))) as? [String: Any])
+        old["repeatFlags"] = nil
+        try JSONSerialization.data(withJSONObject: old).write(to: PretrainingPlan.file(in: run))
+        XCTAssertNil(try PretrainingPlan.read(from: run)?.repeatFlags)
+    }
+
     func testReplanKeepsTheStateAndRecordsTheOldCount() throws {
         var config = TrainingConfig(method: .ict)
         config.batchSize = 32

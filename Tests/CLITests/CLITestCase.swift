@@ -36,8 +36,9 @@ class CLITestCase: XCTestCase {
     struct Outcome { let status: Int32, signalled: Bool, output: String }
 
     /// Runs `executable` (the built cmkit by default) with `arguments` in the temporary folder, the package's
-    /// assets in reach, killing it after `timeout` seconds (a hang fails the test).
-    func run(_ arguments: [String], executable: URL? = nil, timeout: Double = 600) throws -> Outcome {
+    /// assets in reach, killing it after `timeout` seconds (a hang fails the test), or as soon as `stopWhen`
+    /// holds (checked every 20 ms; for looking at how a long run starts).
+    func run(_ arguments: [String], executable: URL? = nil, timeout: Double = 600, stopWhen: (() -> Bool)? = nil) throws -> Outcome {
         let process = Process()
         process.executableURL = try executable ?? Self.cmkit()
         process.arguments = arguments
@@ -55,9 +56,13 @@ class CLITestCase: XCTestCase {
         let reader = Thread { output.data = pipe.fileHandleForReading.readDataToEndOfFile() }
         reader.start()
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        let hung = process.isRunning
-        if hung { process.terminate() }
+        var stopped = false
+        while process.isRunning && Date() < deadline {
+            if let stopWhen, stopWhen() { stopped = true; break }
+            usleep(20_000)
+        }
+        let hung = process.isRunning && !stopped
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
         while !reader.isFinished { usleep(1_000) }
         let name = process.executableURL!.lastPathComponent

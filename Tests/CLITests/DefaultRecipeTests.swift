@@ -107,6 +107,35 @@ final class DefaultRecipeTests: CLITestCase {
         XCTAssertEqual(stored.replans, plan.method.replans)
     }
 
+    /// Half an hour or more of budget tunes without guidance (an EDM phase that long samples better unguided), and
+    /// says so, also in the counts that repeat the run; shorter budgets, a given weight and unlabelled runs keep
+    /// theirs. Each run is stopped as soon as its plan is written.
+    func testTheBudgetChoosesTheGuidanceWeight() throws {
+        func planned(_ options: [String], _ name: String) throws -> (plan: PretrainingPlan, output: String) {
+            let file = PretrainingPlan.file(in: RunDirectory(path: path(name))).path
+            let outcome = try run(["train", "--data", "shapes", "--batch", "4", "--out", name, "--threads", "1"] + options, timeout: 120,
+                                  stopWhen: { FileManager.default.fileExists(atPath: file) })
+            return (try plan(name), outcome.output)
+        }
+        let long = try planned(["--time", "30m"], "long")
+        XCTAssertEqual((long.plan.method.options as? ECTConfig)?.guidance, 1)
+        XCTAssertEqual(long.plan.repeatFlags, ["--ect-guidance 1"])
+        XCTAssertTrue(long.output.contains("the tuning follows the EDM model's unguided sampler (--ect-guidance 1)"), long.output)
+
+        let short = try planned(["--time", "29m"], "short")
+        XCTAssertEqual((short.plan.method.options as? ECTConfig)?.guidance, ImageRecipe.classGuidance)
+        XCTAssertNil(short.plan.repeatFlags)
+        XCTAssertFalse(short.output.contains("unguided sampler"), short.output)
+
+        let given = try planned(["--time", "1h", "--ect-guidance", "2"], "given")
+        XCTAssertEqual((given.plan.method.options as? ECTConfig)?.guidance, 2)
+        XCTAssertNil(given.plan.repeatFlags, "a weight the user gave is among the options already")
+
+        let unlabelled = try planned(["--time", "1h", "--no-classes"], "unlabelled")
+        XCTAssertEqual((unlabelled.plan.method.options as? ECTConfig)?.guidance, 1)
+        XCTAssertNil(unlabelled.plan.repeatFlags, "an unconditional run has no weight to name")
+    }
+
     func testPointsWithoutMethodTrainICTAndAGivenMethodIsKept() throws {
         let toy = try cmkit(["train", "--data", "toy:checkerboard", "--iters", "2", "--out", "t", "--save-every", "0", "--threads", "1"])
         XCTAssertEqual(toy.status, 0, toy.output)
