@@ -33,9 +33,7 @@ public enum ImageRecipe {
     /// after the switch and then fell for the rest of the run, so longer budgets gave worse models (EDM 2,794
     /// + ECT 2,205 iterations: 97.6 at one step in two stages, 55.5 in one; walkthrough 05). A class-conditional
     /// run keeps the two stages its class accuracy was measured with and distills the EDM phase's sampler with
-    /// guidance w = `classGuidance`: in ten minutes, one-step samples are of the asked-for class 86.7% and 82.2%
-    /// of the time (seeds 0 and 1) instead of 76.6% (seed 0); w = 2 gave 82.8% and, with seed 1, 76.8%
-    /// (walkthrough 07).
+    /// classifier-free guidance (`classGuidance(forBudget:)`), which keeps one-step samples in their class.
     /// `budget`: the run's `--time` in seconds (nil for a count), which picks the guidance weight.
     public static func options(classConditional: Bool, budget: Double? = nil) -> ECTConfig {
         var o = ECTConfig()
@@ -45,12 +43,14 @@ public enum ImageRecipe {
         return o
     }
 
-    public static let classGuidance = 3.0
+    /// The weight for counts and budgets under `unguidedFromSeconds`. At the counts of two `--time 10m` runs
+    /// (seeds 0 and 1) w = 2 gave one step 30.4 and 36.3 with 90.2% and 87.1% of samples in their class, where
+    /// w = 3 gave 37.6 and 40.7 (93.8%, 90.2%) and unguided tuning 77% (walkthrough 05 section 6).
+    public static let classGuidance = 2.0
 
     /// Budgets from this long on (seconds) tune without guidance: the EDM phase of an hour samples far better
-    /// unguided (Heun 8 steps: 11.5 at w = 1, 21.6 at w = 3), so tuning at w = 1 gave one step 13.0 where w = 3
-    /// gave 37.0, still 85.5% of samples in their class (walkthrough 05 section 6). After ten minutes the guided
-    /// teacher is the better one for class accuracy (96% against 77% at an equal one-step figure).
+    /// unguided (Heun 8 steps: 11.5 at w = 1, 12.0 at w = 2, 21.6 at w = 3), so tuning at w = 1 gave one step
+    /// 13.0 where w = 2 gave 19.8 and w = 3 37.0, still 85.5% of samples in their class (walkthrough 05 section 6).
     public static let unguidedFromSeconds = 30 * 60.0
 
     /// The tuning phase's guidance weight for a class-conditional run of `budget` seconds (nil: a count).

@@ -248,7 +248,7 @@ struct ECTOptions: MethodOptionGroup {
     @Option(help: "Weighting: edm is 1/t^2 + 1/sigma_data^2 (the paper), gap is 1/(t - r) (the authors' code) (default edm).")
     var ectWeighting: ECTWeighting?
     @Option(parsing: .unconditional, help: "Pseudo-Huber c (0: sqrt of the squared distance, the paper's adaptive weighting; default 0).") var ectC: Float?
-    @Option(parsing: .unconditional, help: "With --classes: distill the --init model's classifier-free guided sampler at this weight w, so one step samples as guided EDM does (1: plain ECT, the default with --method; the recipe uses 3, for class accuracy, with counts and budgets under 30 minutes, and 1 from 30 minutes on, where the EDM phase samples better unguided: walkthrough 05 section 6).")
+    @Option(parsing: .unconditional, help: "With --classes: distill the --init model's classifier-free guided sampler at this weight w, so one step samples as guided EDM does (1: plain ECT, the default with --method; the recipe uses 2, for class accuracy, with counts and budgets under 30 minutes, and 1 from 30 minutes on, where the EDM phase samples better unguided: walkthrough 05 section 6).")
     var ectGuidance: Double?
     @Flag(help: "Distill the --init model's ODE: x_r is one Euler step of it from x_t instead of a point on x_t's noise line (consistency distillation from the start model).")
     var ectDistill = false
