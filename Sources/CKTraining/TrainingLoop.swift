@@ -102,16 +102,17 @@ public final class TrainingLoop {
                 paceChecks.removeFirst()
                 // A few steps say little about the pace (a re-plan that cut the count can bring the next check
                 // close): a check less than a tenth of the run after the last is skipped.
-                guard trainer.step - lastCheck.step >= max(1, config.iterations / 10) else { continue }
-                let now = Clock.seconds(), steps = trainer.step - lastCheck.step
-                if let replanned = try keepToBudget(plan, startedAt: runStart, steps: steps, seconds: now - lastCheck.time,
-                                                    plannedPace: plannedPace) {
-                    note(replanned)
-                    config = trainer.config
-                    end = config.iterations
-                    plannedPace = (now - lastCheck.time) / Double(max(1, steps))
+                if trainer.step - lastCheck.step >= max(1, config.iterations / 10) {
+                    let now = Clock.seconds(), steps = trainer.step - lastCheck.step
+                    if let replanned = try keepToBudget(plan, startedAt: runStart, steps: steps, seconds: now - lastCheck.time,
+                                                        plannedPace: plannedPace) {
+                        note(replanned)
+                        config = trainer.config
+                        end = config.iterations
+                        plannedPace = (now - lastCheck.time) / Double(max(1, steps))
+                    }
+                    lastCheck = (trainer.step, now)
                 }
-                lastCheck = (trainer.step, now)
             }
         }
         if primary { try writeLossPlot() }
