@@ -38,16 +38,19 @@ public enum Benchmark {
         let coupling = BatchTransforms.otCoupling()
         var rng = SplitMix64(seed: 1)
 
+        // As the trainer does it: the batch in one piece per core (CoreShards) when it is large enough.
         func step(_ k: Int) {
-            let loss: Tensor
-            if latent {
-                let (x, noise) = coupling.apply(to: batch, rng: &rng)
-                loss = lctLoss(network: network, batch: x, step: k, config: config, lct: LCTConfig(), tables: tables,
-                               noise: noise, rng: &rng).loss
-            } else {
-                loss = ictLoss(network: network, batch: batch, step: k, config: config, tables: tables, rng: &rng).loss
+            var x = batch, noise: Tensor? = nil
+            if latent { (x, noise) = coupling.apply(to: batch, rng: &rng) }
+            let pieces = CoreShards.pieces(of: .whole(x.shape[0]))
+            let result = try! CoreShards.gradients(of: network.parameters, pieces: pieces, rng: &rng) { piece, rng in
+                let loss = latent
+                    ? lctLoss(network: network, batch: x, step: k, config: config, lct: LCTConfig(), tables: tables,
+                              noise: noise, shard: piece, rng: &rng).loss
+                    : ictLoss(network: network, batch: x, step: k, config: config, tables: tables, shard: piece, rng: &rng).loss
+                return (loss, ())
             }
-            _ = applyGradients(of: loss, to: network.parameters, optimizer: &optimizer)
+            applyGradients(result.gradients, optimizer: &optimizer)
         }
         for k in 0..<warmupSteps { step(k) }
         progress("warm-up done (\(warmupSteps) steps)")

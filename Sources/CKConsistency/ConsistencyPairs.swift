@@ -1,5 +1,6 @@
 // Consistency training's shared core (iCT and latent CT): the curriculum settings, the sigma-pair tables,
 // and one student/teacher pair per sample (Song & Dhariwal 2023, Algorithm 1 with the iCT changes).
+import Foundation
 import CKTensor
 import CKNN
 
@@ -20,12 +21,16 @@ public struct ICTConfig: Sendable {
     }
 }
 
-/// Caches one SigmaPairTable per N (the curriculum changes N a handful of times).
-public final class SigmaPairTables {
+/// Caches one SigmaPairTable per N (the curriculum changes N a handful of times). Locked: the pieces of a
+/// batch (`CoreShards`) ask for the table at once.
+public final class SigmaPairTables: @unchecked Sendable {
     private var tables: [Int: SigmaPairTable] = [:]
+    private let lock = NSLock()
     public let pMean: Double, pStd: Double
     public init(pMean: Double = -1.1, pStd: Double = 2.0) { self.pMean = pMean; self.pStd = pStd }
     public func table(pointCount n: Int) -> SigmaPairTable {
+        lock.lock()
+        defer { lock.unlock() }
         if let t = tables[n] { return t }
         let t = SigmaPairTable(pointCount: n, pMean: pMean, pStd: pStd)
         tables[n] = t

@@ -78,25 +78,46 @@ public final class Trainer {
     /// are summed over them, so each applies the same update.
     /// A class-conditional run takes the batch's `labels` (a share of them dropped to "no class", drawn from
     /// the iteration's generator split off, so the other draws are those of an unconditional run).
+    /// With two or more threads, a method whose loss splits over rows computes this process's shard in one
+    /// piece per core (`CoreShards`); the sums equal the whole shard's up to the order floats are added in.
     public func trainStep(batch: Tensor, labels: [Int]? = nil, rng: inout SplitMix64) throws -> StepReport {
         let (x, noise) = batchTransforms.apply(to: batch, rng: &rng)
         let shard = collective.shard(of: x.shape[0])
-        let network = try conditioned(on: labels, batchSize: x.shape[0], shard: shard, rng: rng)
         let scheduled = config.scheduled(atStep: step)
-        let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled, shard: shard,
-                                     collective: collective, rng: &rng)
-        var report = result.report
-        if case .loss = result, collective.size > 1 {
+        let pieces = type(of: method).lossSplitsOverRows ? CoreShards.pieces(of: shard) : [shard]
+        var report: StepReport
+        var gradients: [Tensor]
+        var perShard = true        // a shard's loss and gradients, to be summed over the processes
+        if pieces.count > 1 {
+            let summed = try CoreShards.gradients(of: network.parameters, pieces: pieces, rng: &rng) { piece, rng in
+                let network = try conditioned(on: labels, batchSize: x.shape[0], shard: piece, rng: rng)
+                let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled,
+                                             shard: piece, collective: SingleProcess(), rng: &rng)
+                guard case .loss(let loss, let report) = result else {
+                    preconditionFailure("\(type(of: method).name): lossSplitsOverRows, but its step returned gradients")
+                }
+                return (loss, report)
+            }
+            report = summed.reports[0]
+            report.loss = summed.loss
+            gradients = summed.gradients
+        } else {
+            let network = try conditioned(on: labels, batchSize: x.shape[0], shard: shard, rng: rng)
+            let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled, shard: shard,
+                                         collective: collective, rng: &rng)
+            report = result.report
+            switch result {
+            case .loss(let loss, _): gradients = Tape.gradients(of: loss, wrt: network.parameters.map(\.value))
+            case .gradients(let ready, _): gradients = ready; perShard = false
+            }
+        }
+        if perShard, collective.size > 1 {
             var loss = [Double(report.loss)]
             try collective.sum(&loss)
             report.loss = Float(loss[0])
         }
         guard report.loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: step, loss: report.loss) }
-        let gradients: [Tensor]
-        switch result {
-        case .loss(let loss, _): gradients = try collective.sum(Tape.gradients(of: loss, wrt: network.parameters.map(\.value)))
-        case .gradients(let ready, _): gradients = ready
-        }
+        if perShard { gradients = try collective.sum(gradients) }
         optimizer.learningRate = scheduled.learningRate(atStep: step)
         applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
         ema.decay = scheduled.resolvedEMADecay

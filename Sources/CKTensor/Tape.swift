@@ -21,9 +21,15 @@ public final class TapeNode {
 }
 
 public enum Tape {
-    /// Process-wide switch: when off, no op records a node (sampling, teacher forwards).
-    /// Ops run on one thread at a time (their kernels may fan out internally).
-    nonisolated(unsafe) public static var isRecording = true
+    /// When off, no op records a node (sampling, teacher forwards). One switch for the process, except
+    /// inside the jobs of `Parallel.onCores`, where each job has its own.
+    public static var isRecording: Bool {
+        get { CoreWorker.current?.isRecording ?? processIsRecording }
+        set {
+            if let worker = CoreWorker.current { worker.isRecording = newValue } else { processIsRecording = newValue }
+        }
+    }
+    nonisolated(unsafe) private static var processIsRecording = true
 
     /// Runs `body` with recording off, the equivalent of `torch.no_grad()`.
     public static func withoutRecording<T>(_ body: () throws -> T) rethrows -> T {
@@ -37,8 +43,7 @@ public enum Tape {
     /// `inputs`. An input that `output` does not depend on gets a zero tensor.
     public static func gradients(of output: Tensor, seed: Tensor? = nil, wrt inputs: [Tensor]) -> [Tensor] {
         let wanted = inputs.map { t -> ObjectIdentifier? in t.node.map(ObjectIdentifier.init) }
-        var result = inputs.map { Tensor(zeros: $0.shape) }
-        guard let root = output.node else { return result }
+        guard let root = output.node else { return inputs.map { Tensor(zeros: $0.shape) } }
         // Pullbacks compute with plain ops; nothing they do should itself be recorded.
         let was = isRecording
         isRecording = false
@@ -68,11 +73,8 @@ public enum Tape {
                 }
             }
         }
-        for (k, id) in wanted.enumerated() {
-            if let id, let g = grads[id] { result[k] = g }
-        }
         wantedSet.removeAll()
-        return result
+        return inputs.indices.map { k in wanted[k].flatMap { grads[$0] } ?? Tensor(zeros: inputs[k].shape) }
     }
 
     /// Nodes reachable from `root`, each after all of its inputs.

@@ -30,12 +30,13 @@ final class MPITests: CLITestCase {
     /// `normFloor`: tensors of a smaller norm are compared at that scale (a GroupNorm bias that has moved by a few
     /// learning-rate steps from zero has a norm of about 1e-3, and the rounding above then shows at 1e-7).
     /// `relative`: the bound, 1e-5 unless a case says why not.
+    /// `rankThreads`: threads of each rank (with two, each rank computes its shard in two pieces, CoreShards).
     private func assertSameTraining(_ name: String, _ arguments: [String], normFloor: Double = 1e-6, relative: Double = 1e-5,
-                                    file: StaticString = #filePath, line: UInt = #line) throws {
+                                    rankThreads: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
         let cmkit = try CLITestCase.cmkit().path
         try run(cmkit, ["train"] + arguments + ["--out", "\(name)-1", "--threads", "1", "--save-every", "0"])
         try run(try mpirun(), ["-np", "2", "--oversubscribe", "--allow-run-as-root", cmkit, "train"] + arguments
-                + ["--out", "\(name)-2", "--threads", "1", "--save-every", "0"])
+                + ["--out", "\(name)-2", "--threads", String(rankThreads), "--save-every", "0"])
         let one = try Checkpoint.read(from: dir.appendingPathComponent("\(name)-1/checkpoint.safetensors"))
         let two = try Checkpoint.read(from: dir.appendingPathComponent("\(name)-2/checkpoint.safetensors"))
         var compared = 0
@@ -57,6 +58,8 @@ final class MPITests: CLITestCase {
         try assertSameTraining("ict", ["--data", "toy:checkerboard", "--iters", "20", "--batch", "64", "--seed", "3"])
         // Immiscible assignment pairs the whole global batch with its noise on every rank.
         try assertSameTraining("immiscible", ["--data", "toy:checkerboard", "--iters", "20", "--batch", "64", "--seed", "4", "--immiscible", "exact"])
+        // Two threads per rank: each rank's 32 rows in two pieces of 16, four pieces in all.
+        try assertSameTraining("ict-pieces", ["--data", "toy:checkerboard", "--iters", "20", "--batch", "64", "--seed", "3"], rankThreads: 2)
         // BSS takes one reference image of the global batch; an odd batch gives the ranks 5 and 4 samples.
         // --method ict: images without --method train the EDM-then-ECT recipe.
         // Within 1e-5 relative on an Intel host; on an AMD EPYC host the rounding moved GroupNorm biases of norm 1e-3

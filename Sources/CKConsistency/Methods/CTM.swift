@@ -264,6 +264,8 @@ public final class CTM: TrainingMethod {
     public static let samplers: [SamplerKind] = [.ctm, .heun]
     public static let networkTakesTarget = true
     public static let inputs: [MethodInput] = [.diffusionModel]
+    /// Its DSM weight is a ratio of the whole batch's gradient norms.
+    public static let lossSplitsOverRows = false
 
     public let options: CTMConfig
     public let state: CTMState

@@ -108,6 +108,10 @@ public protocol TrainingMethod: AnyObject {
     static var inputs: [MethodInput] { get }
     /// The curriculum's final number of intervals by default (consistency training methods).
     static var defaultS1: Int { get }
+    /// The step returns a `.loss` that is a sum over the batch's rows and never uses the collective, so the
+    /// trainer may compute a shard in pieces on the cores at once (`CoreShards`). False for a method that
+    /// needs values of the whole batch inside its step (CTM's adaptive weight).
+    static var lossSplitsOverRows: Bool { get }
     /// What sampling needs, read from a checkpoint of this method.
     static func samplingContext(config: TrainingConfig, checkpoint: Checkpoint, path: String) throws -> SamplingContext
 
@@ -146,6 +150,7 @@ extension TrainingMethod {
     public static var modelsLatents: Bool { false }
     public static var inputs: [MethodInput] { [] }
     public static var defaultS1: Int { 1280 }
+    public static var lossSplitsOverRows: Bool { true }
     public static var defaultSampler: SamplerKind { samplers[0] }
     public static func samplingContext(config: TrainingConfig, checkpoint: Checkpoint, path: String) throws -> SamplingContext {
         SamplingContext()

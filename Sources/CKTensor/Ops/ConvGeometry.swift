@@ -129,7 +129,8 @@ final class ConvScratch: @unchecked Sendable {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         free.append(buffer)
-        if free.count > 4, let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
+        // Up to four per thread: the pieces of a batch (CoreShards) run their convolutions at once.
+        if free.count > 4 * Parallel.configuredThreadCount, let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
     }
 
     static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
