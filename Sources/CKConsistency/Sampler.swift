@@ -123,14 +123,22 @@ func sampleInBatches(shape: [Int], count: Int, seed: UInt64, batchSize: Int,
 
 /// Runs `body` over batches of rows, row k drawing its noise from `generators[k]`, without recording gradients;
 /// `body` gets the batch's noise and its rows' range. Returns (rows, shape...).
+/// With two or more threads a batch runs in one piece of rows per core (`CoreShards`), at once: rows are
+/// independent, so `body` must only read what it shares.
 func runInBatches(shape: [Int], generators: [SplitMix64], batchSize: Int,
                   _ body: (inout SampleNoise, Range<Int>) -> Tensor) -> Tensor {
     var out = [Float]()
     out.reserveCapacity(generators.count * shape.reduce(1, *))
     for start in stride(from: 0, to: generators.count, by: batchSize) {
         let rows = start..<min(start + batchSize, generators.count)
-        var noise = SampleNoise(generators: Array(generators[rows]), shape: shape)
-        out += Tape.withoutRecording { body(&noise, rows) }.storage
+        let pieces = CoreShards.pieces(of: Shard(range: rows, batchSize: generators.count)).map(\.range)
+        let results = Tape.withoutRecording {
+            Parallel.onCores(pieces.count) { i in
+                var noise = SampleNoise(generators: Array(generators[pieces[i]]), shape: shape)
+                return body(&noise, pieces[i])
+            }
+        }
+        for piece in results { out += piece.storage }
     }
     return Tensor(shape: [generators.count] + shape, storage: out)
 }

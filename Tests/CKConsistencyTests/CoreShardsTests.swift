@@ -159,6 +159,27 @@ final class CoreShardsTests: XCTestCase {
         print("unet-xs gradients in pieces against whole: largest relative difference \(largest)")
     }
 
+    /// Sampling runs a batch's rows in pieces too: each row draws its own noise, so the samples are the whole
+    /// batch's up to the last bits GEMM blocking may move. Rows in the wrong order or from the wrong generators
+    /// differ by whole sample values.
+    func testSamplesInPiecesAreTheWholeBatchs() throws {
+        let threads = Parallel.configuredThreadCount
+        Parallel.configure(threads: 2)
+        defer { Parallel.configure(threads: threads); CoreShards.enabled = true }
+        var config = TrainingConfig(method: .ict)
+        config.model = .unetXS
+        config.sampleShape = Shapes.sampleShape
+        let network = config.makeNetwork()
+        var samples: [Tensor] = []
+        for inPieces in [true, false] {
+            CoreShards.enabled = inPieces
+            XCTAssertEqual(CoreShards.pieces(of: .whole(20)).count, inPieces ? 2 : 1)
+            samples.append(try sampleConsistency(network: network, count: 20, sigmas: [80, 0.8], seed: 4))
+        }
+        assertClose(samples[0].storage, samples[1].storage, atol: 1e-5, rtol: 1e-5, "pieces against the whole batch")
+        XCTAssertEqual(samples[0].shape, [20] + Shapes.sampleShape)
+    }
+
     func testAMethodThatNeedsTheWholeBatchIsNotSplit() {
         XCTAssertFalse(CTM.lossSplitsOverRows)
         XCTAssertTrue(ICT.lossSplitsOverRows && ECT.lossSplitsOverRows && EDM.lossSplitsOverRows && LatentCT.lossSplitsOverRows)
