@@ -95,22 +95,52 @@ func sqrt4(_ x: SIMD4<Float>) -> SIMD4<Float> {
 /// The moment update shared by Adam and RAdam, then the parameter update of `rule`:
 ///     g <- g + wd * p (only when wd != 0);   m <- m + (1 - beta1) (g - m)   (torch: m.lerp_(g, 1 - beta1));
 ///     v <- beta2 v + (1 - beta2) g^2.
-/// Four lanes at a time on raw buffers; large parameters are split over threads.
+/// Four lanes at a time on raw buffers; all parameters together are split over the threads once (a split
+/// per tensor woke the threads once per tensor: mlp-toy's Adam took 0.25 ms on two threads, 0.29 ms on one).
 func momentStep(_ parameters: [Parameter], _ gradients: [Tensor], _ moments: inout Moments,
                 beta1: Float, beta2: Float, weightDecay: Float, rule: MomentRule) {
-    for i in parameters.indices {
-        gradients[i].storage.withUnsafeBufferPointer { g in
-            moments.m[i].storage.withUnsafeMutableBufferPointer { m in
-                moments.v[i].storage.withUnsafeMutableBufferPointer { v in
-                    parameters[i].update { p in
-                        guard let pp = p.baseAddress, let gp = g.baseAddress,
-                              let mp = m.baseAddress, let vp = v.baseAddress else { return }
-                        Parallel.forEachChunk(p.count) { range in
-                            momentKernel(pp, gp, mp, vp, range, beta1: beta1, beta2: beta2, weightDecay: weightDecay, rule: rule)
+    withMomentBuffers(parameters, gradients, &moments) { buffers in
+        var offsets = [0]
+        for b in buffers { offsets.append(offsets.last! + b.count) }
+        Parallel.forEachChunk(offsets.last!) { range in
+            for (k, b) in buffers.enumerated() where offsets[k] < range.upperBound && offsets[k + 1] > range.lowerBound {
+                let lo = max(range.lowerBound, offsets[k]) - offsets[k], hi = min(range.upperBound, offsets[k + 1]) - offsets[k]
+                momentKernel(b.p, b.g, b.m, b.v, lo..<hi, beta1: beta1, beta2: beta2, weightDecay: weightDecay, rule: rule)
+            }
+        }
+    }
+}
+
+/// One parameter's buffers for its update: values, gradient, first and second moments (`count` floats each).
+struct MomentBuffers {
+    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let count: Int
+}
+
+/// Runs `body` with the buffers of every parameter at once: one access per tensor, nested (empty tensors left out).
+func withMomentBuffers(_ parameters: [Parameter], _ gradients: [Tensor], _ moments: inout Moments,
+                       _ body: ([MomentBuffers]) -> Void) {
+    moments.m.withUnsafeMutableBufferPointer { m in
+        moments.v.withUnsafeMutableBufferPointer { v in
+            var buffers: [MomentBuffers] = []
+            buffers.reserveCapacity(parameters.count)
+            func enter(_ i: Int) {
+                guard i < parameters.count else { return body(buffers) }
+                gradients[i].storage.withUnsafeBufferPointer { g in
+                    m[i].storage.withUnsafeMutableBufferPointer { mi in
+                        v[i].storage.withUnsafeMutableBufferPointer { vi in
+                            parameters[i].update { p in
+                                if let pp = p.baseAddress, let gp = g.baseAddress, let mp = mi.baseAddress, let vp = vi.baseAddress {
+                                    buffers.append(MomentBuffers(p: pp, g: gp, m: mp, v: vp, count: p.count))
+                                }
+                                enter(i + 1)
+                            }
                         }
                     }
                 }
             }
+            enter(0)
         }
     }
 }
