@@ -97,8 +97,7 @@ final class CoreShardsTests: XCTestCase {
                         whole.network.parameters.map(\.value) + whole.ema.values)
         var moved = 0.0
         for (k, (a, b)) in pairs.enumerated() {
-            let norm = b.storage.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-            let diff = zip(a.storage, b.storage).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            let (diff, norm) = l2Difference(a.storage, b.storage)
             XCTAssertLessThanOrEqual(diff, relative * max(norm, 1e-6), "\(config.method) tensor \(k): \(diff) at norm \(norm)",
                                      file: file, line: line)
             moved += diff
@@ -151,8 +150,7 @@ final class CoreShardsTests: XCTestCase {
         XCTAssertEqual(summed.loss, wholeLoss.scalar, accuracy: 1e-5 * abs(wholeLoss.scalar))
         var largest = 0.0
         for (k, (a, b)) in zip(summed.gradients, whole).enumerated() {
-            let norm = b.storage.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-            let diff = zip(a.storage, b.storage).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            let (diff, norm) = l2Difference(a.storage, b.storage)
             XCTAssertLessThanOrEqual(diff, 1e-4 * max(norm, 1e-6), "\(parameters[k].name): \(diff) at norm \(norm)")
             largest = max(largest, diff / max(norm, 1e-6))
         }

@@ -5,6 +5,7 @@
 import XCTest
 import Foundation
 import CKNN
+import CKTestSupport
 
 final class MPITests: CLITestCase {
     private func mpirun() throws -> String {
@@ -42,8 +43,7 @@ final class MPITests: CLITestCase {
         var compared = 0
         for (key, a) in one.tensors where !key.hasPrefix("adam.") && !key.hasPrefix("radam.") {
             let b = try XCTUnwrap(two.tensor(named: key), "\(name): \(key) missing", file: file, line: line)
-            let norm = a.storage.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-            let diff = zip(a.storage, b.storage).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            let (diff, norm) = l2Difference(b.storage, a.storage)
             XCTAssertLessThanOrEqual(diff, relative * max(norm, normFloor), "\(name): \(key) differs by \(diff) (norm \(norm))", file: file, line: line)
             compared += 1
         }

@@ -22,6 +22,15 @@ public func assertClose(_ got: Double, _ want: Double, atol: Double = 1e-9, rtol
     }
 }
 
+/// The L2 norm of `got - want` and of `want`, in Double: for tensors that agree as wholes (two processes, two
+/// pieces of a batch) where single elements may not. Arrays of different lengths differ infinitely.
+public func l2Difference(_ got: [Float], _ want: [Float]) -> (difference: Double, norm: Double) {
+    let norm = want.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    guard got.count == want.count else { return (.infinity, norm) }
+    let difference = zip(got, want).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+    return (difference, norm)
+}
+
 /// Why `got` is not close to `want`, or nil when it is. Pure, so the support tests can check the verdicts
 /// (swift-corelibs-xctest has no XCTExpectFailure). A NaN, infinite or negative tolerance is itself a
 /// problem: every comparison with a NaN bound is false, which made `!(d <= bound)`-style checks pass.
