@@ -10,31 +10,6 @@ import CKTraining
 import CKTestSupport
 
 final class ClassConditionalTests: XCTestCase {
-    /// Two classes of 2-D points: class 0 around (-1, 0), class 1 around (+1, 0). The sign of x tells them apart.
-    private func twoBlobs(count: Int = 1024, seed: UInt64 = 1, centre: Float = 1, spread: Float = 0.15) -> TensorDataset {
-        var rng = SplitMix64(seed: seed)
-        let labels = (0..<count).map { $0 % 2 }
-        let noise = Tensor.normal(shape: [count, 2], rng: &rng)
-        let points = Tensor(shape: [count, 2], storage: (0..<count).flatMap { i -> [Float] in
-            [(labels[i] == 0 ? -centre : centre) + spread * noise.storage[2 * i], spread * noise.storage[2 * i + 1]]
-        })
-        return TensorDataset(points, labels: labels, classNames: ["left", "right"])
-    }
-
-    private func toyConfig(_ method: MethodName, iterations: Int) -> TrainingConfig {
-        var c = TrainingConfig(method: method)
-        c.model = .mlpToy
-        c.data = "toy:8gaussians"
-        c.sampleShape = [2]
-        c.iterations = iterations
-        c.batchSize = 64
-        c.learningRate = 1e-3
-        c.emaDecay = 0.9
-        c.seed = 3
-        c.classNames = ["left", "right"]
-        return c
-    }
-
     func testConfigStoresClassesAndUnconditionalConfigsAreUnchanged() throws {
         var plain = TrainingConfig(method: .ict)
         XCTAssertFalse(try plain.json().contains("classNames"), "unconditional runs write what they wrote before")
@@ -53,7 +28,7 @@ final class ClassConditionalTests: XCTestCase {
     }
 
     func testAboutOneLabelInTenIsDroppedAndTheOthersKept() throws {
-        let trainer = try Trainer(config: toyConfig(.ict, iterations: 10))
+        let trainer = try Trainer(config: classToyConfig(.ict, iterations: 10))
         let labels = (0..<4000).map { $0 % 2 }
         let bound = try trainer.conditioned(on: labels, batchSize: 4000, shard: .whole(4000), rng: SplitMix64(seed: 8))
         guard case .rows(let kept)? = (bound as? LabelledNetwork)?.labels else { return XCTFail("not bound to rows") }
@@ -75,12 +50,12 @@ final class ClassConditionalTests: XCTestCase {
     /// checkpoint, and sample a class that differs from the other.
     func testEveryMethodTrainsAndSamplesClasses() throws {
         let data = twoBlobs()
-        let edm = try Trainer(config: toyConfig(.edm, iterations: 30))
+        let edm = try Trainer(config: classToyConfig(.edm, iterations: 30))
         try train(edm, until: 30, data: data)
         var runs: [(MethodName, Trainer)] = [(.edm, edm)]
         for method in [MethodName.ict, .ect, .ctm] {
             let inputs = method.type.inputs.isEmpty ? MethodInputs() : MethodInputs(diffusionModel: edm.trainedModel())
-            let trainer = try Trainer(config: toyConfig(method, iterations: 3), inputs: inputs)
+            let trainer = try Trainer(config: classToyConfig(method, iterations: 3), inputs: inputs)
             try train(trainer, until: 3, data: data)
             runs.append((method, trainer))
         }
@@ -104,7 +79,7 @@ final class ClassConditionalTests: XCTestCase {
             XCTAssertEqual(restored.network.parameters.last!.value.storage, trainer.network.parameters.last!.value.storage)
         }
         // The start or teacher must have the run's classes.
-        var plain = toyConfig(.ect, iterations: 3)
+        var plain = classToyConfig(.ect, iterations: 3)
         plain.classNames = nil
         XCTAssertThrowsError(try Trainer(config: plain, inputs: MethodInputs(diffusionModel: edm.trainedModel()))) {
             XCTAssertTrue("\($0)".contains("classes left, right"), "\($0)")
@@ -135,7 +110,7 @@ final class ClassConditionalTests: XCTestCase {
 
     /// Asked for "right", a briefly trained toy model puts its samples right of zero far more often than chance.
     func testToyModelDrawsTheAskedForClass() throws {
-        let trainer = try Trainer(config: toyConfig(.edm, iterations: 600))
+        let trainer = try Trainer(config: classToyConfig(.edm, iterations: 600))
         try train(trainer, until: 600, data: twoBlobs())
         let model = trainer.trainedModel()
         let plan = SamplingPlan(kind: .heun, steps: 8)
@@ -155,10 +130,10 @@ final class ClassConditionalTests: XCTestCase {
     /// after guided tuning than after plain ECT from the same EDM model.
     func testGuidedTuningMakesOneStepSamplesMoreTypicalOfTheClass() throws {
         let data = twoBlobs(count: 2048, centre: 0.3, spread: 0.5)
-        let edm = try Trainer(config: toyConfig(.edm, iterations: 800))
+        let edm = try Trainer(config: classToyConfig(.edm, iterations: 800))
         try train(edm, until: 800, data: data)
         func onTheirSide(guidance: Double) throws -> Int {
-            var config = toyConfig(.ect, iterations: 300)
+            var config = classToyConfig(.ect, iterations: 300)
             config.emaDecay = 0.95
             var options = ECTConfig()
             options.q = 16
@@ -180,9 +155,9 @@ final class ClassConditionalTests: XCTestCase {
 
     /// A guided run keeps its teacher in the checkpoint (it resumes without the --init file); guidance needs classes.
     func testGuidedTuningKeepsItsTeacherAndNeedsClasses() throws {
-        let edm = try Trainer(config: toyConfig(.edm, iterations: 20))
+        let edm = try Trainer(config: classToyConfig(.edm, iterations: 20))
         try train(edm, until: 20, data: twoBlobs())
-        var config = toyConfig(.ect, iterations: 4)
+        var config = classToyConfig(.ect, iterations: 4)
         var options = ECTConfig()
         options.guidance = 2
         config.options = options
@@ -198,7 +173,7 @@ final class ClassConditionalTests: XCTestCase {
         XCTAssertEqual(teacher.parameters.map(\.value.storage), edmWeights.map(\.value.storage))
         XCTAssertFalse(teacher.parameters.contains { $0.value.requiresGradient }, "the teacher does not train")
         // Plain ECT writes no teacher, as before.
-        let plain = try Trainer(config: toyConfig(.ect, iterations: 4), inputs: MethodInputs(diffusionModel: edm.trainedModel()))
+        let plain = try Trainer(config: classToyConfig(.ect, iterations: 4), inputs: MethodInputs(diffusionModel: edm.trainedModel()))
         XCTAssertFalse(try plain.checkpoint().tensors.contains { $0.name.hasPrefix("teacher.") })
 
         var unconditional = config

@@ -48,31 +48,6 @@ final class CoreShardsTests: XCTestCase {
         XCTAssertEqual(notRecording, [false, false])
     }
 
-    /// Two blobs of 2-D points, one per class.
-    private var twoBlobs: TensorDataset {
-        var rng = SplitMix64(seed: 1)
-        let labels = (0..<512).map { $0 % 2 }
-        let noise = Tensor.normal(shape: [512, 2], rng: &rng)
-        let points = Tensor(shape: [512, 2], storage: (0..<512).flatMap { i -> [Float] in
-            [(labels[i] == 0 ? -1 : 1) + 0.15 * noise.storage[2 * i], 0.15 * noise.storage[2 * i + 1]]
-        })
-        return TensorDataset(points, labels: labels, classNames: ["left", "right"])
-    }
-
-    private func toyConfig(_ method: MethodName) -> TrainingConfig {
-        var c = TrainingConfig(method: method)
-        c.model = .mlpToy
-        c.data = "toy:8gaussians"
-        c.sampleShape = [2]
-        c.iterations = 6
-        c.batchSize = 64
-        c.learningRate = 1e-3
-        c.emaDecay = 0.9
-        c.seed = 3
-        c.classNames = ["left", "right"]
-        return c
-    }
-
     /// Trains `config` twice on two threads, once in pieces and once whole, and compares online and EMA
     /// weights as the MPI tests compare ranks: within `relative` in L2 norm per tensor (Adam's per-element
     /// normalisation turns rounding in near-zero gradient components into differences of up to the learning rate).
@@ -107,12 +82,12 @@ final class CoreShardsTests: XCTestCase {
     }
 
     func testPiecesTrainTheModelTheWholeBatchTrains() throws {
-        let data = twoBlobs
-        try assertPiecesTrainAsTheWhole(toyConfig(.ict), data: data)
-        try assertPiecesTrainAsTheWhole(toyConfig(.edm), data: data)
-        let edm = try Trainer(config: toyConfig(.edm))
+        let data = twoBlobs(count: 512)
+        try assertPiecesTrainAsTheWhole(classToyConfig(.ict, iterations: 6), data: data)
+        try assertPiecesTrainAsTheWhole(classToyConfig(.edm, iterations: 6), data: data)
+        let edm = try Trainer(config: classToyConfig(.edm, iterations: 6))
         try train(edm, until: 6, data: data)
-        var ect = toyConfig(.ect)
+        var ect = classToyConfig(.ect, iterations: 6)
         var options = ECTConfig()
         options.guidance = 2
         ect.options = options
