@@ -9,7 +9,9 @@ extension ModelName: ExpressibleByArgument {
 }
 
 struct ThreadOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Threads for BLAS and our own kernels (default: all cores).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Threads for BLAS and our own kernels (default: all cores).",
+        discussion: "With two or more, a batch of at least 8 rows per thread runs in one piece per thread, each on its own core; the result then differs from one thread's in the last bits only (the order sums are taken in)."))
     var threads: Int?
 
     func validate() throws {
