@@ -50,17 +50,17 @@ public enum CoreShards {
                 return (value.scalar, Tape.gradients(of: value, wrt: values), report, pieceRNG)
             }
         }
-        let pieces = try outcomes.map { try $0.get() }
-        var gradients = pieces[0].1
-        rng = pieces[0].3
-        for (i, piece) in pieces.enumerated().dropFirst() {
+        let results = try outcomes.map { try $0.get() }
+        var gradients = results[0].1
+        rng = results[0].3
+        for (i, piece) in results.enumerated().dropFirst() {
             precondition(piece.3 == rng, "CoreShards: piece \(i) drew differently from piece 0; every draw must be the whole batch's")
         }
         gradients.withUnsafeMutableBufferPointer { sums in
             Parallel.forEach(sums.count) { k in
-                for piece in pieces.dropFirst() { sums[k].addInPlace(piece.1[k]) }
+                for piece in results.dropFirst() { sums[k].addInPlace(piece.1[k]) }
             }
         }
-        return (pieces.map(\.0).reduce(0, +), gradients, pieces.map(\.2))
+        return (results.map(\.0).reduce(0, +), gradients, results.map(\.2))
     }
 }
