@@ -28,27 +28,38 @@ public struct EMA {
         return Float(Glibc.pow(0.5, 1 / steps))
     }
 
-    /// ema <- decay * ema + (1 - decay) * w for each parameter w.
+    /// ema <- decay * ema + (1 - decay) * w for each parameter w; all parameters split over the threads once.
     public mutating func update(from parameters: [Parameter]) {
         check("update", parameters)
         let d = decay, a = 1 - decay
         let d8 = SIMD8<Float>(repeating: d), a8 = SIMD8<Float>(repeating: a)
-        for i in parameters.indices {
-            parameters[i].value.storage.withUnsafeBufferPointer { w in
-                values[i].storage.withUnsafeMutableBufferPointer { e in
-                    guard let wp = w.baseAddress, let ep = e.baseAddress else { return }
-                    Parallel.forEachChunk(e.count) { range in
-                        var j = range.lowerBound
-                        while j + 8 <= range.upperBound {       // eight lanes at a time: e and w may not alias
-                            let ej = UnsafeRawPointer(ep + j).loadUnaligned(as: SIMD8<Float>.self)
-                            let wj = UnsafeRawPointer(wp + j).loadUnaligned(as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(ep + j).storeBytes(of: d8 * ej + a8 * wj, as: SIMD8<Float>.self)
-                            j += 8
+        values.withUnsafeMutableBufferPointer { averages in
+            var spans: [(e: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, count: Int)] = []
+            spans.reserveCapacity(parameters.count)
+            // One access per tensor, nested, so that every buffer stays valid through the one split below.
+            func enter(_ i: Int) {
+                if i < parameters.count {
+                    parameters[i].value.storage.withUnsafeBufferPointer { w in
+                        averages[i].storage.withUnsafeMutableBufferPointer { e in
+                            if let ep = e.baseAddress, let wp = w.baseAddress { spans.append((ep, wp, e.count)) }
+                            enter(i + 1)
                         }
-                        while j < range.upperBound { ep[j] = d * ep[j] + a * wp[j]; j += 1 }
                     }
+                    return
+                }
+                Parallel.forEachSpan(spans.map(\.count)) { k, range in
+                    let ep = spans[k].e, wp = spans[k].w
+                    var j = range.lowerBound
+                    while j + 8 <= range.upperBound {       // eight lanes at a time: e and w may not alias
+                        let ej = UnsafeRawPointer(ep + j).loadUnaligned(as: SIMD8<Float>.self)
+                        let wj = UnsafeRawPointer(wp + j).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(ep + j).storeBytes(of: d8 * ej + a8 * wj, as: SIMD8<Float>.self)
+                        j += 8
+                    }
+                    while j < range.upperBound { ep[j] = d * ep[j] + a * wp[j]; j += 1 }
                 }
             }
+            enter(0)
         }
     }
 

@@ -100,13 +100,9 @@ func sqrt4(_ x: SIMD4<Float>) -> SIMD4<Float> {
 func momentStep(_ parameters: [Parameter], _ gradients: [Tensor], _ moments: inout Moments,
                 beta1: Float, beta2: Float, weightDecay: Float, rule: MomentRule) {
     withMomentBuffers(parameters, gradients, &moments) { buffers in
-        var offsets = [0]
-        for b in buffers { offsets.append(offsets.last! + b.count) }
-        Parallel.forEachChunk(offsets.last!) { range in
-            for (k, b) in buffers.enumerated() where offsets[k] < range.upperBound && offsets[k + 1] > range.lowerBound {
-                let lo = max(range.lowerBound, offsets[k]) - offsets[k], hi = min(range.upperBound, offsets[k + 1]) - offsets[k]
-                momentKernel(b.p, b.g, b.m, b.v, lo..<hi, beta1: beta1, beta2: beta2, weightDecay: weightDecay, rule: rule)
-            }
+        Parallel.forEachSpan(buffers.map(\.count)) { k, range in
+            let b = buffers[k]
+            momentKernel(b.p, b.g, b.m, b.v, range, beta1: beta1, beta2: beta2, weightDecay: weightDecay, rule: rule)
         }
     }
 }

@@ -80,6 +80,20 @@ public enum Parallel {
         }
     }
 
+    /// Runs `body(k, range)` over every index of several arrays of `counts[k]` values, their concatenation split
+    /// over the threads once (`range` is local to array k): one wake-up for many small arrays, such as a network's
+    /// parameters, instead of one per array.
+    @inline(__always)
+    public static func forEachSpan(_ counts: [Int], _ body: (Int, Range<Int>) -> Void) {
+        var offsets = [0]
+        for c in counts { offsets.append(offsets.last! + c) }
+        forEachChunk(offsets.last!) { range in
+            for k in counts.indices where offsets[k] < range.upperBound && offsets[k + 1] > range.lowerBound {
+                body(k, (max(range.lowerBound, offsets[k]) - offsets[k])..<(min(range.upperBound, offsets[k + 1]) - offsets[k]))
+            }
+        }
+    }
+
     /// Runs `body(i)` for i in 0..<count, spread over the threads (each i is a sizeable job).
     @inline(__always)
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
