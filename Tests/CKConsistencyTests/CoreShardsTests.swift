@@ -26,26 +26,25 @@ final class CoreShardsTests: XCTestCase {
     }
 
     func testJobsOnCoresRunSeriallyAndRecordOnTheirOwn() {
-        let threads = Parallel.configuredThreadCount
-        Parallel.configure(threads: 2)
-        defer { Parallel.configure(threads: threads) }
-        let x = Tensor(repeating: 1, shape: [4]).trackingGradients()
-        let seen = Parallel.onCores(2) { job -> (Int, Bool, Bool, Bool) in
-            let startedRecording = Tape.isRecording
-            // Job 0 turns recording off for itself only; job 1 keeps recording.
-            if job == 0 { Tape.isRecording = false }
-            let y = (x * x).sum()
-            return (Parallel.threadCount, startedRecording, y.node != nil, Parallel.isCoreWorker)
+        withThreads(2) {
+            let x = Tensor(repeating: 1, shape: [4]).trackingGradients()
+            let seen = Parallel.onCores(2) { job -> (Int, Bool, Bool, Bool) in
+                let startedRecording = Tape.isRecording
+                // Job 0 turns recording off for itself only; job 1 keeps recording.
+                if job == 0 { Tape.isRecording = false }
+                let y = (x * x).sum()
+                return (Parallel.threadCount, startedRecording, y.node != nil, Parallel.isCoreWorker)
+            }
+            XCTAssertEqual(seen.map(\.0), [1, 1], "each job's kernels run on its own core")
+            XCTAssertEqual(seen.map(\.1), [true, true], "jobs start recording as the caller does")
+            XCTAssertEqual(seen.map(\.2), [false, true])
+            XCTAssertEqual(seen.map(\.3), [true, true])
+            XCTAssertTrue(Tape.isRecording, "a job's switch is not the caller's")
+            XCTAssertFalse(Parallel.isCoreWorker)
+            XCTAssertEqual(Parallel.threadCount, 2)
+            let notRecording = Tape.withoutRecording { Parallel.onCores(2) { _ in Tape.isRecording } }
+            XCTAssertEqual(notRecording, [false, false])
         }
-        XCTAssertEqual(seen.map(\.0), [1, 1], "each job's kernels run on its own core")
-        XCTAssertEqual(seen.map(\.1), [true, true], "jobs start recording as the caller does")
-        XCTAssertEqual(seen.map(\.2), [false, true])
-        XCTAssertEqual(seen.map(\.3), [true, true])
-        XCTAssertTrue(Tape.isRecording, "a job's switch is not the caller's")
-        XCTAssertFalse(Parallel.isCoreWorker)
-        XCTAssertEqual(Parallel.threadCount, 2)
-        let notRecording = Tape.withoutRecording { Parallel.onCores(2) { _ in Tape.isRecording } }
-        XCTAssertEqual(notRecording, [false, false])
     }
 
     /// Trains `config` twice on two threads, once in pieces and once whole, and compares online and EMA
@@ -54,31 +53,31 @@ final class CoreShardsTests: XCTestCase {
     private func assertPiecesTrainAsTheWhole(_ config: TrainingConfig, inputs: MethodInputs = MethodInputs(),
                                              data: (any Dataset)?, relative: Double = 1e-5,
                                              file: StaticString = #filePath, line: UInt = #line) throws {
-        let threads = Parallel.configuredThreadCount
-        Parallel.configure(threads: 2)
-        defer { Parallel.configure(threads: threads); CoreShards.enabled = true }
-        var trained: [Trainer] = []
-        for inPieces in [true, false] {
-            CoreShards.enabled = inPieces
-            let trainer = try Trainer(config: config, inputs: inputs)
-            XCTAssertEqual(CoreShards.pieces(of: trainer.collective.shard(of: config.batchSize)).count, inPieces ? 2 : 1,
-                           file: file, line: line)
-            try train(trainer, until: config.iterations, data: data)
-            trained.append(trainer)
+        try withThreads(2) {
+            defer { CoreShards.enabled = true }
+            var trained: [Trainer] = []
+            for inPieces in [true, false] {
+                CoreShards.enabled = inPieces
+                let trainer = try Trainer(config: config, inputs: inputs)
+                XCTAssertEqual(CoreShards.pieces(of: trainer.collective.shard(of: config.batchSize)).count, inPieces ? 2 : 1,
+                               file: file, line: line)
+                try train(trainer, until: config.iterations, data: data)
+                trained.append(trainer)
+            }
+            let (pieces, whole) = (trained[0], trained[1])
+            XCTAssertEqual(pieces.lastLoss, whole.lastLoss, accuracy: 1e-5 * max(1, abs(whole.lastLoss)), file: file, line: line)
+            let pairs = zip(pieces.network.parameters.map(\.value) + pieces.ema.values,
+                            whole.network.parameters.map(\.value) + whole.ema.values)
+            var moved = 0.0
+            for (k, (a, b)) in pairs.enumerated() {
+                let (diff, norm) = l2Difference(a.storage, b.storage)
+                XCTAssertLessThanOrEqual(diff, relative * max(norm, 1e-6), "\(config.method) tensor \(k): \(diff) at norm \(norm)",
+                                         file: file, line: line)
+                moved += diff
+            }
+            // The pieces are another order of sums, not the same code path: some rounding must show.
+            XCTAssertGreaterThan(moved, 0, "\(config.method): the pieces gave bit-identical weights", file: file, line: line)
         }
-        let (pieces, whole) = (trained[0], trained[1])
-        XCTAssertEqual(pieces.lastLoss, whole.lastLoss, accuracy: 1e-5 * max(1, abs(whole.lastLoss)), file: file, line: line)
-        let pairs = zip(pieces.network.parameters.map(\.value) + pieces.ema.values,
-                        whole.network.parameters.map(\.value) + whole.ema.values)
-        var moved = 0.0
-        for (k, (a, b)) in pairs.enumerated() {
-            let (diff, norm) = l2Difference(a.storage, b.storage)
-            XCTAssertLessThanOrEqual(diff, relative * max(norm, 1e-6), "\(config.method) tensor \(k): \(diff) at norm \(norm)",
-                                     file: file, line: line)
-            moved += diff
-        }
-        // The pieces are another order of sums, not the same code path: some rounding must show.
-        XCTAssertGreaterThan(moved, 0, "\(config.method): the pieces gave bit-identical weights", file: file, line: line)
     }
 
     func testPiecesTrainTheModelTheWholeBatchTrains() throws {
@@ -101,56 +100,55 @@ final class CoreShardsTests: XCTestCase {
     /// measured, the pieces differ from the whole batch by at most 2.3e-5 where the whole batch on one thread
     /// differs from it on two by 1.5e-5. A piece with wrong or missing rows differs by far more.
     func testPiecesGiveTheWholeBatchsGradientOnImages() throws {
-        let threads = Parallel.configuredThreadCount
-        Parallel.configure(threads: 2)
-        defer { Parallel.configure(threads: threads) }
-        var config = TrainingConfig(method: .ict)
-        config.model = .unetXS
-        config.sampleShape = Shapes.sampleShape
-        let network = config.makeNetwork()
-        let batch = Shapes.batch(count: 16, seed: 4)
-        let curriculum = ICTConfig(totalSteps: 100)
-        let tables = SigmaPairTables()
-        let parameters = network.parameters
-        var wholeRNG = SplitMix64(seed: 9)
-        let wholeLoss = ictLoss(network: network, batch: batch, step: 60, config: curriculum, tables: tables, rng: &wholeRNG).loss
-        let whole = Tape.gradients(of: wholeLoss, wrt: parameters.map(\.value))
-        let pieces = CoreShards.pieces(of: .whole(16))
-        XCTAssertEqual(pieces.count, 2)
-        var rng = SplitMix64(seed: 9)
-        let summed = try CoreShards.gradients(of: parameters, pieces: pieces, rng: &rng) { piece, rng in
-            (ictLoss(network: network, batch: batch, step: 60, config: curriculum, tables: tables, shard: piece, rng: &rng).loss, ())
+        try withThreads(2) {
+            var config = TrainingConfig(method: .ict)
+            config.model = .unetXS
+            config.sampleShape = Shapes.sampleShape
+            let network = config.makeNetwork()
+            let batch = Shapes.batch(count: 16, seed: 4)
+            let curriculum = ICTConfig(totalSteps: 100)
+            let tables = SigmaPairTables()
+            let parameters = network.parameters
+            var wholeRNG = SplitMix64(seed: 9)
+            let wholeLoss = ictLoss(network: network, batch: batch, step: 60, config: curriculum, tables: tables, rng: &wholeRNG).loss
+            let whole = Tape.gradients(of: wholeLoss, wrt: parameters.map(\.value))
+            let pieces = CoreShards.pieces(of: .whole(16))
+            XCTAssertEqual(pieces.count, 2)
+            var rng = SplitMix64(seed: 9)
+            let summed = try CoreShards.gradients(of: parameters, pieces: pieces, rng: &rng) { piece, rng in
+                (ictLoss(network: network, batch: batch, step: 60, config: curriculum, tables: tables, shard: piece, rng: &rng).loss, ())
+            }
+            XCTAssertEqual(rng, wholeRNG, "the pieces leave the generator where the whole batch does")
+            XCTAssertEqual(summed.loss, wholeLoss.scalar, accuracy: 1e-5 * abs(wholeLoss.scalar))
+            var largest = 0.0
+            for (k, (a, b)) in zip(summed.gradients, whole).enumerated() {
+                let (diff, norm) = l2Difference(a.storage, b.storage)
+                XCTAssertLessThanOrEqual(diff, 1e-4 * max(norm, 1e-6), "\(parameters[k].name): \(diff) at norm \(norm)")
+                largest = max(largest, diff / max(norm, 1e-6))
+            }
+            print("unet-xs gradients in pieces against whole: largest relative difference \(largest)")
         }
-        XCTAssertEqual(rng, wholeRNG, "the pieces leave the generator where the whole batch does")
-        XCTAssertEqual(summed.loss, wholeLoss.scalar, accuracy: 1e-5 * abs(wholeLoss.scalar))
-        var largest = 0.0
-        for (k, (a, b)) in zip(summed.gradients, whole).enumerated() {
-            let (diff, norm) = l2Difference(a.storage, b.storage)
-            XCTAssertLessThanOrEqual(diff, 1e-4 * max(norm, 1e-6), "\(parameters[k].name): \(diff) at norm \(norm)")
-            largest = max(largest, diff / max(norm, 1e-6))
-        }
-        print("unet-xs gradients in pieces against whole: largest relative difference \(largest)")
     }
 
     /// Sampling runs a batch's rows in pieces too: each row draws its own noise, so the samples are the whole
     /// batch's up to the last bits GEMM blocking may move. Rows in the wrong order or from the wrong generators
     /// differ by whole sample values.
     func testSamplesInPiecesAreTheWholeBatchs() throws {
-        let threads = Parallel.configuredThreadCount
-        Parallel.configure(threads: 2)
-        defer { Parallel.configure(threads: threads); CoreShards.enabled = true }
-        var config = TrainingConfig(method: .ict)
-        config.model = .unetXS
-        config.sampleShape = Shapes.sampleShape
-        let network = config.makeNetwork()
-        var samples: [Tensor] = []
-        for inPieces in [true, false] {
-            CoreShards.enabled = inPieces
-            XCTAssertEqual(CoreShards.pieces(of: .whole(20)).count, inPieces ? 2 : 1)
-            samples.append(try sampleConsistency(network: network, count: 20, sigmas: [80, 0.8], seed: 4))
+        try withThreads(2) {
+            defer { CoreShards.enabled = true }
+            var config = TrainingConfig(method: .ict)
+            config.model = .unetXS
+            config.sampleShape = Shapes.sampleShape
+            let network = config.makeNetwork()
+            var samples: [Tensor] = []
+            for inPieces in [true, false] {
+                CoreShards.enabled = inPieces
+                XCTAssertEqual(CoreShards.pieces(of: .whole(20)).count, inPieces ? 2 : 1)
+                samples.append(try sampleConsistency(network: network, count: 20, sigmas: [80, 0.8], seed: 4))
+            }
+            assertClose(samples[0].storage, samples[1].storage, atol: 1e-5, rtol: 1e-5, "pieces against the whole batch")
+            XCTAssertEqual(samples[0].shape, [20] + Shapes.sampleShape)
         }
-        assertClose(samples[0].storage, samples[1].storage, atol: 1e-5, rtol: 1e-5, "pieces against the whole batch")
-        XCTAssertEqual(samples[0].shape, [20] + Shapes.sampleShape)
     }
 
     func testAMethodThatNeedsTheWholeBatchIsNotSplit() {

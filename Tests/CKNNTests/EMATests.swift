@@ -38,21 +38,20 @@ final class EMATests: XCTestCase {
 
     /// All parameters are split over the threads together: the split falls inside tensors and between them.
     func testManyParametersSplitTogetherMatchTheFormula() {
-        let threads = Parallel.configuredThreadCount
-        Parallel.configure(threads: 2)
-        defer { Parallel.configure(threads: threads) }
-        var rng = SplitMix64(seed: 10)
-        let sizes = [3, 40_001, 0, 30_000, 1, 9]
-        let parameters = sizes.enumerated().map { Parameter(name: "p\($0.offset)", value: Tensor.normal(shape: [$0.element], rng: &rng)) }
-        let starts = parameters.map(\.value.storage)
-        var ema = EMA(parameters: parameters, decay: 0.9)
-        let next = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
-        for (p, v) in zip(parameters, next) { p.assign(v) }
-        ema.update(from: parameters)
-        for k in sizes.indices {
-            XCTAssertEqual(ema.values[k].storage.count, sizes[k])
-            guard sizes[k] > 0 else { continue }                // an empty tensor is skipped, not a crash
-            assertClose(ema.values[k].storage, zip(starts[k], next[k].storage).map { 0.9 * $0 + 0.1 * $1 }, atol: 1e-6, "tensor \(k) of \(sizes[k])")
+        withThreads(2) {
+            var rng = SplitMix64(seed: 10)
+            let sizes = [3, 40_001, 0, 30_000, 1, 9]
+            let parameters = sizes.enumerated().map { Parameter(name: "p\($0.offset)", value: Tensor.normal(shape: [$0.element], rng: &rng)) }
+            let starts = parameters.map(\.value.storage)
+            var ema = EMA(parameters: parameters, decay: 0.9)
+            let next = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
+            for (p, v) in zip(parameters, next) { p.assign(v) }
+            ema.update(from: parameters)
+            for k in sizes.indices {
+                XCTAssertEqual(ema.values[k].storage.count, sizes[k])
+                guard sizes[k] > 0 else { continue }                // an empty tensor is skipped, not a crash
+                assertClose(ema.values[k].storage, zip(starts[k], next[k].storage).map { 0.9 * $0 + 0.1 * $1 }, atol: 1e-6, "tensor \(k) of \(sizes[k])")
+            }
         }
     }
 

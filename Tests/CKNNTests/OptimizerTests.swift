@@ -183,23 +183,22 @@ final class OptimizerTests: XCTestCase {
 
     /// All parameters are split over the threads together: the split falls inside tensors and between them.
     func testManyParametersSplitTogetherMatchTheReference() {
-        let threads = Parallel.configuredThreadCount
-        Parallel.configure(threads: 2)
-        defer { Parallel.configure(threads: threads) }
-        var rng = SplitMix64(seed: 12)
-        let sizes = [5, 40_001, 3, 60_000, 1, 27]
-        let values = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
-        let parameters = values.enumerated().map { Parameter(name: "p\($0.offset)", value: $0.element) }
-        var adam = Adam(parameters: parameters, learningRate: 0.01)
-        var references = sizes.map { _ in ReferenceAdam(lr: 0.01) }
-        var thetas = values.map { $0.storage.map(Double.init) }
-        for _ in 0..<3 {
-            let gradients = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
-            adam.step(gradients)
-            for k in sizes.indices { references[k].step(&thetas[k], gradients[k].storage.map(Double.init)) }
-        }
-        for k in sizes.indices {
-            assertClose(parameters[k].value.storage, thetas[k].map(Float.init), atol: 1e-6, rtol: 1e-5, "parameter \(k) of \(sizes[k])")
+        withThreads(2) {
+            var rng = SplitMix64(seed: 12)
+            let sizes = [5, 40_001, 3, 60_000, 1, 27]
+            let values = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
+            let parameters = values.enumerated().map { Parameter(name: "p\($0.offset)", value: $0.element) }
+            var adam = Adam(parameters: parameters, learningRate: 0.01)
+            var references = sizes.map { _ in ReferenceAdam(lr: 0.01) }
+            var thetas = values.map { $0.storage.map(Double.init) }
+            for _ in 0..<3 {
+                let gradients = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
+                adam.step(gradients)
+                for k in sizes.indices { references[k].step(&thetas[k], gradients[k].storage.map(Double.init)) }
+            }
+            for k in sizes.indices {
+                assertClose(parameters[k].value.storage, thetas[k].map(Float.init), atol: 1e-6, rtol: 1e-5, "parameter \(k) of \(sizes[k])")
+            }
         }
     }
 

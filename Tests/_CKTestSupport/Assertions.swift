@@ -22,6 +22,14 @@ public func assertClose(_ got: Double, _ want: Double, atol: Double = 1e-9, rtol
     }
 }
 
+/// Runs `body` with `threads` threads (the pieces of a batch, one split of many tensors), then restores the count.
+public func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+    let before = Parallel.configuredThreadCount
+    Parallel.configure(threads: threads)
+    defer { Parallel.configure(threads: before) }
+    return try body()
+}
+
 /// The L2 norm of `got - want` and of `want`, in Double: for tensors that agree as wholes (two processes, two
 /// pieces of a batch) where single elements may not. Arrays of different lengths differ infinitely.
 public func l2Difference(_ got: [Float], _ want: [Float]) -> (difference: Double, norm: Double) {
