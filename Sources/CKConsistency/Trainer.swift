@@ -84,15 +84,19 @@ public final class Trainer {
         let (x, noise) = batchTransforms.apply(to: batch, rng: &rng)
         let shard = collective.shard(of: x.shape[0])
         let scheduled = config.scheduled(atStep: step)
+        // The method's step on `part` of the batch, its network bound to that part's labels.
+        func methodStep(on part: Shard, collective: any Collective, rng: inout SplitMix64) throws -> MethodStep {
+            let network = try conditioned(on: labels, batchSize: x.shape[0], shard: part, rng: rng)
+            return try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled, shard: part,
+                                   collective: collective, rng: &rng)
+        }
         let pieces = type(of: method).lossSplitsOverRows ? CoreShards.pieces(of: shard) : [shard]
         var report: StepReport
         var gradients: [Tensor]
         var perShard = true        // a shard's loss and gradients, to be summed over the processes
         if pieces.count > 1 {
             let summed = try CoreShards.gradients(of: network.parameters, pieces: pieces, rng: &rng) { piece, rng in
-                let network = try conditioned(on: labels, batchSize: x.shape[0], shard: piece, rng: rng)
-                let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled,
-                                             shard: piece, collective: SingleProcess(), rng: &rng)
+                let result = try methodStep(on: piece, collective: SingleProcess(), rng: &rng)
                 guard case .loss(let loss, let report) = result else {
                     preconditionFailure("\(type(of: method).name): lossSplitsOverRows, but its step returned gradients")
                 }
@@ -102,9 +106,7 @@ public final class Trainer {
             report.loss = summed.loss
             gradients = summed.gradients
         } else {
-            let network = try conditioned(on: labels, batchSize: x.shape[0], shard: shard, rng: rng)
-            let result = try method.step(network: network, batch: x, noise: noise, iteration: step, config: scheduled, shard: shard,
-                                         collective: collective, rng: &rng)
+            let result = try methodStep(on: shard, collective: collective, rng: &rng)
             report = result.report
             switch result {
             case .loss(let loss, _): gradients = Tape.gradients(of: loss, wrt: network.parameters.map(\.value))
