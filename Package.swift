@@ -34,7 +34,9 @@ let package = Package(
         .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CKMPIShim", dependencies: ["COpenMPI"]),
 
-        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW"], swiftSettings: numericSettings),
+        // Persistent worker threads that poll briefly between jobs (waking a sleeping thread is slow on VMs).
+        .target(name: "CKThreadTeam"),
+        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW", "CKThreadTeam"], swiftSettings: numericSettings),
         .target(name: "CKNN", dependencies: ["CKTensor", "CZlib"], swiftSettings: numericSettings),       // CZlib: checkpoint CRC-32
         .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: numericSettings),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG", "CPNGReader"], swiftSettings: numericSettings),

@@ -2,7 +2,6 @@
 // use two cores inside an op: a 128x256x256 product takes 0.2 ms, and splitting it or letting OpenBLAS
 // thread it spends a large part of that waking threads. A whole forward and backward per core needs one
 // wake-up per step.
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,22 +49,11 @@ extension Parallel {
         var results = [R?](repeating: nil, count: count)
         withSerialBLAS {
             results.withUnsafeMutableBufferPointer { slots in
-                let slots = UncheckedSendable(slots)
-                withoutActuallyEscaping(body) { body in
-                    let body = UncheckedSendable(body)
-                    DispatchQueue.concurrentPerform(iterations: count) { i in
-                        slots.value[i] = CoreWorker(isRecording: recording).run { body.value(i) }
-                    }
+                ThreadTeam.run(count, threads: threadCount) { i in
+                    slots[i] = CoreWorker(isRecording: recording).run { body(i) }
                 }
             }
         }
         return results.map { $0! }
     }
-}
-
-/// Carries a value the caller guarantees is used safely across `concurrentPerform`'s threads (each job
-/// writes only its own slot).
-private struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

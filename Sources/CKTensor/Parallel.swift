@@ -1,5 +1,4 @@
 // Work splitting over the machine's cores for large elementwise kernels.
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,7 +72,7 @@ public enum Parallel {
         let chunks = min(threadCount, max(1, count / max(1, minimumPerChunk)))
         if chunks <= 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            ThreadTeam.run(chunks, threads: chunks) { c in
                 let lo = count * c / chunks, hi = count * (c + 1) / chunks
                 body(lo..<hi)
             }
@@ -100,7 +99,7 @@ public enum Parallel {
         if threadCount <= 1 || count <= 1 { for i in 0..<count { body(i) }; return }
         withoutActuallyEscaping(body) { body in
             let chunks = min(threadCount, count)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            ThreadTeam.run(chunks, threads: chunks) { c in
                 for i in stride(from: c, to: count, by: chunks) { body(i) }
             }
         }
