@@ -7,6 +7,8 @@ import Glibc
 public struct BenchmarkResult: Sendable {
     public var model: String, threads: Int, batch: Int
     public var stepSecondsMedian: Double, stepSecondsMin: Double, sample256Seconds: Double
+    /// The 90th percentile of the timed steps: with the minimum, how much the machine's pace moved during the run.
+    public var stepSecondsP90: Double
     public var params: Int, timedSteps: Int, warmupSteps: Int, sampleRepetitions: Int
     public var maxRSSMegabytes: Double
 
@@ -16,7 +18,8 @@ public struct BenchmarkResult: Sendable {
         return "{\"model\": \"\(model)\", \"threads\": \(threads), \"batch\": \(batch), \"step_s_median\": \(f(stepSecondsMedian)), "
             + "\"step_s_min\": \(f(stepSecondsMin)), \"sample256_s\": \(f(sample256Seconds)), \"params\": \(params), "
             + "\"timed_steps\": \(timedSteps), \"warmup_steps\": \(warmupSteps), \"sample_reps\": \(sampleRepetitions), "
-            + "\"max_rss_mb\": \(f(maxRSSMegabytes)), \"blas_core\": \"\(BLASKernel.current)\", \"impl\": \"consistencykit\"}"
+            + "\"step_s_p90\": \(f(stepSecondsP90)), \"max_rss_mb\": \(f(maxRSSMegabytes)), "
+            + "\"blas_core\": \"\(BLASKernel.current)\", \"impl\": \"consistencykit\"}"
     }
 }
 
@@ -75,7 +78,9 @@ public enum Benchmark {
         sampleTimes.sort()
         return BenchmarkResult(model: name.rawValue, threads: threads, batch: batch.shape[0],
                                stepSecondsMedian: median, stepSecondsMin: times.first ?? .nan,
-                               sample256Seconds: sampleTimes[sampleTimes.count / 2], params: network.parameterCount,
+                               sample256Seconds: sampleTimes[sampleTimes.count / 2],
+                               stepSecondsP90: times.isEmpty ? .nan : times[((times.count - 1) * 9 + 9) / 10],
+                               params: network.parameterCount,
                                timedSteps: timedSteps, warmupSteps: warmupSteps, sampleRepetitions: sampleRepetitions,
                                maxRSSMegabytes: maxRSSMegabytes())
     }
