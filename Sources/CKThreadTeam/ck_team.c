@@ -6,8 +6,9 @@
 // (yielding the core to any other runnable thread as they do), so back-to-back regions start at once; after
 // `spin_ns` without work they sleep on a condition variable.
 //
-// Every job waits for each of its workers to finish: no worker can still be reading one job's state when the next
-// is posted, which keeps the protocol to one generation counter.
+// A job waits for each of its workers to finish, so none can still be reading one job's state when the next is
+// posted. One atomic word carries both the job's number and how many workers take part in it; a worker left out
+// (a job on fewer threads than the team has) sleeps until the next job instead of polling.
 #define _GNU_SOURCE
 #include "ck_team.h"
 #include <pthread.h>
@@ -21,14 +22,14 @@ static pthread_mutex_t park_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
 static int parked;                                   // workers asleep, guarded by park_mutex
 
-static atomic_ulong generation;                      // bumped once per posted job
+static atomic_ulong generation;                      // (job number << 8) | workers taking part
+#define WIDTH_MASK 0xfful
 static atomic_int busy;                              // a caller owns the team
 static atomic_long next_index;
 static atomic_int finished;                          // workers of the current job that are done with it
 static ck_team_item job_item;
 static void *job_context;
 static long job_count;
-static int job_width;                                // workers 0..<job_width take items
 
 static pthread_mutex_t start_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int started;                                  // workers created so far
@@ -60,8 +61,8 @@ static void run_items(void) {
     inside_item = 0;
 }
 
-static unsigned long wait_for_job(unsigned long seen) {
-    long deadline = now_ns() + atomic_load_explicit(&spin_ns, memory_order_relaxed);
+static unsigned long wait_for_job(unsigned long seen, int poll) {
+    long deadline = now_ns() + (poll ? atomic_load_explicit(&spin_ns, memory_order_relaxed) : 0);
     for (;;) {
         for (int k = 0; k < 64; k++) {
             unsigned long g = atomic_load_explicit(&generation, memory_order_acquire);
@@ -84,9 +85,12 @@ static unsigned long wait_for_job(unsigned long seen) {
 static void *worker_main(void *argument) {
     int id = (int)(long)argument;
     unsigned long seen = first_seen[id];
+    int took_part = 1;
     for (;;) {
-        seen = wait_for_job(seen);
-        if (id < job_width) run_items();             // a job on fewer threads than the team has leaves some out
+        seen = wait_for_job(seen, took_part);
+        took_part = id < (int)(seen & WIDTH_MASK);
+        if (!took_part) continue;                    // its job does not wait for it
+        run_items();
         atomic_fetch_add_explicit(&finished, 1, memory_order_release);
     }
     return 0;
@@ -129,17 +133,17 @@ int ck_team_run(long count, int threads, ck_team_item item, void *context) {
     job_item = item;
     job_context = context;
     job_count = count;
-    job_width = width;
     atomic_store_explicit(&next_index, 0, memory_order_relaxed);
     atomic_store_explicit(&finished, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    unsigned long number = (atomic_load_explicit(&generation, memory_order_relaxed) >> 8) + 1;
+    atomic_store_explicit(&generation, (number << 8) | (unsigned long)width, memory_order_release);
     pthread_mutex_lock(&park_mutex);
     if (parked > 0) pthread_cond_broadcast(&park_cond);
     pthread_mutex_unlock(&park_mutex);
 
     run_items();
     int spins = 0;
-    while (atomic_load_explicit(&finished, memory_order_acquire) < team) {
+    while (atomic_load_explicit(&finished, memory_order_acquire) < width) {
         cpu_relax();
         if (++spins % 256 == 0) sched_yield();
     }

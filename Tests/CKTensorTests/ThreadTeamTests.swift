@@ -1,47 +1,62 @@
 import XCTest
+import Foundation
 import Glibc
 @testable import CKTensor
 
 final class ThreadTeamTests: XCTestCase {
-    /// Counts, per job, how often each item ran and on how many distinct threads.
-    private func runJobs(counts: [Int], threads: Int) -> (ranOnce: Bool, sawSecondThread: Bool) {
-        var ranOnce = true, sawSecondThread = false
+    /// Runs jobs of `counts[k]` items on `threads` threads; true when every item of every job ran exactly once.
+    private func everyItemRunsOnce(counts: [Int], threads: Int) -> Bool {
+        var ranOnce = true
         for count in counts {
             var runs = [Int](repeating: 0, count: count)
-            var runners = [pthread_t](repeating: 0, count: count)
             runs.withUnsafeMutableBufferPointer { runs in
-                runners.withUnsafeMutableBufferPointer { runners in
-                    ThreadTeam.run(count, threads: threads) { i in
-                        runs[i] += 1
-                        runners[i] = pthread_self()
-                        // Long enough items that a worker that is awake gets some of them.
-                        var x = 0.0
-                        for k in 0..<2_000 { x += Double(k).squareRoot() }
-                        if x < 0 { runs[i] += 1 }
-                    }
-                }
+                ThreadTeam.run(count, threads: threads) { i in runs[i] += 1 }
             }
             ranOnce = ranOnce && runs.allSatisfy { $0 == 1 }
-            sawSecondThread = sawSecondThread || Set(runners.map { UInt($0) }).count > 1
         }
-        return (ranOnce, sawSecondThread)
+        return ranOnce
     }
 
-    func testEveryItemRunsOnceOnSeveralThreads() {
+    /// Runs `repetitions` jobs of `threads` items, each item waiting (up to 2 s) until all of its job's items have
+    /// started: they can only all start if they run on `threads` threads at once. Returns how many jobs did.
+    private func jobsRunAtOnce(threads: Int, repetitions: Int) -> Int {
+        var together = 0
+        for _ in 0..<repetitions {
+            let condition = NSCondition()
+            var started = 0, allStarted = true
+            ThreadTeam.run(threads, threads: threads) { _ in
+                condition.lock()
+                started += 1
+                condition.broadcast()
+                let deadline = Date(timeIntervalSinceNow: 2)
+                while started < threads {
+                    if !condition.wait(until: deadline) { allStarted = false; break }
+                }
+                condition.unlock()
+            }
+            if allStarted { together += 1 }
+        }
+        return together
+    }
+
+    func testEveryItemRunsOnce() {
         let counts = (0..<300).map { 1 + $0 % 17 }
-        for threads in [2, 4, 2, 3] {                    // the team grows to 3 workers, then jobs leave some out
-            let (ranOnce, sawSecondThread) = runJobs(counts: counts, threads: threads)
-            XCTAssertTrue(ranOnce, "threads \(threads): an item ran twice or never")
-            XCTAssertTrue(sawSecondThread, "threads \(threads): every item ran on the calling thread")
+        for threads in [2, 4, 2, 3, 1] {                 // the team grows to 3 workers, then jobs leave some out
+            XCTAssertTrue(everyItemRunsOnce(counts: counts, threads: threads), "threads \(threads): an item ran twice or never")
+        }
+    }
+
+    func testItemsRunOnSeveralThreadsAtOnce() {
+        for threads in [2, 3, 2] {
+            XCTAssertEqual(jobsRunAtOnce(threads: threads, repetitions: 20), 20, "threads \(threads)")
         }
     }
 
     func testSleepingWorkersWakeForTheNextJob() {
         ThreadTeam.setPollingTime(microseconds: 0)        // every worker sleeps between jobs
         defer { ThreadTeam.setPollingTime(microseconds: 200) }
-        let (ranOnce, sawSecondThread) = runJobs(counts: [Int](repeating: 8, count: 200), threads: 2)
-        XCTAssertTrue(ranOnce)
-        XCTAssertTrue(sawSecondThread)
+        XCTAssertEqual(jobsRunAtOnce(threads: 2, repetitions: 50), 50)
+        XCTAssertTrue(everyItemRunsOnce(counts: [Int](repeating: 8, count: 200), threads: 2))
     }
 
     func testAJobInsideAnItemRunsOnItsThread() {
