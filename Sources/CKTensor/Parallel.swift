@@ -71,11 +71,9 @@ public enum Parallel {
     public static func forEachChunk(_ count: Int, minimumPerChunk: Int = grain, _ body: (Range<Int>) -> Void) {
         let chunks = min(threadCount, max(1, count / max(1, minimumPerChunk)))
         if chunks <= 1 { body(0..<count); return }
-        withoutActuallyEscaping(body) { body in
-            ThreadTeam.run(chunks, threads: chunks) { c in
-                let lo = count * c / chunks, hi = count * (c + 1) / chunks
-                body(lo..<hi)
-            }
+        ThreadTeam.run(chunks, threads: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            body(lo..<hi)
         }
     }
 
@@ -97,11 +95,9 @@ public enum Parallel {
     @inline(__always)
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if threadCount <= 1 || count <= 1 { for i in 0..<count { body(i) }; return }
-        withoutActuallyEscaping(body) { body in
-            let chunks = min(threadCount, count)
-            ThreadTeam.run(chunks, threads: chunks) { c in
-                for i in stride(from: c, to: count, by: chunks) { body(i) }
-            }
+        let chunks = min(threadCount, count)
+        ThreadTeam.run(chunks, threads: chunks) { c in
+            for i in stride(from: c, to: count, by: chunks) { body(i) }
         }
     }
 }

@@ -10,7 +10,7 @@ enum ThreadTeam {
         withoutActuallyEscaping(body) { body in
             var job = body
             withUnsafeMutablePointer(to: &job) { job in
-                _ = ck_team_run(count, Int32(clamping: threads), { context, index in
+                ck_team_run(count, Int32(clamping: threads), { context, index in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
                 }, job)
             }

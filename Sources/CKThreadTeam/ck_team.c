@@ -31,8 +31,7 @@ static ck_team_item job_item;
 static void *job_context;
 static long job_count;
 
-static pthread_mutex_t start_mutex = PTHREAD_MUTEX_INITIALIZER;
-static int started;                                  // workers created so far
+static int started;                                  // workers created so far (only by the caller owning the team)
 static unsigned long first_seen[MAX_WORKERS];        // the generation current when each worker was created
 static _Atomic long spin_ns = 200000;
 static __thread int inside_item;
@@ -98,7 +97,6 @@ static void *worker_main(void *argument) {
 
 static int ensure_workers(int count) {
     if (count > MAX_WORKERS) count = MAX_WORKERS;
-    pthread_mutex_lock(&start_mutex);
     while (started < count) {
         pthread_t thread;
         pthread_attr_t attributes;
@@ -110,25 +108,23 @@ static int ensure_workers(int count) {
         if (failed) break;
         started += 1;
     }
-    int available = started;
-    pthread_mutex_unlock(&start_mutex);
-    return available;
+    return started;
 }
 
 static void run_inline(long count, ck_team_item item, void *context) {
     for (long i = 0; i < count; i++) item(context, i);
 }
 
-int ck_team_run(long count, int threads, ck_team_item item, void *context) {
-    if (count <= 0) return 1;
+void ck_team_run(long count, int threads, ck_team_item item, void *context) {
+    if (count <= 0) return;
     int width = threads - 1;
     if (width > count - 1) width = (int)(count - 1);
-    if (width <= 0 || inside_item) { run_inline(count, item, context); return 1; }
+    if (width <= 0 || inside_item) { run_inline(count, item, context); return; }
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&busy, &expected, 1)) { run_inline(count, item, context); return 1; }
-    int team = ensure_workers(width);                // created while this caller owns the team
+    if (!atomic_compare_exchange_strong(&busy, &expected, 1)) { run_inline(count, item, context); return; }
+    int team = ensure_workers(width);
     if (width > team) width = team;
-    if (width <= 0) { atomic_store(&busy, 0); run_inline(count, item, context); return 1; }
+    if (width <= 0) { atomic_store(&busy, 0); run_inline(count, item, context); return; }
 
     job_item = item;
     job_context = context;
@@ -148,7 +144,6 @@ int ck_team_run(long count, int threads, ck_team_item item, void *context) {
         if (++spins % 256 == 0) sched_yield();
     }
     atomic_store_explicit(&busy, 0, memory_order_release);
-    return 0;
 }
 
 void ck_team_set_spin_microseconds(long microseconds) {
