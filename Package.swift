@@ -8,8 +8,10 @@ import PackageDescription
 // runs' noise), and the kernels that matter index through unsafe buffer pointers anyway.
 #if arch(x86_64)
 let vectorFlags = ["-target-cpu", "haswell"]
+let cVectorFlags = ["-mavx2", "-mfma"]
 #else
 let vectorFlags: [String] = []
+let cVectorFlags: [String] = []
 #endif
 let numericSettings: [SwiftSetting] = [.unsafeFlags(["-wmo"] + vectorFlags, .when(configuration: .release))]
 
@@ -36,7 +38,9 @@ let package = Package(
 
         // Persistent worker threads that poll briefly between jobs (waking a sleeping thread is slow on VMs).
         .target(name: "CKThreadTeam"),
-        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW", "CKThreadTeam"], swiftSettings: numericSettings),
+        // The Winograd transforms in AVX2 intrinsics (x86-64; elsewhere CKTensor keeps its Swift versions).
+        .target(name: "CKWinograd", cSettings: [.unsafeFlags(cVectorFlags + ["-O2"])]),
+        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW", "CKThreadTeam", "CKWinograd"], swiftSettings: numericSettings),
         .target(name: "CKNN", dependencies: ["CKTensor", "CZlib"], swiftSettings: numericSettings),       // CZlib: checkpoint CRC-32
         .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: numericSettings),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG", "CPNGReader"], swiftSettings: numericSettings),

@@ -202,13 +202,26 @@ final class Conv2DTests: XCTestCase {
         body()
     }
 
+    /// Runs `body` once with each transform implementation this build has: CKWinograd's AVX2 transforms
+    /// (x86-64) and the portable Swift ones.
+    private func withEachTransformPath(_ body: (String) -> Void) {
+        let saved = ConvTuning.nativeTransforms
+        defer { ConvTuning.nativeTransforms = saved }
+        for native in saved ? [true, false] : [false] {
+            ConvTuning.nativeTransforms = native
+            body(native ? "avx2 transforms" : "swift transforms")
+        }
+    }
+
     /// The Winograd kernels (F(2x2,3x3) for forward, dX and dW; F(4x4,3x3) for forward and dX) against the Double
-    /// loops, at odd and even sizes down to 2x2, one channel, channel counts that are not multiples of 8, in chunks.
+    /// loops, at odd and even sizes down to 2x2, one channel, channel counts that are not multiples of 8, planes
+    /// wider than one group of 8 tiles, in chunks; with each transform implementation.
     /// F(4x4)'s transforms have entries up to 8 and 1/24: on these shapes its largest forward error was 9e-5 against
     /// F(2x2)'s 8e-6, so each bound sits about ten times above what was observed.
     func testWinogradAgainstLoops() {
         let shapes = [(2, 1, 3, 2, 2), (3, 5, 7, 3, 3), (2, 9, 4, 7, 7), (3, 3, 10, 6, 5), (2, 4, 3, 28, 28),
-                      (1, 17, 9, 14, 14), (4, 8, 8, 13, 11), (3, 2, 1, 9, 17), (3, 6, 5, 36, 33)]
+                      (1, 17, 9, 14, 14), (4, 8, 8, 13, 11), (3, 2, 1, 9, 17), (3, 6, 5, 36, 33), (1, 2, 3, 5, 70)]
+        withEachTransformPath { path in
         for (mode, tolerance) in [(ConvTuning.Winograd.always, Float(1e-4)), (.largeTiles, 1e-3)] {
           withWinograd(mode) {
             for (n, cin, cout, h, w) in shapes {
@@ -218,7 +231,7 @@ final class Conv2DTests: XCTestCase {
                 let geo = ConvGeometry(input: x.shape, weight: wt.shape, stride: 1, padding: 1)
                 XCTAssertTrue(geo.usesWinograd, "\(x.shape) should take the Winograd kernel")
                 XCTAssertEqual(geo.usesWinogradF43, mode == .largeTiles)
-                let label = "winograd \(mode) \(cin)->\(cout) \(h)x\(w) N=\(n)"
+                let label = "winograd \(mode) \(path) \(cin)->\(cout) \(h)x\(w) N=\(n)"
                 let (tx, tw, tb) = (x.trackingGradients(), wt.trackingGradients(), b.trackingGradients())
                 let y = tx.conv2d(weight: tw, bias: tb, padding: 1)
                 assertClose(y.storage, naiveConv(x, wt, b, stride: 1, padding: 1), atol: tolerance, rtol: 1e-4, label)
@@ -235,13 +248,16 @@ final class Conv2DTests: XCTestCase {
             }
           }
         }
+        }
     }
 
     func testGradCheckWinograd() {
-        for mode in [ConvTuning.Winograd.always, .largeTiles] {
-            withWinograd(mode) {
-                for shapes in [[[3, 2, 5, 4], [3, 2, 3, 3], [3]], [[2, 3, 2, 2], [2, 3, 3, 3], [2]], [[2, 2, 9, 6], [2, 2, 3, 3], [2]]] {
-                    gradCheck(shapes: shapes) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 1, padding: 1) }
+        withEachTransformPath { _ in
+            for mode in [ConvTuning.Winograd.always, .largeTiles] {
+                withWinograd(mode) {
+                    for shapes in [[[3, 2, 5, 4], [3, 2, 3, 3], [3]], [[2, 3, 2, 2], [2, 3, 3, 3], [2]], [[2, 2, 9, 6], [2, 2, 3, 3], [2]]] {
+                        gradCheck(shapes: shapes) { $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 1, padding: 1) }
+                    }
                 }
             }
         }

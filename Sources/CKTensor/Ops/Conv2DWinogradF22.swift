@@ -4,6 +4,7 @@
 //
 // Error: the transforms only add and halve, so the result differs from im2col by float rounding of sums of at
 // most 4 more terms per product (largest error seen in the tests on unit-normal data: 8e-6).
+import CKWinograd
 
 extension WinogradKernel {
     static let f22 = WinogradKernel(
@@ -50,6 +51,12 @@ private func winogradInput(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc:
     let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
     let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cin * t
     let groups = (tilesX + 7) / 8, pw = 16 * groups + 16, ph = 2 * tilesY + 2
+    if ConvTuning.nativeTransforms {
+        split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
+            ck_f22_input(x, v, g.h, g.w, g.cin, t, planes.lowerBound, planes.upperBound)
+        }
+        return
+    }
     split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
         let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * (ph + 4))
         defer { padded.deallocate() }

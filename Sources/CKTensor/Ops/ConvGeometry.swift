@@ -4,6 +4,7 @@ import Glibc
 #else
 import Darwin
 #endif
+import CKWinograd
 
 /// Sizes of one convolution; K = Cin kH kW is the GEMM inner size, P = Ho Wo the positions per sample.
 struct ConvGeometry {
@@ -89,6 +90,14 @@ enum ConvTuning {
     nonisolated(unsafe) static var winogradMinimumPlane = 14 * 14
     /// Smallest plane whose forward pass takes F(4x4, 3x3) under `.auto`.
     nonisolated(unsafe) static var winogradF43MinimumPlane = 28 * 28
+    /// Whether the Winograd input and output transforms run CKWinograd's AVX2 versions (where the build has
+    /// them) instead of the portable Swift ones; CK_CONV_TRANSFORMS=swift picks the Swift ones for A/B timing,
+    /// and the tests run both.
+    nonisolated(unsafe) static var nativeTransforms: Bool = {
+        guard ck_winograd_available() != 0 else { return false }
+        guard let raw = getenv("CK_CONV_TRANSFORMS") else { return true }
+        return String(cString: raw) != "swift"
+    }()
 }
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault

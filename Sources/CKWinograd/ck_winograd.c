@@ -1,0 +1,210 @@
+// The Winograd transforms that dominate the convolution's own time, in AVX2 intrinsics. Their Swift versions
+// (Conv2DWinogradF43.swift, Conv2DWinogradF22.swift) pick phase columns out of a row with SIMD32/SIMD16 halves
+// and store the last group of a row of tiles lane by lane; the compiler turns the first into 128-bit shuffles
+// with stack spills and the second into one scalar store per tile. Here the phases come from an in-register
+// 4x4 transpose and the short groups from one masked store. Same layouts, same arithmetic up to rounding
+// (fused multiply-adds).
+#include "ck_winograd.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+int ck_winograd_available(void) { return 1; }
+
+/// Lanes 0 ..< valid set.
+static inline __m256i first_lanes(long valid) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// The first `valid` lanes of v to p: a row of tiles must not run into the next row's tiles.
+static inline void store_tiles(float *p, __m256 v, long valid, __m256i mask) {
+    if (valid >= 8) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, mask, v);
+}
+
+/// v shifted down one lane, `last` in lane 7: the phase vector of the next tile of each lane.
+static inline __m256 next_tile(__m256 v, const float *last) {
+    __m256 shifted = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+    return _mm256_blend_ps(shifted, _mm256_broadcast_ss(last), 0x80);
+}
+
+/// The 4x4 transpose within each 128-bit half of four vectors.
+static inline void transpose_halves(__m256 *a, __m256 *b, __m256 *c, __m256 *d) {
+    __m256 t0 = _mm256_unpacklo_ps(*a, *b), t1 = _mm256_unpackhi_ps(*a, *b);
+    __m256 t2 = _mm256_unpacklo_ps(*c, *d), t3 = _mm256_unpackhi_ps(*c, *d);
+    *a = _mm256_shuffle_ps(t0, t2, 0x44); *b = _mm256_shuffle_ps(t0, t2, 0xEE);
+    *c = _mm256_shuffle_ps(t1, t3, 0x44); *d = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+// MARK: F(4x4, 3x3)
+
+/// B^T applied to six values, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+static inline void f43_bt(const __m256 d[6], __m256 r[6]) {
+    const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
+    __m256 s12 = _mm256_add_ps(d[1], d[2]), m12 = _mm256_sub_ps(d[1], d[2]);
+    __m256 s34 = _mm256_add_ps(d[3], d[4]), m43 = _mm256_sub_ps(d[4], d[3]);
+    __m256 m31 = _mm256_sub_ps(d[3], d[1]), m42 = _mm256_sub_ps(d[4], d[2]);
+    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm256_fnmadd_ps(four, s12, s34);
+    r[2] = _mm256_fmadd_ps(four, m12, m43);
+    r[3] = _mm256_fmadd_ps(two, m31, m42);
+    r[4] = _mm256_fnmadd_ps(two, m31, m42);
+    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+/// A^T applied to six values: four outputs, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+static inline void f43_at(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 m4, __m256 m5, __m256 o[4]) {
+    __m256 p12 = _mm256_add_ps(m1, m2), n12 = _mm256_sub_ps(m1, m2);
+    __m256 p34 = _mm256_add_ps(m3, m4), n34 = _mm256_sub_ps(m3, m4);
+    o[0] = _mm256_add_ps(_mm256_add_ps(m0, p12), p34);
+    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2), n34, n12);
+    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4), p34, p12);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), n34, n12), m5);
+}
+
+void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    // Per plane: copy into a zero-bordered buffer; per row of tiles, B^T down the 6 padded rows (8 columns at a
+    // time), then per combined row and 8 tiles: the row's 32 columns transposed into phase vectors (column
+    // 4 tile + k is phase k; phases 4 and 5 are the next tile's 0 and 1), B^T across them, 6 stores.
+    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y, stride = channels * t;
+    const long groups = (tiles_x + 7) / 8, pw = 32 * groups + 8, ph = 4 * tiles_y + 2;
+    float *padded = calloc((size_t)(pw * (ph + 6)), sizeof(float));   // borders stay zero
+    if (!padded) abort();
+    float *rows = padded + pw * ph;                                      // B^T d for one row of tiles: 6 rows of pw
+    for (long q = first_plane; q < end_plane; q++) {
+        const long j = q / channels, c = q % channels;
+        const float *src = x + q * h * w;
+        for (long r = 0; r < h; r++) memcpy(padded + (r + 1) * pw + 1, src + r * w, (size_t)w * sizeof(float));
+        for (long ty = 0; ty < tiles_y; ty++) {
+            const float *d = padded + 4 * ty * pw;
+            for (long col = 0; col < pw; col += 8) {
+                __m256 in[6], out[6];
+                for (int i = 0; i < 6; i++) in[i] = _mm256_loadu_ps(d + i * pw + col);
+                f43_bt(in, out);
+                for (int i = 0; i < 6; i++) _mm256_storeu_ps(rows + i * pw + col, out[i]);
+            }
+            float *dst = v + c * t + j * tiles + ty * tiles_x;
+            for (long group = 0; group < groups; group++) {
+                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
+                const __m256i mask = first_lanes(valid);
+                for (int i = 0; i < 6; i++) {
+                    const float *s = rows + i * pw + 32 * group;
+                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+                    __m256 a2 = _mm256_loadu_ps(s + 16), a3 = _mm256_loadu_ps(s + 24);
+                    // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7), each tile's 4 columns; transposed: phases 0-3.
+                    __m256 p[6], r[6];
+                    p[0] = _mm256_permute2f128_ps(a0, a2, 0x20); p[1] = _mm256_permute2f128_ps(a0, a2, 0x31);
+                    p[2] = _mm256_permute2f128_ps(a1, a3, 0x20); p[3] = _mm256_permute2f128_ps(a1, a3, 0x31);
+                    transpose_halves(&p[0], &p[1], &p[2], &p[3]);
+                    p[4] = next_tile(p[0], s + 32); p[5] = next_tile(p[1], s + 33);
+                    f43_bt(p, r);
+                    float *base = dst + 6 * i * stride + tx;
+                    for (int k = 0; k < 6; k++) store_tiles(base + k * stride, r[k], valid, mask);
+                }
+            }
+        }
+    }
+    free(padded);
+}
+
+void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane) {
+    // Per 8 tiles of a row of tiles: A^T down each of the 6 columns, then A^T along each of the 4 rows, whose
+    // phase vectors a transpose turns back into 32 consecutive columns.
+    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y, stride = channels * t;
+    const long groups = (tiles_x + 7) / 8;
+    for (long q = first_plane; q < end_plane; q++) {
+        const long j = q / channels, c = q % channels;
+        const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
+        float *plane = y + q * h * w;
+        float *first = m + c * t + j * tiles;
+        for (long ty = 0; ty < tiles_y; ty++) {
+            const float *src = first + ty * tiles_x;
+            for (long group = 0; group < groups; group++) {
+                const float *s = src + 8 * group;
+                __m256 cols[6][4];
+                for (int col = 0; col < 6; col++) {
+                    f43_at(_mm256_loadu_ps(s + col * stride), _mm256_loadu_ps(s + (6 + col) * stride),
+                           _mm256_loadu_ps(s + (12 + col) * stride), _mm256_loadu_ps(s + (18 + col) * stride),
+                           _mm256_loadu_ps(s + (24 + col) * stride), _mm256_loadu_ps(s + (30 + col) * stride), cols[col]);
+                }
+                for (int k = 0; k < 4; k++) {
+                    const long oy = 4 * ty + k;
+                    if (oy >= h) break;
+                    __m256 o[4];
+                    f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
+                    for (int p = 0; p < 4; p++) o[p] = _mm256_add_ps(o[p], b);
+                    transpose_halves(&o[0], &o[1], &o[2], &o[3]);   // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7)
+                    __m256 out[4] = {
+                        _mm256_permute2f128_ps(o[0], o[1], 0x20), _mm256_permute2f128_ps(o[2], o[3], 0x20),
+                        _mm256_permute2f128_ps(o[0], o[1], 0x31), _mm256_permute2f128_ps(o[2], o[3], 0x31)};
+                    float *row = plane + oy * w;
+                    for (int a = 0; a < 4; a++) {
+                        const long x0 = 32 * group + 8 * a, n = w - x0;
+                        if (n <= 0) break;
+                        store_tiles(row + x0, out[a], n, first_lanes(n));
+                    }
+                }
+            }
+        }
+        for (int e = 0; e < 36; e++) memset(first + e * stride, 0, (size_t)tiles * sizeof(float));
+    }
+}
+
+// MARK: F(2x2, 3x3)
+
+void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    // As ck_f43_input with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: columns 2 tile and 2 tile + 1 are the
+    // even and odd phases, 2 tile + 2 and 2 tile + 3 the next tile's.
+    const long tiles_x = (w + 1) / 2, tiles_y = (h + 1) / 2, tiles = tiles_x * tiles_y, stride = channels * t;
+    const long groups = (tiles_x + 7) / 8, pw = 16 * groups + 16, ph = 2 * tiles_y + 2;
+    float *padded = calloc((size_t)(pw * (ph + 4)), sizeof(float));
+    if (!padded) abort();
+    float *rows = padded + pw * ph;
+    for (long q = first_plane; q < end_plane; q++) {
+        const long j = q / channels, c = q % channels;
+        const float *src = x + q * h * w;
+        for (long r = 0; r < h; r++) memcpy(padded + (r + 1) * pw + 1, src + r * w, (size_t)w * sizeof(float));
+        for (long ty = 0; ty < tiles_y; ty++) {
+            const float *d = padded + 2 * ty * pw;
+            for (long col = 0; col < pw; col += 8) {
+                __m256 a0 = _mm256_loadu_ps(d + col), a1 = _mm256_loadu_ps(d + pw + col);
+                __m256 a2 = _mm256_loadu_ps(d + 2 * pw + col), a3 = _mm256_loadu_ps(d + 3 * pw + col);
+                _mm256_storeu_ps(rows + col, _mm256_sub_ps(a0, a2));
+                _mm256_storeu_ps(rows + pw + col, _mm256_add_ps(a1, a2));
+                _mm256_storeu_ps(rows + 2 * pw + col, _mm256_sub_ps(a2, a1));
+                _mm256_storeu_ps(rows + 3 * pw + col, _mm256_sub_ps(a1, a3));
+            }
+            float *dst = v + c * t + j * tiles + ty * tiles_x;
+            for (long group = 0; group < groups; group++) {
+                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
+                const __m256i mask = first_lanes(valid);
+                for (int i = 0; i < 4; i++) {
+                    const float *s = rows + i * pw + 16 * group;
+                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+                    // Lanes (0, 2, 8, 10 | 4, 6, 12, 14) and (1, 3, 9, 11 | 5, 7, 13, 15), then the middle quarters swapped.
+                    __m256 e0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+                    __m256 o0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+                    __m256 e1 = next_tile(e0, s + 16), o1 = next_tile(o0, s + 17);
+                    float *base = dst + 4 * i * stride + tx;
+                    store_tiles(base, _mm256_sub_ps(e0, e1), valid, mask);
+                    store_tiles(base + stride, _mm256_add_ps(o0, e1), valid, mask);
+                    store_tiles(base + 2 * stride, _mm256_sub_ps(e1, o0), valid, mask);
+                    store_tiles(base + 3 * stride, _mm256_sub_ps(o0, o1), valid, mask);
+                }
+            }
+        }
+    }
+    free(padded);
+}
+
+#else
+
+int ck_winograd_available(void) { return 0; }
+void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }
+void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane) { abort(); }
+void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }
+
+#endif

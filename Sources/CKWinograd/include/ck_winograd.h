@@ -1,0 +1,20 @@
+#ifndef CK_WINOGRAD_H
+#define CK_WINOGRAD_H
+
+/// 1 when this build has the AVX2 transforms below (x86-64); 0 elsewhere, where Swift keeps its portable ones.
+int ck_winograd_available(void);
+
+/// F(4x4, 3x3) input transform of planes first_plane ..< end_plane of x (planes of h x w, `channels` per
+/// sample): V[e][c][j * tiles + tile] = (B^T d B)[e] for each zero-padded 6x6 patch d (stride 4), where plane
+/// q = j * channels + c and V has rows of `t` tiles (all samples of the chunk).
+void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
+
+/// F(4x4, 3x3) output transform: y plane q = A^T m A + bias[c] for each 4x4 tile, cropped to h x w; the products
+/// read (M's rows of this plane's tiles) are set back to zero. `bias` may be NULL.
+void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane);
+
+/// F(2x2, 3x3) input transform, as ck_f43_input with 4x4 patches of stride 2.
+void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
+
+#endif
