@@ -23,6 +23,16 @@ static inline void store_tiles(float *p, __m256 v, long valid, __m256i mask) {
     if (valid >= 8) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, mask, v);
 }
 
+/// n floats from src to dst, inline: the rows are short (a few dozen floats), where a memcpy call costs more than the copy.
+static inline void copy_row(float *dst, const float *src, long n) {
+    long c = 0;
+    for (; c + 8 <= n; c += 8) _mm256_storeu_ps(dst + c, _mm256_loadu_ps(src + c));
+    if (c < n) {
+        const __m256i mask = first_lanes(n - c);
+        _mm256_maskstore_ps(dst + c, mask, _mm256_maskload_ps(src + c, mask));
+    }
+}
+
 /// v shifted down one lane, `last` in lane 7: the phase vector of the next tile of each lane.
 static inline __m256 next_tile(__m256 v, const float *last) {
     __m256 shifted = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
@@ -75,7 +85,7 @@ void ck_f43_input(const float *x, float *v, long h, long w, long channels, long 
     for (long q = first_plane; q < end_plane; q++) {
         const long j = q / channels, c = q % channels;
         const float *src = x + q * h * w;
-        for (long r = 0; r < h; r++) memcpy(padded + (r + 1) * pw + 1, src + r * w, (size_t)w * sizeof(float));
+        for (long r = 0; r < h; r++) copy_row(padded + (r + 1) * pw + 1, src + r * w, w);
         for (long ty = 0; ty < tiles_y; ty++) {
             const float *d = padded + 4 * ty * pw;
             for (long col = 0; col < pw; col += 8) {
@@ -165,7 +175,7 @@ void ck_f22_input(const float *x, float *v, long h, long w, long channels, long 
     for (long q = first_plane; q < end_plane; q++) {
         const long j = q / channels, c = q % channels;
         const float *src = x + q * h * w;
-        for (long r = 0; r < h; r++) memcpy(padded + (r + 1) * pw + 1, src + r * w, (size_t)w * sizeof(float));
+        for (long r = 0; r < h; r++) copy_row(padded + (r + 1) * pw + 1, src + r * w, w);
         for (long ty = 0; ty < tiles_y; ty++) {
             const float *d = padded + 2 * ty * pw;
             for (long col = 0; col < pw; col += 8) {
@@ -199,9 +209,54 @@ void ck_f22_input(const float *x, float *v, long h, long w, long channels, long 
     free(padded);
 }
 
+void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane) {
+    // A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even and odd output columns
+    // interleave back into 16 consecutive columns.
+    const long tiles_x = (w + 1) / 2, tiles_y = (h + 1) / 2, tiles = tiles_x * tiles_y, stride = channels * t;
+    const long groups = (tiles_x + 7) / 8;
+    for (long q = first_plane; q < end_plane; q++) {
+        const long j = q / channels, c = q % channels;
+        const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
+        float *plane = y + q * h * w;
+        float *first = m + c * t + j * tiles;
+        for (long ty = 0; ty < tiles_y; ty++) {
+            const float *src = first + ty * tiles_x;
+            for (long group = 0; group < groups; group++) {
+                const float *s = src + 8 * group;
+                __m256 top[4], bottom[4];
+                for (int col = 0; col < 4; col++) {
+                    __m256 m0 = _mm256_loadu_ps(s + col * stride), m1 = _mm256_loadu_ps(s + (4 + col) * stride);
+                    __m256 m2 = _mm256_loadu_ps(s + (8 + col) * stride), m3 = _mm256_loadu_ps(s + (12 + col) * stride);
+                    top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                    bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                }
+                for (int k = 0; k < 2; k++) {
+                    const long oy = 2 * ty + k;
+                    if (oy >= h) break;
+                    const __m256 *r = k == 0 ? top : bottom;
+                    __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
+                    __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
+                    __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+                    __m256 out[2] = {_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31)};
+                    float *row = plane + oy * w;
+                    for (int a = 0; a < 2; a++) {
+                        const long x0 = 16 * group + 8 * a, n = w - x0;
+                        if (n <= 0) break;
+                        store_tiles(row + x0, out[a], n, first_lanes(n));
+                    }
+                }
+            }
+        }
+        for (int e = 0; e < 16; e++) memset(first + e * stride, 0, (size_t)tiles * sizeof(float));
+    }
+}
+
 #else
 
 int ck_winograd_available(void) { return 0; }
+void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane) { abort(); }
 void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }
 void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
                    long end_plane) { abort(); }

@@ -4,6 +4,8 @@
 //
 // Error: the transforms only add and halve, so the result differs from im2col by float rounding of sums of at
 // most 4 more terms per product (largest error seen in the tests on unit-normal data: 8e-6).
+// Where CKWinograd has them (x86-64), the input and output transforms run its AVX2 versions; the Swift ones
+// here are the portable path.
 import CKWinograd
 
 extension WinogradKernel {
@@ -101,6 +103,12 @@ private func winogradOutput(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, c
     let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
     let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
     let groups = (tilesX + 7) / 8
+    if ConvTuning.nativeTransforms {
+        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
+            ck_f22_output(m, y, g.h, g.w, g.cout, t, bias, planes.lowerBound, planes.upperBound)
+        }
+        return
+    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
         defer { rows.deallocate() }

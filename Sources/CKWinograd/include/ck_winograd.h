@@ -17,4 +17,8 @@ void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, co
 /// F(2x2, 3x3) input transform, as ck_f43_input with 4x4 patches of stride 2.
 void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
 
+/// F(2x2, 3x3) output transform, as ck_f43_output with 2x2 tiles.
+void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane);
+
 #endif
