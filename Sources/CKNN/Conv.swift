@@ -22,6 +22,12 @@ public struct Conv2D: Layer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.conv2d(weight: weight.value, bias: bias.value, stride: stride, padding: padding)
     }
+
+    /// The same plus sampleBias (N, out), each value over its sample's whole output plane, added as the
+    /// output is written.
+    public func callAsFunction(_ x: Tensor, sampleBias: Tensor) -> Tensor {
+        x.conv2d(weight: weight.value, bias: bias.value, sampleBias: sampleBias, stride: stride, padding: padding)
+    }
 }
 
 extension Conv2D {

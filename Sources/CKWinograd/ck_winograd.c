@@ -1,4 +1,4 @@
-// The Winograd transforms that dominate the convolution's own time, in AVX2 intrinsics. Their Swift versions
+// The Winograd transforms (input, output, and the gradient's for dW), in AVX2 intrinsics. Their Swift versions
 // (Conv2DWinogradF43.swift, Conv2DWinogradF22.swift) pick phase columns out of a row with SIMD32/SIMD16 halves
 // and store the last group of a row of tiles lane by lane; the compiler turns the first into 128-bit shuffles
 // with stack spills and the second into one scalar store per tile. Here the phases come from an in-register
@@ -126,7 +126,7 @@ void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, co
     const long groups = (tiles_x + 7) / 8;
     for (long q = first_plane; q < end_plane; q++) {
         const long j = q / channels, c = q % channels;
-        const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
+        const __m256 b = _mm256_set1_ps(bias ? bias[q] : 0.0f);
         float *plane = y + q * h * w;
         float *first = m + c * t + j * tiles;
         for (long ty = 0; ty < tiles_y; ty++) {
@@ -160,6 +160,56 @@ void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, co
         }
         for (int e = 0; e < 36; e++) memset(first + e * stride, 0, (size_t)tiles * sizeof(float));
     }
+}
+
+/// A times four values: A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1].
+static inline void f43_a(__m256 g0, __m256 g1, __m256 g2, __m256 g3, __m256 r[6]) {
+    __m256 p02 = _mm256_add_ps(g0, g2), p13 = _mm256_add_ps(g1, g3);
+    __m256 q02 = _mm256_fmadd_ps(_mm256_set1_ps(4), g2, g0);
+    __m256 q13 = _mm256_fmadd_ps(_mm256_set1_ps(8), g3, _mm256_mul_ps(_mm256_set1_ps(2), g1));
+    r[0] = g0; r[1] = _mm256_add_ps(p02, p13); r[2] = _mm256_sub_ps(p02, p13);
+    r[3] = _mm256_add_ps(q02, q13); r[4] = _mm256_sub_ps(q02, q13); r[5] = g3;
+}
+
+void ck_f43_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    // Per row of tiles: its 4 gradient rows copied into zero-padded rows (zeros past the plane), g A^T along
+    // each row (phase vectors by the same transpose as the input transform), then A down the 6 columns.
+    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y, stride = channels * t;
+    const long groups = (tiles_x + 7) / 8, width = 32 * groups;
+    float *rows = calloc((size_t)(4 * width), sizeof(float));
+    if (!rows) abort();
+    for (long plane = first_plane; plane < end_plane; plane++) {
+        const long j = plane / channels, c = plane % channels;
+        const float *src = g + plane * h * w;
+        for (long ty = 0; ty < tiles_y; ty++) {
+            for (long r = 0; r < 4; r++) {
+                const long y = 4 * ty + r;
+                if (y < h) copy_row(rows + r * width, src + y * w, w); else memset(rows + r * width, 0, (size_t)w * sizeof(float));
+            }
+            float *dst = q + c * t + j * tiles + ty * tiles_x;
+            for (long group = 0; group < groups; group++) {
+                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
+                const __m256i mask = first_lanes(valid);
+                __m256 across[4][6];                                  // g A^T of each of the 4 rows
+                for (int r = 0; r < 4; r++) {
+                    const float *s = rows + r * width + 32 * group;
+                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+                    __m256 a2 = _mm256_loadu_ps(s + 16), a3 = _mm256_loadu_ps(s + 24);
+                    __m256 p0 = _mm256_permute2f128_ps(a0, a2, 0x20), p1 = _mm256_permute2f128_ps(a0, a2, 0x31);
+                    __m256 p2 = _mm256_permute2f128_ps(a1, a3, 0x20), p3 = _mm256_permute2f128_ps(a1, a3, 0x31);
+                    transpose_halves(&p0, &p1, &p2, &p3);
+                    f43_a(p0, p1, p2, p3, across[r]);
+                }
+                float *base = dst + tx;
+                for (int col = 0; col < 6; col++) {
+                    __m256 down[6];
+                    f43_a(across[0][col], across[1][col], across[2][col], across[3][col], down);
+                    for (int k = 0; k < 6; k++) store_tiles(base + (6 * k + col) * stride, down[k], valid, mask);
+                }
+            }
+        }
+    }
+    free(rows);
 }
 
 // MARK: F(2x2, 3x3)
@@ -217,7 +267,7 @@ void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, co
     const long groups = (tiles_x + 7) / 8;
     for (long q = first_plane; q < end_plane; q++) {
         const long j = q / channels, c = q % channels;
-        const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
+        const __m256 b = _mm256_set1_ps(bias ? bias[q] : 0.0f);
         float *plane = y + q * h * w;
         float *first = m + c * t + j * tiles;
         for (long ty = 0; ty < tiles_y; ty++) {
@@ -252,9 +302,50 @@ void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, co
     }
 }
 
+void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    // A = [1 0; 1 1; 1 -1; 0 -1] down each 2x2 tile (its two rows), then along it (even and odd columns).
+    const long tiles_x = (w + 1) / 2, tiles_y = (h + 1) / 2, tiles = tiles_x * tiles_y, stride = channels * t;
+    const long groups = (tiles_x + 7) / 8, width = 16 * groups;
+    float *rows = calloc((size_t)(2 * width), sizeof(float));
+    if (!rows) abort();
+    for (long plane = first_plane; plane < end_plane; plane++) {
+        const long j = plane / channels, c = plane % channels;
+        const float *src = g + plane * h * w;
+        for (long ty = 0; ty < tiles_y; ty++) {
+            copy_row(rows, src + 2 * ty * w, w);
+            if (2 * ty + 1 < h) copy_row(rows + width, src + (2 * ty + 1) * w, w); else memset(rows + width, 0, (size_t)w * sizeof(float));
+            float *dst = q + c * t + j * tiles + ty * tiles_x;
+            for (long group = 0; group < groups; group++) {
+                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
+                const __m256i mask = first_lanes(valid);
+                __m256 even[2], odd[2];
+                for (int r = 0; r < 2; r++) {
+                    const float *s = rows + r * width + 16 * group;
+                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+                    even[r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+                    odd[r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+                }
+                const __m256 zero = _mm256_setzero_ps();
+                __m256 left[4] = {even[0], _mm256_add_ps(even[0], even[1]), _mm256_sub_ps(even[0], even[1]), _mm256_sub_ps(zero, even[1])};
+                __m256 right[4] = {odd[0], _mm256_add_ps(odd[0], odd[1]), _mm256_sub_ps(odd[0], odd[1]), _mm256_sub_ps(zero, odd[1])};
+                for (int i = 0; i < 4; i++) {
+                    float *base = dst + 4 * i * stride + tx;
+                    store_tiles(base, left[i], valid, mask);
+                    store_tiles(base + stride, _mm256_add_ps(left[i], right[i]), valid, mask);
+                    store_tiles(base + 2 * stride, _mm256_sub_ps(left[i], right[i]), valid, mask);
+                    store_tiles(base + 3 * stride, _mm256_sub_ps(zero, right[i]), valid, mask);
+                }
+            }
+        }
+    }
+    free(rows);
+}
+
 #else
 
 int ck_winograd_available(void) { return 0; }
+void ck_f43_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }
+void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }
 void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
                    long end_plane) { abort(); }
 void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }

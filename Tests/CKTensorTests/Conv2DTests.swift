@@ -213,7 +213,7 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
-    /// The Winograd kernels (F(2x2,3x3) for forward, dX and dW; F(4x4,3x3) for forward and dX) against the Double
+    /// The Winograd kernels (F(2x2,3x3) and F(4x4,3x3), each for forward, dX and dW) against the Double
     /// loops, at odd and even sizes down to 2x2, one channel, channel counts that are not multiples of 8, planes
     /// wider than one group of 8 tiles, in chunks; with each transform implementation.
     /// F(4x4)'s transforms have entries up to 8 and 1/24: on these shapes its largest forward error was 9e-5 against
@@ -278,6 +278,46 @@ final class Conv2DTests: XCTestCase {
             XCTAssertFalse(uses([64, 32, 28, 28], [32, 32, 1, 1], padding: 0))
         }
         withWinograd(.never) { XCTAssertFalse(ConvGeometry(input: [4, 8, 28, 28], weight: [8, 8, 3, 3], stride: 1, padding: 1).usesWinograd) }
+    }
+
+    /// A sample bias (N, Cout) equals adding it over each output plane afterwards, in value and in all four
+    /// gradients, on every path: Winograd F(4x4) and F(2x2) (each transform implementation), im2col (stride 2,
+    /// a 5x5 kernel), 1x1, chunked; with and without the channel bias. Then finite differences.
+    func testSampleBiasMatchesAddingItAfterwards() {
+        let cases: [(shape: [Int], weight: [Int], stride: Int, padding: Int)] = [
+            ([3, 4, 28, 28], [5, 4, 3, 3], 1, 1), ([3, 3, 14, 14], [6, 3, 3, 3], 1, 1), ([5, 2, 7, 7], [3, 2, 3, 3], 1, 1),
+            ([3, 2, 9, 8], [4, 2, 3, 3], 2, 1), ([2, 3, 6, 7], [2, 3, 5, 5], 1, 2), ([4, 6, 5, 5], [3, 6, 1, 1], 1, 0)]
+        withEachTransformPath { path in
+            for c in cases {
+                for withBias in [true, false] {
+                    var rng = SplitMix64(seed: UInt64(c.shape[2] * 10 + c.weight[2]))
+                    let x = Tensor.normal(shape: c.shape, rng: &rng).trackingGradients()
+                    let w = Tensor.normal(shape: c.weight, rng: &rng).trackingGradients()
+                    let b = withBias ? Tensor.normal(shape: [c.weight[0]], rng: &rng).trackingGradients() : nil
+                    let s = Tensor.normal(shape: [c.shape[0], c.weight[0]], rng: &rng).trackingGradients()
+                    let label = "\(path) \(c.shape) * \(c.weight) stride \(c.stride) bias \(withBias)"
+                    let fused = x.conv2d(weight: w, bias: b, sampleBias: s, stride: c.stride, padding: c.padding)
+                    let added = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding)
+                        + s.reshaped([c.shape[0], c.weight[0], 1, 1])
+                    assertClose(fused.storage, added.storage, atol: 1e-5, rtol: 1e-5, label)
+                    let seed = Tensor.normal(shape: fused.shape, rng: &rng)
+                    let wrt = [x, w, s] + (b.map { [$0] } ?? [])
+                    let got = Tape.gradients(of: fused, seed: seed, wrt: wrt), want = Tape.gradients(of: added, seed: seed, wrt: wrt)
+                    for (k, name) in ["dx", "dw", "dsample", "db"].prefix(wrt.count).enumerated() {
+                        assertClose(got[k].storage, want[k].storage, atol: 1e-4, rtol: 1e-4, "\(name) " + label)
+                    }
+                    guard c.shape[0] >= 3 else { continue }
+                    withTwoSampleChunks(input: c.shape, weight: c.weight, stride: c.stride, padding: c.padding) {
+                        let chunked = x.conv2d(weight: w, bias: b, sampleBias: s, stride: c.stride, padding: c.padding)
+                        assertClose(chunked.storage, fused.storage, atol: 1e-5, rtol: 1e-5, label + " chunked")
+                    }
+                }
+            }
+        }
+        gradCheck(shapes: [[2, 3, 5, 4], [2, 3, 3, 3], [2], [2, 2]]) {
+            $0[0].conv2d(weight: $0[1], bias: $0[2], sampleBias: $0[3], stride: 1, padding: 1)
+        }
+        gradCheck(shapes: [[3, 2, 4, 4], [2, 2, 1, 1], [3, 2]]) { $0[0].conv2d(weight: $0[1], bias: nil, sampleBias: $0[2]) }
     }
 
     /// Only the tracked inputs get gradients, and each equals the one computed with everything tracked.

@@ -47,8 +47,7 @@ struct LatentBlock: Layer {
     }
 
     func callAsFunction(_ x: Tensor, _ embedding: Tensor) -> Tensor {
-        let t = tproj(embedding)
-        var h = conv1(norm1(x)) + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+        var h = conv1(norm1(x), sampleBias: tproj(embedding))
         h = conv2(norm2(h))
         return x + h
     }

@@ -21,8 +21,7 @@ public struct ResBlock: Layer {
 
     /// x: (N, cin, H, W), embedding: SiLU(temb) (N, 256) -> (N, cout, H, W)
     public func callAsFunction(_ x: Tensor, _ embedding: Tensor) -> Tensor {
-        let t = tproj(embedding)
-        var h = conv1(gn1.silu(x)) + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+        var h = conv1(gn1.silu(x), sampleBias: tproj(embedding))
         h = conv2(gn2.silu(h))
         return h + (skip.map { $0(x) } ?? x)
     }

@@ -143,7 +143,10 @@ extension Tensor {
             out.withUnsafeMutableBufferPointer { po in
                 let g = pg.baseAddress!, o = po.baseAddress!
                 loop.forEachRun { _, offA, offB, n, sa, sb in
-                    if sb == 0 {
+                    if sb == 0 && sa == 1 {
+                        // A contiguous run (a bias's gradient over a plane): 8 lanes at a time, not one chain.
+                        o[offB] += Float(blockedSums(n) { i, k in (Lanes(g + offA + i, k), Lanes()) }.0)
+                    } else if sb == 0 {
                         var acc: Float = 0
                         for i in 0..<n { acc += g[offA + i * sa] }
                         o[offB] += acc

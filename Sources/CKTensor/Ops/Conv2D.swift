@@ -10,8 +10,10 @@ import Darwin
 extension Tensor {
     /// Cross-correlation as `torch.nn.functional.conv2d`: x (N, Cin, H, W), weight (Cout, Cin, kH, kW),
     /// bias (Cout) or nil, zero padding on all four sides. Returns (N, Cout, Ho, Wo) with
-    /// Ho = (H + 2 padding - kH) / stride + 1 (floor), likewise Wo. Differentiable in all three inputs.
-    public func conv2d(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    /// Ho = (H + 2 padding - kH) / stride + 1 (floor), likewise Wo. Differentiable in all its inputs.
+    /// `sampleBias` (N, Cout), when given, is added too, each value over its whole output plane: the U-Net's
+    /// time embedding, added as the output is written instead of in a pass of its own.
+    public func conv2d(weight: Tensor, bias: Tensor?, sampleBias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
         precondition(rank == 4 && weight.rank == 4,
                      "conv2d: needs input (N, Cin, H, W) and weight (Cout, Cin, kH, kW), got \(shape) and \(weight.shape)")
         precondition(shape[1] == weight.shape[1],
@@ -21,16 +23,21 @@ extension Tensor {
         precondition(geo.ho >= 1 && geo.wo >= 1,
                      "conv2d: kernel \(weight.shape) does not fit input \(shape) with padding \(padding)")
         if let bias { precondition(bias.shape == [geo.cout], "conv2d: bias \(bias.shape) for weight \(weight.shape)") }
+        if let sampleBias {
+            precondition(sampleBias.shape == [geo.n, geo.cout], "conv2d: sample bias \(sampleBias.shape) for output \([geo.n, geo.cout, geo.ho, geo.wo])")
+        }
 
         let y = Tensor(shape: [geo.n, geo.cout, geo.ho, geo.wo]) { out in
-            convForward(geo, x: storage, weight: weight.storage, bias: bias?.storage, y: out.baseAddress!)
+            convForward(geo, x: storage, weight: weight.storage, planeBias: planeBias(geo, bias?.storage, sampleBias?.storage),
+                        y: out.baseAddress!)
         }
         let needX = requiresGradient, needW = weight.requiresGradient, needB = bias?.requiresGradient ?? false
+        let needS = sampleBias?.requiresGradient ?? false
         // x is only read by dW, the weight only by dX: keep neither alive when it is not needed.
         let xv: Tensor? = needW ? detached() : nil
         let wv: Tensor? = needX ? weight.detached() : nil
-        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
-        let inputShape = shape, weightShape = weight.shape, hasBias = bias != nil
+        let inputs = [self, weight] + [bias, sampleBias].compactMap { $0 }
+        let inputShape = shape, weightShape = weight.shape, hasBias = bias != nil, hasSampleBias = sampleBias != nil
         return y.recorded(inputs: inputs) { g in
             precondition(g.shape == [geo.n, geo.cout, geo.ho, geo.wo], "conv2d backward: gradient \(g.shape) for output of \(inputShape) * \(weightShape)")
             var dx: Tensor? = nil, dw: Tensor? = nil
@@ -39,27 +46,38 @@ extension Tensor {
                 dx = grads.dx.map { Tensor(shape: inputShape, storage: $0) }
                 dw = grads.dw.map { Tensor(shape: weightShape, storage: $0) }
             }
-            guard hasBias else { return [dx, dw] }
-            return [dx, dw, needB ? Tensor(shape: [geo.cout], storage: convBiasGradient(geo, gradient: g.storage)) : nil]
+            let sums = needB || needS ? planeSums(geo, gradient: g.storage) : []
+            var grads = [dx, dw]
+            if hasBias { grads.append(needB ? Tensor(shape: [geo.cout], storage: channelSums(geo, planeSums: sums)) : nil) }
+            if hasSampleBias { grads.append(needS ? Tensor(shape: [geo.n, geo.cout], storage: sums) : nil) }
+            return grads
         }
     }
 }
 
+/// bias[co] + sampleBias[j, co] for each output plane j Cout + co, or nil when there is neither.
+private func planeBias(_ g: ConvGeometry, _ bias: [Float]?, _ sampleBias: [Float]?) -> [Float]? {
+    guard bias != nil || sampleBias != nil else { return nil }
+    return (0..<(g.n * g.cout)).map { q in (bias?[q % g.cout] ?? 0) + (sampleBias?[q] ?? 0) }
+}
+
 // MARK: - Forward
 
-private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, y: UnsafeMutablePointer<Float>) {
-    // x (N, Cin, H, W), weight (Cout, K), bias (Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
+private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], planeBias: [Float]?, y: UnsafeMutablePointer<Float>) {
+    // x (N, Cin, H, W), weight (Cout, K), planeBias (N Cout) -> y (N, Cout, Ho, Wo). Per chunk of nc samples:
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
     let winograd = g.winogradKernel
     let u = winograd.map { kernel in weight.withUnsafeBufferPointer { kernel.weights(g, $0.baseAddress!) } } ?? []
-    _ = x.withUnsafeBufferPointer { xb in
+    withOptionalBuffer(planeBias) { bias in
+      _ = x.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
             g.forEachChunk { c in
                 let columns = c.count * g.p
+                let chunkBias = bias.map { $0 + c.start * g.cout }
                 if let winograd {
                     u.withUnsafeBufferPointer { ub in
                         winogradForward(g, winograd, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!,
-                                        bias: bias, y: y + c.start * g.cout * g.p, chunk: c)
+                                        bias: chunkBias, y: y + c.start * g.cout * g.p, chunk: c)
                     }
                     return
                 }
@@ -71,17 +89,24 @@ private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [
                     im2col(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, count: c.count, cols: cols, serial: c.serial)
                     gemm(transposeA: false, transposeB: false, m: g.cout, n: columns, k: g.k,
                          a: wb.baseAddress!, lda: g.k, b: cols, ldb: columns, c: out, ldc: columns)
-                    regroup(g, count: c.count, from: out, to: y + c.start * g.cout * g.p, bias: bias, serial: c.serial)
+                    regroup(g, count: c.count, from: out, to: y + c.start * g.cout * g.p, bias: chunkBias, serial: c.serial)
                 }
             }
         }
+      }
     }
 }
 
+/// `body` with the array's base address, or nil for no array.
+private func withOptionalBuffer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
 /// A 1x1 stride-1 conv is a GEMM on each sample's planes as they lie: no im2col copy and no regrouping.
-private func pointwiseForward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?,
+private func pointwiseForward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
-    // x (nc, Cin, P), weight (Cout, Cin) -> y (nc, Cout, P): y[j] = weight x[j] + bias
+    // x (N, Cin, P), weight (Cout, Cin), bias (N Cout) -> y (N, Cout, P): y[j] = weight x[j] + bias[j] for the chunk's j
     for j in c.start..<(c.start + c.count) {
         let out = y + j * g.cout * g.p
         gemm(transposeA: false, transposeB: false, m: g.cout, n: g.p, k: g.cin,
@@ -89,7 +114,7 @@ private func pointwiseForward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight
         guard let bias else { continue }
         split(g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, g.p)), serial: c.serial) { channels in
             for co in channels {
-                let row = out + co * g.p, b = bias[co]
+                let row = out + co * g.p, b = bias[j * g.cout + co]
                 for i in 0..<g.p { row[i] += b }
             }
         }
@@ -168,15 +193,15 @@ private func validOutputRange(_ g: ConvGeometry, offset: Int, size: Int, outSize
 
 /// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[co]: the GEMM's channel-major chunk back to NCHW.
 private func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
-             bias: [Float]?, serial: Bool) {
-    // out (Cout, nc P) -> y (nc, Cout, P)
+             bias: UnsafePointer<Float>?, serial: Bool) {
+    // out (Cout, nc P), bias (nc Cout) -> y (nc, Cout, P)
     let ld = nc * g.p, p = g.p, cout = g.cout
     split(nc * cout, minimumPerChunk: max(1, Parallel.grain / max(1, p)), serial: serial) { range in
         for t in range {
             let j = t / cout, co = t % cout
             let src = out + co * ld + j * p, dst = y + t * p
             if let bias {
-                let b = bias[co]
+                let b = bias[t]
                 for i in 0..<p { dst[i] = src[i] + b }
             } else {
                 dst.update(from: src, count: p)
@@ -195,7 +220,7 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     var dx: [Float]? = nil
     if let weight, let t = transposedGeometry(g) {
         dx = [Float](unsafeUninitializedCapacity: dxCount) { buffer, initialized in
-            convForward(t, x: grad, weight: flippedWeight(g, weight), bias: nil, y: buffer.baseAddress!)
+            convForward(t, x: grad, weight: flippedWeight(g, weight), planeBias: nil, y: buffer.baseAddress!)
             initialized = dxCount
         }
     }
@@ -317,26 +342,20 @@ private func col2im(_ g: ConvGeometry, cols: UnsafePointer<Float>, count nc: Int
     }
 }
 
-/// dB[co] = sum over samples and positions of g[n, co, :].
-private func convBiasGradient(_ g: ConvGeometry, gradient grad: [Float]) -> [Float] {
-    // grad (N, Cout, P) -> (Cout)
-    var db = [Float](repeating: 0, count: g.cout)
-    grad.withUnsafeBufferPointer { gb in
-        db.withUnsafeMutableBufferPointer { dbb in
-            let src = gb.baseAddress!, out = dbb.baseAddress!
-            Parallel.forEachChunk(g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, g.n * g.p))) { channels in
-                for co in channels {
-                    var acc = 0.0                     // a batch of 28x28 planes is ~10^5 terms
-                    for j in 0..<g.n {
-                        let row = src + (j * g.cout + co) * g.p
-                        var part: Float = 0
-                        for i in 0..<g.p { part += row[i] }
-                        acc += Double(part)
-                    }
-                    out[co] = Float(acc)
-                }
+/// The sum of each gradient plane: grad (N, Cout, P) -> (N Cout), the sample bias's gradient.
+private func planeSums(_ g: ConvGeometry, gradient grad: [Float]) -> [Float] {
+    [Float](unsafeUninitializedCapacity: g.n * g.cout) { out, initialized in
+        grad.withUnsafeBufferPointer { gb in
+            let src = gb.baseAddress!, o = out.baseAddress!
+            Parallel.forEachChunk(g.n * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, g.p))) { planes in
+                for q in planes { o[q] = Float(blockedSums(g.p) { i, n in (Lanes(src + q * g.p + i, n), Lanes()) }.0) }
             }
         }
+        initialized = g.n * g.cout
     }
-    return db
+}
+
+/// The channel bias's gradient from the plane sums: (N Cout) -> (Cout), summed over the batch in Double.
+private func channelSums(_ g: ConvGeometry, planeSums sums: [Float]) -> [Float] {
+    (0..<g.cout).map { co in Float((0..<g.n).reduce(0.0) { $0 + Double(sums[$1 * g.cout + co]) }) }
 }

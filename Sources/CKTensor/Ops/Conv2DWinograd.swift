@@ -14,8 +14,9 @@ struct WinogradKernel {
     let weights: (ConvGeometry, UnsafePointer<Float>) -> [Float]
     /// x (n, Cin, H, W) -> V (points, Cin, n tiles); the Bool: run on this thread only
     let input: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
-    /// M (points, Cout, n tiles) -> y (n, Cout, H, W) + bias; leaves M zero (see `ConvScratch.withZeroed`)
-    let output: (ConvGeometry, UnsafeMutablePointer<Float>, Int, [Float]?, UnsafeMutablePointer<Float>, Bool) -> Void
+    /// M (points, Cout, n tiles) -> y (n, Cout, H, W) + bias (n Cout: one value per output plane, or nil);
+    /// leaves M zero (see `ConvScratch.withZeroed`)
+    let output: (ConvGeometry, UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>, Bool) -> Void
     /// dL/dy (n, Cout, H, W) -> Q (points, Cout, n tiles)
     let gradient: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
     /// summed Q V^T of one (co, ci) pair (points) -> its 3x3 dW
@@ -53,9 +54,10 @@ extension ConvGeometry {
     }
 }
 
-/// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias, with U = kernel.weights(weight), on this chunk's thread(s).
+/// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias (one value per output plane of the chunk), with
+/// U = kernel.weights(weight), on this chunk's thread(s).
 func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
-                     bias: [Float]?, y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
+                     bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
     // x (nc, Cin, H, W) -> y (nc, Cout, H, W). V (points, Cin, T) for T tiles; M[e] (Cout, T) = U[e] (Cout, Cin) V[e];
     // then the output transform. M accumulates with beta 1 into a buffer kept zero.
     let points = kernel.points, t = c.count * kernel.tilesPerPlane(g)

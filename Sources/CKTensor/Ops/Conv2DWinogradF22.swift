@@ -4,8 +4,8 @@
 //
 // Error: the transforms only add and halve, so the result differs from im2col by float rounding of sums of at
 // most 4 more terms per product (largest error seen in the tests on unit-normal data: 8e-6).
-// Where CKWinograd has them (x86-64), the input and output transforms run its AVX2 versions; the Swift ones
-// here are the portable path.
+// Where CKWinograd has them (x86-64), the input, output and gradient transforms run its AVX2 versions; the
+// Swift ones here are the portable path.
 import CKWinograd
 
 extension WinogradKernel {
@@ -96,7 +96,7 @@ private func winogradInput(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc:
 }
 
 /// y tile = A^T m A + bias for A^T = [1 1 1 0; 0 1 -1 -1], cropped to H x W.
-private func winogradOutput(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count nc: Int, bias: [Float]?,
+private func winogradOutput(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count nc: Int, bias: UnsafePointer<Float>?,
                             y: UnsafeMutablePointer<Float>, serial: Bool) {
     // M (16, Cout, nc tiles) -> y (nc, Cout, H, W), 8 tiles of a row of tiles at a time: two output rows of
     // 16 columns, the even and odd columns as the halves of a SIMD16.
@@ -115,7 +115,7 @@ private func winogradOutput(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, c
         let (o0, o1) = (rows, rows + 16 * groups)
         for q in planes {
             let j = q / g.cout, co = q % g.cout
-            let b = SIMD8<Float>(repeating: bias?[co] ?? 0)
+            let b = SIMD8<Float>(repeating: bias?[q] ?? 0)
             let dst = y + q * g.planeIn
             for ty in 0..<tilesY {
                 let src = m + co * t + j * tiles + ty * tilesX
@@ -150,6 +150,12 @@ private func winogradGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Fl
     let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
     let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
     let groups = (tilesX + 7) / 8
+    if ConvTuning.nativeTransforms {
+        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
+            ck_f22_gradient(grad, q, g.h, g.w, g.cout, t, planes.lowerBound, planes.upperBound)
+        }
+        return
+    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
         defer { rows.deallocate() }

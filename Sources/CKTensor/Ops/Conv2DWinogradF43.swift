@@ -1,7 +1,7 @@
 // Winograd F(4x4, 3x3): the transforms (interpolation points 0, ±1, ±2, ∞) and the kernel built from them. A 4x4 output tile
 // costs 36 multiplies per (Cin, Cout) pair instead of 144 (F(2x2, 3x3): 64), so the GEMMs are 1.8x smaller than
 // F(2x2)'s, and the transformed input is 2.25 values per input value. Where CKWinograd has them (x86-64), the
-// input and output transforms run its AVX2 versions; the Swift ones here are the portable path.
+// input, output and gradient transforms run its AVX2 versions; the Swift ones here are the portable path.
 //
 // Error: B and A have entries up to 5 and 8 and G has 1/24, so rounding grows by about one decimal digit over
 // F(2x2); the largest error seen in the tests on unit-normal data was 9e-5 (F(2x2): 8e-6).
@@ -120,7 +120,7 @@ private func f43Input(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int,
 }
 
 /// y tile = A^T m A + bias, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1], cropped to H x W.
-private func f43Output(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count nc: Int, bias: [Float]?,
+private func f43Output(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count nc: Int, bias: UnsafePointer<Float>?,
                        y: UnsafeMutablePointer<Float>, serial: Bool) {
     // M (36, Cout, nc tiles) -> y (nc, Cout, H, W), 8 tiles of a row of tiles at a time: four output rows of
     // 32 columns, built as the phase quarters of a SIMD32.
@@ -138,7 +138,7 @@ private func f43Output(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count 
         defer { rows.deallocate() }
         for q in planes {
             let j = q / g.cout, co = q % g.cout
-            let b = V8(repeating: bias?[co] ?? 0)
+            let b = V8(repeating: bias?[q] ?? 0)
             let dst = y + q * g.planeIn
             for ty in 0..<tilesY {
                 let src = m + co * t + j * tiles + ty * tilesX
@@ -185,6 +185,12 @@ private func f43Gradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>,
     let tilesX = g.f43TilesX, tilesY = g.f43TilesY
     let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cout * t
     let groups = (tilesX + 7) / 8, width = 32 * groups
+    if ConvTuning.nativeTransforms {
+        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
+            ck_f43_gradient(grad, q, g.h, g.w, g.cout, t, planes.lowerBound, planes.upperBound)
+        }
+        return
+    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)
         defer { rows.deallocate() }

@@ -9,8 +9,8 @@ int ck_winograd_available(void);
 /// q = j * channels + c and V has rows of `t` tiles (all samples of the chunk).
 void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
 
-/// F(4x4, 3x3) output transform: y plane q = A^T m A + bias[c] for each 4x4 tile, cropped to h x w; the products
-/// read (M's rows of this plane's tiles) are set back to zero. `bias` may be NULL.
+/// F(4x4, 3x3) output transform: y plane q = A^T m A + bias[q] for each 4x4 tile, cropped to h x w; the products
+/// read (M's rows of this plane's tiles) are set back to zero. `bias` (one value per plane) may be NULL.
 void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
                    long end_plane);
 
@@ -20,5 +20,12 @@ void ck_f22_input(const float *x, float *v, long h, long w, long channels, long 
 /// F(2x2, 3x3) output transform, as ck_f43_output with 2x2 tiles.
 void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
                    long end_plane);
+
+/// F(4x4, 3x3) gradient transform for dW: Q[e][c][j * tiles + tile] = (A g A^T)[e] for each 4x4 tile of
+/// gradient plane q = j * channels + c, zero past the plane.
+void ck_f43_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane);
+
+/// F(2x2, 3x3) gradient transform, as ck_f43_gradient with 2x2 tiles.
+void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane);
 
 #endif
