@@ -73,92 +73,81 @@ static inline void f43_at(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 m4,
     o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), n34, n12), m5);
 }
 
-void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) {
-    // Per plane: copy into a zero-bordered buffer; per row of tiles, B^T down the 6 padded rows (8 columns at a
-    // time), then per combined row and 8 tiles: the row's 32 columns transposed into phase vectors (column
-    // 4 tile + k is phase k; phases 4 and 5 are the next tile's 0 and 1), B^T across them, 6 stores.
-    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y, stride = channels * t;
-    const long groups = (tiles_x + 7) / 8, pw = 32 * groups + 8, ph = 4 * tiles_y + 2;
-    float *padded = calloc((size_t)(pw * (ph + 6)), sizeof(float));   // borders stay zero
-    if (!padded) abort();
-    float *rows = padded + pw * ph;                                      // B^T d for one row of tiles: 6 rows of pw
-    for (long q = first_plane; q < end_plane; q++) {
-        const long j = q / channels, c = q % channels;
-        const float *src = x + q * h * w;
-        for (long r = 0; r < h; r++) copy_row(padded + (r + 1) * pw + 1, src + r * w, w);
-        for (long ty = 0; ty < tiles_y; ty++) {
-            const float *d = padded + 4 * ty * pw;
-            for (long col = 0; col < pw; col += 8) {
-                __m256 in[6], out[6];
-                for (int i = 0; i < 6; i++) in[i] = _mm256_loadu_ps(d + i * pw + col);
-                f43_bt(in, out);
-                for (int i = 0; i < 6; i++) _mm256_storeu_ps(rows + i * pw + col, out[i]);
-            }
-            float *dst = v + c * t + j * tiles + ty * tiles_x;
-            for (long group = 0; group < groups; group++) {
-                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
-                const __m256i mask = first_lanes(valid);
-                for (int i = 0; i < 6; i++) {
-                    const float *s = rows + i * pw + 32 * group;
-                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
-                    __m256 a2 = _mm256_loadu_ps(s + 16), a3 = _mm256_loadu_ps(s + 24);
-                    // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7), each tile's 4 columns; transposed: phases 0-3.
-                    __m256 p[6], r[6];
-                    p[0] = _mm256_permute2f128_ps(a0, a2, 0x20); p[1] = _mm256_permute2f128_ps(a0, a2, 0x31);
-                    p[2] = _mm256_permute2f128_ps(a1, a3, 0x20); p[3] = _mm256_permute2f128_ps(a1, a3, 0x31);
-                    transpose_halves(&p[0], &p[1], &p[2], &p[3]);
-                    p[4] = next_tile(p[0], s + 32); p[5] = next_tile(p[1], s + 33);
-                    f43_bt(p, r);
-                    float *base = dst + 6 * i * stride + tx;
-                    for (int k = 0; k < 6; k++) store_tiles(base + k * stride, r[k], valid, mask);
-                }
-            }
-        }
+// MARK: The kernels of one group of 8 tiles
+
+/// F(4x4) input: from the 6 combined rows (B^T d) of a row of tiles, B^T across each row's phases for tiles
+/// 8 group ..< 8 group + valid; column 4 tile + k is phase k, phases 4 and 5 are the next tile's 0 and 1.
+static inline void f43_input_group(const float *rows, long pw, long group, float *dst, long stride, long valid,
+                                   __m256i mask) {
+    for (int i = 0; i < 6; i++) {
+        const float *s = rows + i * pw + 32 * group;
+        __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+        __m256 a2 = _mm256_loadu_ps(s + 16), a3 = _mm256_loadu_ps(s + 24);
+        // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7), each tile's 4 columns; transposed: phases 0-3.
+        __m256 p[6], r[6];
+        p[0] = _mm256_permute2f128_ps(a0, a2, 0x20); p[1] = _mm256_permute2f128_ps(a0, a2, 0x31);
+        p[2] = _mm256_permute2f128_ps(a1, a3, 0x20); p[3] = _mm256_permute2f128_ps(a1, a3, 0x31);
+        transpose_halves(&p[0], &p[1], &p[2], &p[3]);
+        p[4] = next_tile(p[0], s + 32); p[5] = next_tile(p[1], s + 33);
+        f43_bt(p, r);
+        for (int k = 0; k < 6; k++) store_tiles(dst + (6 * i + k) * stride, r[k], valid, mask);
     }
-    free(padded);
 }
 
-void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
-                   long end_plane) {
-    // Per 8 tiles of a row of tiles: A^T down each of the 6 columns, then A^T along each of the 4 rows, whose
-    // phase vectors a transpose turns back into 32 consecutive columns.
-    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y, stride = channels * t;
-    const long groups = (tiles_x + 7) / 8;
-    for (long q = first_plane; q < end_plane; q++) {
-        const long j = q / channels, c = q % channels;
-        const __m256 b = _mm256_set1_ps(bias ? bias[q] : 0.0f);
-        float *plane = y + q * h * w;
-        float *first = m + c * t + j * tiles;
-        for (long ty = 0; ty < tiles_y; ty++) {
-            const float *src = first + ty * tiles_x;
-            for (long group = 0; group < groups; group++) {
-                const float *s = src + 8 * group;
-                __m256 cols[6][4];
-                for (int col = 0; col < 6; col++) {
-                    f43_at(_mm256_loadu_ps(s + col * stride), _mm256_loadu_ps(s + (6 + col) * stride),
-                           _mm256_loadu_ps(s + (12 + col) * stride), _mm256_loadu_ps(s + (18 + col) * stride),
-                           _mm256_loadu_ps(s + (24 + col) * stride), _mm256_loadu_ps(s + (30 + col) * stride), cols[col]);
-                }
-                for (int k = 0; k < 4; k++) {
-                    const long oy = 4 * ty + k;
-                    if (oy >= h) break;
-                    __m256 o[4];
-                    f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
-                    for (int p = 0; p < 4; p++) o[p] = _mm256_add_ps(o[p], b);
-                    transpose_halves(&o[0], &o[1], &o[2], &o[3]);   // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7)
-                    __m256 out[4] = {
-                        _mm256_permute2f128_ps(o[0], o[1], 0x20), _mm256_permute2f128_ps(o[2], o[3], 0x20),
-                        _mm256_permute2f128_ps(o[0], o[1], 0x31), _mm256_permute2f128_ps(o[2], o[3], 0x31)};
-                    float *row = plane + oy * w;
-                    for (int a = 0; a < 4; a++) {
-                        const long x0 = 32 * group + 8 * a, n = w - x0;
-                        if (n <= 0) break;
-                        store_tiles(row + x0, out[a], n, first_lanes(n));
-                    }
-                }
-            }
-        }
-        for (int e = 0; e < 36; e++) memset(first + e * stride, 0, (size_t)tiles * sizeof(float));
+/// F(2x2) input, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: columns 2 tile and 2 tile + 1 are the even and
+/// odd phases, 2 tile + 2 and 2 tile + 3 the next tile's.
+static inline void f22_input_group(const float *rows, long pw, long group, float *dst, long stride, long valid,
+                                   __m256i mask) {
+    for (int i = 0; i < 4; i++) {
+        const float *s = rows + i * pw + 16 * group;
+        __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+        // Lanes (0, 2, 8, 10 | 4, 6, 12, 14) and (1, 3, 9, 11 | 5, 7, 13, 15), then the middle quarters swapped.
+        __m256 e0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+        __m256 o0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+        __m256 e1 = next_tile(e0, s + 16), o1 = next_tile(o0, s + 17);
+        float *base = dst + 4 * i * stride;
+        store_tiles(base, _mm256_sub_ps(e0, e1), valid, mask);
+        store_tiles(base + stride, _mm256_add_ps(o0, e1), valid, mask);
+        store_tiles(base + 2 * stride, _mm256_sub_ps(e1, o0), valid, mask);
+        store_tiles(base + 3 * stride, _mm256_sub_ps(o0, o1), valid, mask);
+    }
+}
+
+/// F(4x4) output: A^T down each of the 6 columns of products, then along each of the 4 rows, whose phase
+/// vectors a transpose turns back into 32 consecutive columns: out[k][a] is output row k, columns 8a ..< 8a + 8.
+static inline void f43_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
+    __m256 cols[6][4];
+    for (int col = 0; col < 6; col++) {
+        f43_at(_mm256_loadu_ps(s + col * stride), _mm256_loadu_ps(s + (6 + col) * stride),
+               _mm256_loadu_ps(s + (12 + col) * stride), _mm256_loadu_ps(s + (18 + col) * stride),
+               _mm256_loadu_ps(s + (24 + col) * stride), _mm256_loadu_ps(s + (30 + col) * stride), cols[col]);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m256 o[4];
+        f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
+        for (int p = 0; p < 4; p++) o[p] = _mm256_add_ps(o[p], b);
+        transpose_halves(&o[0], &o[1], &o[2], &o[3]);   // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7)
+        out[k][0] = _mm256_permute2f128_ps(o[0], o[1], 0x20); out[k][1] = _mm256_permute2f128_ps(o[2], o[3], 0x20);
+        out[k][2] = _mm256_permute2f128_ps(o[0], o[1], 0x31); out[k][3] = _mm256_permute2f128_ps(o[2], o[3], 0x31);
+    }
+}
+
+/// F(2x2) output: A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even and odd output
+/// columns interleave back into 16 consecutive columns.
+static inline void f22_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
+    __m256 top[4], bottom[4];
+    for (int col = 0; col < 4; col++) {
+        __m256 m0 = _mm256_loadu_ps(s + col * stride), m1 = _mm256_loadu_ps(s + (4 + col) * stride);
+        __m256 m2 = _mm256_loadu_ps(s + (8 + col) * stride), m3 = _mm256_loadu_ps(s + (12 + col) * stride);
+        top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    for (int k = 0; k < 2; k++) {
+        const __m256 *r = k == 0 ? top : bottom;
+        __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
+        __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
+        __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+        out[k][0] = _mm256_permute2f128_ps(lo, hi, 0x20); out[k][1] = _mm256_permute2f128_ps(lo, hi, 0x31);
     }
 }
 
@@ -171,174 +160,193 @@ static inline void f43_a(__m256 g0, __m256 g1, __m256 g2, __m256 g3, __m256 r[6]
     r[3] = _mm256_add_ps(q02, q13); r[4] = _mm256_sub_ps(q02, q13); r[5] = g3;
 }
 
-void ck_f43_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) {
-    // Per row of tiles: its 4 gradient rows copied into zero-padded rows (zeros past the plane), g A^T along
-    // each row (phase vectors by the same transpose as the input transform), then A down the 6 columns.
-    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y, stride = channels * t;
-    const long groups = (tiles_x + 7) / 8, width = 32 * groups;
-    float *rows = calloc((size_t)(4 * width), sizeof(float));
-    if (!rows) abort();
-    for (long plane = first_plane; plane < end_plane; plane++) {
-        const long j = plane / channels, c = plane % channels;
-        const float *src = g + plane * h * w;
-        for (long ty = 0; ty < tiles_y; ty++) {
-            for (long r = 0; r < 4; r++) {
-                const long y = 4 * ty + r;
-                if (y < h) copy_row(rows + r * width, src + y * w, w); else memset(rows + r * width, 0, (size_t)w * sizeof(float));
-            }
-            float *dst = q + c * t + j * tiles + ty * tiles_x;
-            for (long group = 0; group < groups; group++) {
-                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
-                const __m256i mask = first_lanes(valid);
-                __m256 across[4][6];                                  // g A^T of each of the 4 rows
-                for (int r = 0; r < 4; r++) {
-                    const float *s = rows + r * width + 32 * group;
-                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
-                    __m256 a2 = _mm256_loadu_ps(s + 16), a3 = _mm256_loadu_ps(s + 24);
-                    __m256 p0 = _mm256_permute2f128_ps(a0, a2, 0x20), p1 = _mm256_permute2f128_ps(a0, a2, 0x31);
-                    __m256 p2 = _mm256_permute2f128_ps(a1, a3, 0x20), p3 = _mm256_permute2f128_ps(a1, a3, 0x31);
-                    transpose_halves(&p0, &p1, &p2, &p3);
-                    f43_a(p0, p1, p2, p3, across[r]);
-                }
-                float *base = dst + tx;
-                for (int col = 0; col < 6; col++) {
-                    __m256 down[6];
-                    f43_a(across[0][col], across[1][col], across[2][col], across[3][col], down);
-                    for (int k = 0; k < 6; k++) store_tiles(base + (6 * k + col) * stride, down[k], valid, mask);
-                }
-            }
-        }
+/// F(4x4) gradient: g A^T along each of a row of tiles' 4 gradient rows (phase vectors by the input's
+/// transpose), then A down the 6 columns.
+static inline void f43_gradient_group(const float *rows, long width, long group, float *dst, long stride, long valid,
+                                      __m256i mask) {
+    __m256 across[4][6];
+    for (int r = 0; r < 4; r++) {
+        const float *s = rows + r * width + 32 * group;
+        __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+        __m256 a2 = _mm256_loadu_ps(s + 16), a3 = _mm256_loadu_ps(s + 24);
+        __m256 p0 = _mm256_permute2f128_ps(a0, a2, 0x20), p1 = _mm256_permute2f128_ps(a0, a2, 0x31);
+        __m256 p2 = _mm256_permute2f128_ps(a1, a3, 0x20), p3 = _mm256_permute2f128_ps(a1, a3, 0x31);
+        transpose_halves(&p0, &p1, &p2, &p3);
+        f43_a(p0, p1, p2, p3, across[r]);
     }
-    free(rows);
+    for (int col = 0; col < 6; col++) {
+        __m256 down[6];
+        f43_a(across[0][col], across[1][col], across[2][col], across[3][col], down);
+        for (int k = 0; k < 6; k++) store_tiles(dst + (6 * k + col) * stride, down[k], valid, mask);
+    }
 }
 
-// MARK: F(2x2, 3x3)
+/// F(2x2) gradient: A = [1 0; 1 1; 1 -1; 0 -1] down each 2x2 tile (its two rows), then along it (even and odd
+/// columns).
+static inline void f22_gradient_group(const float *rows, long width, long group, float *dst, long stride, long valid,
+                                      __m256i mask) {
+    __m256 even[2], odd[2];
+    for (int r = 0; r < 2; r++) {
+        const float *s = rows + r * width + 16 * group;
+        __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+        even[r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+        odd[r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 left[4] = {even[0], _mm256_add_ps(even[0], even[1]), _mm256_sub_ps(even[0], even[1]), _mm256_sub_ps(zero, even[1])};
+    __m256 right[4] = {odd[0], _mm256_add_ps(odd[0], odd[1]), _mm256_sub_ps(odd[0], odd[1]), _mm256_sub_ps(zero, odd[1])};
+    for (int i = 0; i < 4; i++) {
+        float *base = dst + 4 * i * stride;
+        store_tiles(base, left[i], valid, mask);
+        store_tiles(base + stride, _mm256_add_ps(left[i], right[i]), valid, mask);
+        store_tiles(base + 2 * stride, _mm256_sub_ps(left[i], right[i]), valid, mask);
+        store_tiles(base + 3 * stride, _mm256_sub_ps(zero, right[i]), valid, mask);
+    }
+}
 
-void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) {
-    // As ck_f43_input with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: columns 2 tile and 2 tile + 1 are the
-    // even and odd phases, 2 tile + 2 and 2 tile + 3 the next tile's.
-    const long tiles_x = (w + 1) / 2, tiles_y = (h + 1) / 2, tiles = tiles_x * tiles_y, stride = channels * t;
-    const long groups = (tiles_x + 7) / 8, pw = 16 * groups + 16, ph = 2 * tiles_y + 2;
-    float *padded = calloc((size_t)(pw * (ph + 4)), sizeof(float));
+// MARK: The drivers: planes, rows of tiles, groups of 8 tiles. `side` is the output tile's side: 4 for
+// F(4x4, 3x3) (6x6 patches, 36 points), 2 for F(2x2, 3x3) (4x4 patches, 16 points). Inlined with a constant
+// side, so each entry point below gets its own loops.
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+typedef struct { long tiles_x, tiles_y, tiles, groups; } tiling;
+
+ALWAYS_INLINE tiling tiling_of(long h, long w, int side) {
+    tiling g = {(w + side - 1) / side, (h + side - 1) / side, 0, 0};
+    g.tiles = g.tiles_x * g.tiles_y;
+    g.groups = (g.tiles_x + 7) / 8;
+    return g;
+}
+
+enum transform { INPUT, GRADIENT };
+
+/// One row of tiles of the input or gradient transform, 8 tiles at a time, from its prepared rows (the input's
+/// B^T d, the gradient's rows) into dst, the row's first tile in the transformed planes.
+ALWAYS_INLINE void row_of_tiles(int side, enum transform kind, const float *rows, long width, float *dst, long stride,
+                                tiling g) {
+    for (long group = 0; group < g.groups; group++) {
+        const long valid = g.tiles_x - 8 * group < 8 ? g.tiles_x - 8 * group : 8;
+        const __m256i mask = first_lanes(valid);
+        float *out = dst + 8 * group;
+        if (kind == INPUT && side == 4) f43_input_group(rows, width, group, out, stride, valid, mask);
+        else if (kind == INPUT) f22_input_group(rows, width, group, out, stride, valid, mask);
+        else if (side == 4) f43_gradient_group(rows, width, group, out, stride, valid, mask);
+        else f22_gradient_group(rows, width, group, out, stride, valid, mask);
+    }
+}
+
+/// V[e][c][j tiles + tile] = (B^T d B)[e] for each zero-padded patch d of planes first ..< end (q = j channels + c).
+ALWAYS_INLINE void input_planes(int side, const float *x, float *v, long h, long w, long channels, long t, long first,
+                                long end) {
+    // Per plane: copy into a zero-bordered buffer; per row of tiles, B^T down its padded rows (8 columns at a
+    // time), then per 8 tiles B^T across the combined rows.
+    const tiling g = tiling_of(h, w, side);
+    const long patch = side + 2, stride = channels * t, pw = 8 * side * g.groups + 8, ph = side * g.tiles_y + 2;
+    float *padded = calloc((size_t)(pw * (ph + patch)), sizeof(float));   // borders stay zero
     if (!padded) abort();
-    float *rows = padded + pw * ph;
-    for (long q = first_plane; q < end_plane; q++) {
+    float *rows = padded + pw * ph;                                        // B^T d for one row of tiles
+    for (long q = first; q < end; q++) {
         const long j = q / channels, c = q % channels;
         const float *src = x + q * h * w;
         for (long r = 0; r < h; r++) copy_row(padded + (r + 1) * pw + 1, src + r * w, w);
-        for (long ty = 0; ty < tiles_y; ty++) {
-            const float *d = padded + 2 * ty * pw;
+        for (long ty = 0; ty < g.tiles_y; ty++) {
+            const float *d = padded + side * ty * pw;
             for (long col = 0; col < pw; col += 8) {
-                __m256 a0 = _mm256_loadu_ps(d + col), a1 = _mm256_loadu_ps(d + pw + col);
-                __m256 a2 = _mm256_loadu_ps(d + 2 * pw + col), a3 = _mm256_loadu_ps(d + 3 * pw + col);
-                _mm256_storeu_ps(rows + col, _mm256_sub_ps(a0, a2));
-                _mm256_storeu_ps(rows + pw + col, _mm256_add_ps(a1, a2));
-                _mm256_storeu_ps(rows + 2 * pw + col, _mm256_sub_ps(a2, a1));
-                _mm256_storeu_ps(rows + 3 * pw + col, _mm256_sub_ps(a1, a3));
-            }
-            float *dst = v + c * t + j * tiles + ty * tiles_x;
-            for (long group = 0; group < groups; group++) {
-                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
-                const __m256i mask = first_lanes(valid);
-                for (int i = 0; i < 4; i++) {
-                    const float *s = rows + i * pw + 16 * group;
-                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
-                    // Lanes (0, 2, 8, 10 | 4, 6, 12, 14) and (1, 3, 9, 11 | 5, 7, 13, 15), then the middle quarters swapped.
-                    __m256 e0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
-                    __m256 o0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
-                    __m256 e1 = next_tile(e0, s + 16), o1 = next_tile(o0, s + 17);
-                    float *base = dst + 4 * i * stride + tx;
-                    store_tiles(base, _mm256_sub_ps(e0, e1), valid, mask);
-                    store_tiles(base + stride, _mm256_add_ps(o0, e1), valid, mask);
-                    store_tiles(base + 2 * stride, _mm256_sub_ps(e1, o0), valid, mask);
-                    store_tiles(base + 3 * stride, _mm256_sub_ps(o0, o1), valid, mask);
+                if (side == 4) {
+                    __m256 in[6], out[6];
+                    for (int i = 0; i < 6; i++) in[i] = _mm256_loadu_ps(d + i * pw + col);
+                    f43_bt(in, out);
+                    for (int i = 0; i < 6; i++) _mm256_storeu_ps(rows + i * pw + col, out[i]);
+                } else {
+                    __m256 a0 = _mm256_loadu_ps(d + col), a1 = _mm256_loadu_ps(d + pw + col);
+                    __m256 a2 = _mm256_loadu_ps(d + 2 * pw + col), a3 = _mm256_loadu_ps(d + 3 * pw + col);
+                    _mm256_storeu_ps(rows + col, _mm256_sub_ps(a0, a2));
+                    _mm256_storeu_ps(rows + pw + col, _mm256_add_ps(a1, a2));
+                    _mm256_storeu_ps(rows + 2 * pw + col, _mm256_sub_ps(a2, a1));
+                    _mm256_storeu_ps(rows + 3 * pw + col, _mm256_sub_ps(a1, a3));
                 }
             }
+            row_of_tiles(side, INPUT, rows, pw, v + c * t + j * g.tiles + ty * g.tiles_x, stride, g);
         }
     }
     free(padded);
 }
 
-void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
-                   long end_plane) {
-    // A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even and odd output columns
-    // interleave back into 16 consecutive columns.
-    const long tiles_x = (w + 1) / 2, tiles_y = (h + 1) / 2, tiles = tiles_x * tiles_y, stride = channels * t;
-    const long groups = (tiles_x + 7) / 8;
-    for (long q = first_plane; q < end_plane; q++) {
+/// y plane q = A^T m A + bias[q] for each tile, cropped to h x w; the products read are set back to zero.
+ALWAYS_INLINE void output_planes(int side, float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first, long end) {
+    const tiling g = tiling_of(h, w, side);
+    const long stride = channels * t, points = (side + 2) * (side + 2);
+    for (long q = first; q < end; q++) {
         const long j = q / channels, c = q % channels;
         const __m256 b = _mm256_set1_ps(bias ? bias[q] : 0.0f);
-        float *plane = y + q * h * w;
-        float *first = m + c * t + j * tiles;
-        for (long ty = 0; ty < tiles_y; ty++) {
-            const float *src = first + ty * tiles_x;
-            for (long group = 0; group < groups; group++) {
-                const float *s = src + 8 * group;
-                __m256 top[4], bottom[4];
-                for (int col = 0; col < 4; col++) {
-                    __m256 m0 = _mm256_loadu_ps(s + col * stride), m1 = _mm256_loadu_ps(s + (4 + col) * stride);
-                    __m256 m2 = _mm256_loadu_ps(s + (8 + col) * stride), m3 = _mm256_loadu_ps(s + (12 + col) * stride);
-                    top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                    bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-                }
-                for (int k = 0; k < 2; k++) {
-                    const long oy = 2 * ty + k;
-                    if (oy >= h) break;
-                    const __m256 *r = k == 0 ? top : bottom;
-                    __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
-                    __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
-                    __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-                    __m256 out[2] = {_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31)};
-                    float *row = plane + oy * w;
-                    for (int a = 0; a < 2; a++) {
-                        const long x0 = 16 * group + 8 * a, n = w - x0;
+        float *plane = y + q * h * w, *products = m + c * t + j * g.tiles;
+        for (long ty = 0; ty < g.tiles_y; ty++) {
+            for (long group = 0; group < g.groups; group++) {
+                __m256 out[4][4];          // side rows of side vectors: 8 side columns
+                const float *s = products + ty * g.tiles_x + 8 * group;
+                if (side == 4) f43_output_group(s, stride, b, out); else f22_output_group(s, stride, b, out);
+                for (int k = 0; k < side && side * ty + k < h; k++) {
+                    float *row = plane + (side * ty + k) * w;
+                    for (int a = 0; a < side; a++) {
+                        const long x0 = 8 * side * group + 8 * a, n = w - x0;
                         if (n <= 0) break;
-                        store_tiles(row + x0, out[a], n, first_lanes(n));
+                        store_tiles(row + x0, out[k][a], n, first_lanes(n));
                     }
                 }
             }
         }
-        for (int e = 0; e < 16; e++) memset(first + e * stride, 0, (size_t)tiles * sizeof(float));
+        for (long e = 0; e < points; e++) memset(products + e * stride, 0, (size_t)g.tiles * sizeof(float));
     }
 }
 
-void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) {
-    // A = [1 0; 1 1; 1 -1; 0 -1] down each 2x2 tile (its two rows), then along it (even and odd columns).
-    const long tiles_x = (w + 1) / 2, tiles_y = (h + 1) / 2, tiles = tiles_x * tiles_y, stride = channels * t;
-    const long groups = (tiles_x + 7) / 8, width = 16 * groups;
-    float *rows = calloc((size_t)(2 * width), sizeof(float));
+/// Q[e][c][j tiles + tile] = (A g A^T)[e] for each tile of gradient planes first ..< end, zero past the plane.
+ALWAYS_INLINE void gradient_planes(int side, const float *grad, float *q, long h, long w, long channels, long t,
+                                   long first, long end) {
+    // Per row of tiles: its gradient rows copied into zero-padded rows (zeros past the plane), then per 8 tiles.
+    const tiling g = tiling_of(h, w, side);
+    const long stride = channels * t, width = 8 * side * g.groups;
+    float *rows = calloc((size_t)(side * width), sizeof(float));
     if (!rows) abort();
-    for (long plane = first_plane; plane < end_plane; plane++) {
+    for (long plane = first; plane < end; plane++) {
         const long j = plane / channels, c = plane % channels;
-        const float *src = g + plane * h * w;
-        for (long ty = 0; ty < tiles_y; ty++) {
-            copy_row(rows, src + 2 * ty * w, w);
-            if (2 * ty + 1 < h) copy_row(rows + width, src + (2 * ty + 1) * w, w); else memset(rows + width, 0, (size_t)w * sizeof(float));
-            float *dst = q + c * t + j * tiles + ty * tiles_x;
-            for (long group = 0; group < groups; group++) {
-                const long tx = 8 * group, valid = tiles_x - tx < 8 ? tiles_x - tx : 8;
-                const __m256i mask = first_lanes(valid);
-                __m256 even[2], odd[2];
-                for (int r = 0; r < 2; r++) {
-                    const float *s = rows + r * width + 16 * group;
-                    __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
-                    even[r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
-                    odd[r] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
-                }
-                const __m256 zero = _mm256_setzero_ps();
-                __m256 left[4] = {even[0], _mm256_add_ps(even[0], even[1]), _mm256_sub_ps(even[0], even[1]), _mm256_sub_ps(zero, even[1])};
-                __m256 right[4] = {odd[0], _mm256_add_ps(odd[0], odd[1]), _mm256_sub_ps(odd[0], odd[1]), _mm256_sub_ps(zero, odd[1])};
-                for (int i = 0; i < 4; i++) {
-                    float *base = dst + 4 * i * stride + tx;
-                    store_tiles(base, left[i], valid, mask);
-                    store_tiles(base + stride, _mm256_add_ps(left[i], right[i]), valid, mask);
-                    store_tiles(base + 2 * stride, _mm256_sub_ps(left[i], right[i]), valid, mask);
-                    store_tiles(base + 3 * stride, _mm256_sub_ps(zero, right[i]), valid, mask);
-                }
+        const float *src = grad + plane * h * w;
+        for (long ty = 0; ty < g.tiles_y; ty++) {
+            for (long r = 0; r < side; r++) {
+                const long y = side * ty + r;
+                if (y < h) copy_row(rows + r * width, src + y * w, w); else memset(rows + r * width, 0, (size_t)w * sizeof(float));
             }
+            row_of_tiles(side, GRADIENT, rows, width, q + c * t + j * g.tiles + ty * g.tiles_x, stride, g);
         }
     }
     free(rows);
+}
+
+void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    input_planes(4, x, v, h, w, channels, t, first_plane, end_plane);
+}
+
+void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    input_planes(2, x, v, h, w, channels, t, first_plane, end_plane);
+}
+
+void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane) {
+    output_planes(4, m, y, h, w, channels, t, bias, first_plane, end_plane);
+}
+
+void ck_f22_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
+                   long end_plane) {
+    output_planes(2, m, y, h, w, channels, t, bias, first_plane, end_plane);
+}
+
+void ck_f43_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    gradient_planes(4, g, q, h, w, channels, t, first_plane, end_plane);
+}
+
+void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane) {
+    gradient_planes(2, g, q, h, w, channels, t, first_plane, end_plane);
 }
 
 #else
