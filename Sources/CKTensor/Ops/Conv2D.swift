@@ -191,7 +191,7 @@ private func validOutputRange(_ g: ConvGeometry, offset: Int, size: Int, outSize
     return (min(lo, outSize), min(max(hiRaw, 0), outSize))
 }
 
-/// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[co]: the GEMM's channel-major chunk back to NCHW.
+/// y[j, co, :] = out[co, j P ..< (j+1) P] + bias[j Cout + co]: the GEMM's channel-major chunk back to NCHW.
 private func regroup(_ g: ConvGeometry, count nc: Int, from out: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
              bias: UnsafePointer<Float>?, serial: Bool) {
     // out (Cout, nc P), bias (nc Cout) -> y (nc, Cout, P)
