@@ -69,31 +69,31 @@ private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], planeBi
     let winograd = g.winogradKernel
     let u = winograd.map { kernel in weight.withUnsafeBufferPointer { kernel.weights(g, $0.baseAddress!) } } ?? []
     withOptionalBuffer(planeBias) { bias in
-      _ = x.withUnsafeBufferPointer { xb in
-        weight.withUnsafeBufferPointer { wb in
-            g.forEachChunk { c in
-                let columns = c.count * g.p
-                let chunkBias = bias.map { $0 + c.start * g.cout }
-                if let winograd {
-                    u.withUnsafeBufferPointer { ub in
-                        winogradForward(g, winograd, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!,
-                                        bias: chunkBias, y: y + c.start * g.cout * g.p, chunk: c)
+        _ = x.withUnsafeBufferPointer { xb in
+            weight.withUnsafeBufferPointer { wb in
+                g.forEachChunk { c in
+                    let columns = c.count * g.p
+                    let chunkBias = bias.map { $0 + c.start * g.cout }
+                    if let winograd {
+                        u.withUnsafeBufferPointer { ub in
+                            winogradForward(g, winograd, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!,
+                                            bias: chunkBias, y: y + c.start * g.cout * g.p, chunk: c)
+                        }
+                        return
                     }
-                    return
-                }
-                if g.isPointwise {
-                    pointwiseForward(g, x: xb.baseAddress!, weight: wb.baseAddress!, bias: bias, y: y, chunk: c)
-                    return
-                }
-                ConvScratch.with(g.k * columns, g.cout * columns) { cols, out in
-                    im2col(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, count: c.count, cols: cols, serial: c.serial)
-                    gemm(transposeA: false, transposeB: false, m: g.cout, n: columns, k: g.k,
-                         a: wb.baseAddress!, lda: g.k, b: cols, ldb: columns, c: out, ldc: columns)
-                    regroup(g, count: c.count, from: out, to: y + c.start * g.cout * g.p, bias: chunkBias, serial: c.serial)
+                    if g.isPointwise {
+                        pointwiseForward(g, x: xb.baseAddress!, weight: wb.baseAddress!, bias: bias, y: y, chunk: c)
+                        return
+                    }
+                    ConvScratch.with(g.k * columns, g.cout * columns) { cols, out in
+                        im2col(g, x: xb.baseAddress! + c.start * g.cin * g.planeIn, count: c.count, cols: cols, serial: c.serial)
+                        gemm(transposeA: false, transposeB: false, m: g.cout, n: columns, k: g.k,
+                             a: wb.baseAddress!, lda: g.k, b: cols, ldb: columns, c: out, ldc: columns)
+                        regroup(g, count: c.count, from: out, to: y + c.start * g.cout * g.p, bias: chunkBias, serial: c.serial)
+                    }
                 }
             }
         }
-      }
     }
 }
 

@@ -3,7 +3,8 @@
 // 3x3 stride 1 pad 1), and dW. Each output tile costs one multiply per transform point and (Cin, Cout) pair;
 // the products at one point over all tiles are one GEMM (Cout x Cin) x (Cin x tiles), so the arithmetic still
 // runs in sgemm. This file holds the choice of kernel and the two drivers; the transforms of F(2x2, 3x3) and
-// F(4x4, 3x3) are in their own files.
+// F(4x4, 3x3) are in their own files, their AVX2 versions in CKWinograd (C).
+import CKWinograd
 
 /// One Winograd variant: how many transform points a tile has, and its transforms.
 struct WinogradKernel {
@@ -50,7 +51,44 @@ extension ConvGeometry {
     /// The Winograd kernel for this shape, nil where im2col runs.
     var winogradKernel: WinogradKernel? {
         guard usesWinograd else { return nil }
-        return usesWinogradF43 ? .f43 : .f22
+        let native = ConvTuning.nativeTransforms
+        return usesWinogradF43 ? (native ? .f43Native : .f43) : (native ? .f22Native : .f22)
+    }
+}
+
+/// A transform in C over planes first ..< end: (source, destination, H, W, channels, tiles of the chunk, first, end).
+typealias PlaneTransform = @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int, Int, Int, Int, Int) -> Void
+/// An output transform in C: (products, y, H, W, channels, tiles of the chunk, bias per plane or nil, first, end).
+typealias PlaneOutputTransform = @convention(c)
+    (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int, Int) -> Void
+
+extension WinogradKernel {
+    /// F(4x4, 3x3) and F(2x2, 3x3) with CKWinograd's AVX2 input, output and gradient transforms (x86-64 builds).
+    static let f43Native = f43.withTransforms(input: ck_f43_input, output: ck_f43_output, gradient: ck_f43_gradient)
+    static let f22Native = f22.withTransforms(input: ck_f22_input, output: ck_f22_output, gradient: ck_f22_gradient)
+
+    /// This kernel with its input, output and gradient transforms done by C functions over ranges of planes,
+    /// split over the threads as the Swift transforms split theirs.
+    func withTransforms(input: PlaneTransform, output: PlaneOutputTransform, gradient: PlaneTransform) -> WinogradKernel {
+        let points = points, tilesPerPlane = tilesPerPlane
+        func forEachPlaneRange(_ planes: Int, _ g: ConvGeometry, serial: Bool, _ body: (Range<Int>) -> Void) {
+            split(planes, minimumPerChunk: max(1, Parallel.grain / max(1, points * tilesPerPlane(g))), serial: serial, body)
+        }
+        return WinogradKernel(
+            points: points, tilesPerPlane: tilesPerPlane, weights: weights,
+            input: { g, x, n, v, serial in
+                let t = n * tilesPerPlane(g)
+                forEachPlaneRange(n * g.cin, g, serial: serial) { input(x, v, g.h, g.w, g.cin, t, $0.lowerBound, $0.upperBound) }
+            },
+            output: { g, m, n, bias, y, serial in
+                let t = n * tilesPerPlane(g)
+                forEachPlaneRange(n * g.cout, g, serial: serial) { output(m, y, g.h, g.w, g.cout, t, bias, $0.lowerBound, $0.upperBound) }
+            },
+            gradient: { g, grad, n, q, serial in
+                let t = n * tilesPerPlane(g)
+                forEachPlaneRange(n * g.cout, g, serial: serial) { gradient(grad, q, g.h, g.w, g.cout, t, $0.lowerBound, $0.upperBound) }
+            },
+            weightFromProducts: weightFromProducts)
     }
 }
 

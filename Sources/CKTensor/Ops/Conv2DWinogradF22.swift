@@ -4,9 +4,8 @@
 //
 // Error: the transforms only add and halve, so the result differs from im2col by float rounding of sums of at
 // most 4 more terms per product (largest error seen in the tests on unit-normal data: 8e-6).
-// Where CKWinograd has them (x86-64), the input, output and gradient transforms run its AVX2 versions; the
-// Swift ones here are the portable path.
-import CKWinograd
+// Where CKWinograd has them (x86-64), the input, output and gradient transforms run its AVX2 versions
+// (`.f22Native`); the Swift ones here are the portable path.
 
 extension WinogradKernel {
     static let f22 = WinogradKernel(
@@ -53,12 +52,6 @@ private func winogradInput(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc:
     let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
     let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cin * t
     let groups = (tilesX + 7) / 8, pw = 16 * groups + 16, ph = 2 * tilesY + 2
-    if ConvTuning.nativeTransforms {
-        split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
-            ck_f22_input(x, v, g.h, g.w, g.cin, t, planes.lowerBound, planes.upperBound)
-        }
-        return
-    }
     split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
         let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * (ph + 4))
         defer { padded.deallocate() }
@@ -103,12 +96,6 @@ private func winogradOutput(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, c
     let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
     let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
     let groups = (tilesX + 7) / 8
-    if ConvTuning.nativeTransforms {
-        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
-            ck_f22_output(m, y, g.h, g.w, g.cout, t, bias, planes.lowerBound, planes.upperBound)
-        }
-        return
-    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
         defer { rows.deallocate() }
@@ -150,12 +137,6 @@ private func winogradGradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Fl
     let tilesX = g.winogradTilesX, tilesY = g.winogradTilesY
     let tiles = g.winogradTiles, t = nc * tiles, stride16 = g.cout * t
     let groups = (tilesX + 7) / 8
-    if ConvTuning.nativeTransforms {
-        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
-            ck_f22_gradient(grad, q, g.h, g.w, g.cout, t, planes.lowerBound, planes.upperBound)
-        }
-        return
-    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 16 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 16 * groups)
         defer { rows.deallocate() }

@@ -1,11 +1,10 @@
 // Winograd F(4x4, 3x3): the transforms (interpolation points 0, ±1, ±2, ∞) and the kernel built from them. A 4x4 output tile
 // costs 36 multiplies per (Cin, Cout) pair instead of 144 (F(2x2, 3x3): 64), so the GEMMs are 1.8x smaller than
 // F(2x2)'s, and the transformed input is 2.25 values per input value. Where CKWinograd has them (x86-64), the
-// input, output and gradient transforms run its AVX2 versions; the Swift ones here are the portable path.
+// input, output and gradient transforms run its AVX2 versions (`.f43Native`); the Swift ones here are the portable path.
 //
 // Error: B and A have entries up to 5 and 8 and G has 1/24, so rounding grows by about one decimal digit over
 // F(2x2); the largest error seen in the tests on unit-normal data was 9e-5 (F(2x2): 8e-6).
-import CKWinograd
 
 extension WinogradKernel {
     static let f43 = WinogradKernel(
@@ -75,12 +74,6 @@ private func f43Input(_ g: ConvGeometry, x: UnsafePointer<Float>, count nc: Int,
     let tilesX = g.f43TilesX, tilesY = g.f43TilesY
     let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cin * t
     let groups = (tilesX + 7) / 8, pw = 32 * groups + 8, ph = 4 * tilesY + 2
-    if ConvTuning.nativeTransforms {
-        split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
-            ck_f43_input(x, v, g.h, g.w, g.cin, t, planes.lowerBound, planes.upperBound)
-        }
-        return
-    }
     split(nc * g.cin, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
         let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * (ph + 6))
         defer { padded.deallocate() }
@@ -127,12 +120,6 @@ private func f43Output(_ g: ConvGeometry, m: UnsafeMutablePointer<Float>, count 
     let tilesX = g.f43TilesX, tilesY = g.f43TilesY
     let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cout * t
     let groups = (tilesX + 7) / 8
-    if ConvTuning.nativeTransforms {
-        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
-            ck_f43_output(m, y, g.h, g.w, g.cout, t, bias, planes.lowerBound, planes.upperBound)
-        }
-        return
-    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * 32 * groups)
         defer { rows.deallocate() }
@@ -185,12 +172,6 @@ private func f43Gradient(_ g: ConvGeometry, gradient grad: UnsafePointer<Float>,
     let tilesX = g.f43TilesX, tilesY = g.f43TilesY
     let tiles = g.f43Tiles, t = nc * tiles, stride36 = g.cout * t
     let groups = (tilesX + 7) / 8, width = 32 * groups
-    if ConvTuning.nativeTransforms {
-        split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
-            ck_f43_gradient(grad, q, g.h, g.w, g.cout, t, planes.lowerBound, planes.upperBound)
-        }
-        return
-    }
     split(nc * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, 36 * tiles)), serial: serial) { planes in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)
         defer { rows.deallocate() }
