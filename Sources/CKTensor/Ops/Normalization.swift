@@ -326,15 +326,15 @@ func spanStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mea
 func fastExp(_ x: Float) -> Float {
     let x = x < -87 ? -87 : (x > 87 ? 87 : x)
     let shifter: Float = 12_582_912                               // 1.5·2^23: adding it rounds to an integer
-    let kShifted = x * 1.442_695_04 + shifter
+    let kShifted = shifter.addingProduct(x, 1.442_695_04)
     let k = kShifted - shifter
-    let r = (x - k * 0.693_359_375) - k * -2.121_944_4e-4          // x - k ln2, ln2 split in two
-    var p = r * 1.987_569_15e-4 + 1.398_199_950_7e-3
-    p = p * r + 8.333_451_907_3e-3
-    p = p * r + 4.166_579_589_4e-2
-    p = p * r + 1.666_666_545_9e-1
-    p = p * r + 5.000_000_120_1e-1
-    p = p * (r * r) + r + 1
+    let r = x.addingProduct(k, -0.693_359_375).addingProduct(k, 2.121_944_4e-4)   // x - k ln2, ln2 split in two
+    var p = Float(1.398_199_950_7e-3).addingProduct(r, 1.987_569_15e-4)
+    p = Float(8.333_451_907_3e-3).addingProduct(p, r)
+    p = Float(4.166_579_589_4e-2).addingProduct(p, r)
+    p = Float(1.666_666_545_9e-1).addingProduct(p, r)
+    p = Float(5.000_000_120_1e-1).addingProduct(p, r)
+    p = (r + 1).addingProduct(p, r * r)
     // k sits in the low mantissa bits of kShifted (bit pattern 0x4B40_0000 + k); move it to the exponent.
     return p * Float(bitPattern: (kShifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
 }
