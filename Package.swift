@@ -40,8 +40,12 @@ let package = Package(
         .target(name: "CKThreadTeam"),
         // The Winograd transforms in AVX2 intrinsics (x86-64; elsewhere CKTensor keeps its Swift versions).
         .target(name: "CKWinograd", cSettings: [.unsafeFlags(cVectorFlags + ["-O2"])]),
+        // The optimizers' moment update in AVX2 (x86-64; elsewhere CKNN keeps its Swift version). Products and sums
+        // stay separate roundings, as in the Swift version and in torch.
+        .target(name: "CKMoments", cSettings: [.unsafeFlags(cVectorFlags + ["-O2", "-ffp-contract=off"])]),
         .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW", "CKThreadTeam", "CKWinograd"], swiftSettings: numericSettings),
-        .target(name: "CKNN", dependencies: ["CKTensor", "CZlib"], swiftSettings: numericSettings),       // CZlib: checkpoint CRC-32
+        // CZlib: checkpoint CRC-32
+        .target(name: "CKNN", dependencies: ["CKTensor", "CZlib", "CKMoments"], swiftSettings: numericSettings),
         .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: numericSettings),
         .target(name: "CKImageIO", dependencies: ["CKTensor", "CPNG", "CPNGReader"], swiftSettings: numericSettings),
         .target(name: "CKDatasets", dependencies: ["CKTensor", "CKImageIO", "CZlib"], swiftSettings: numericSettings),

@@ -53,7 +53,7 @@ public enum Benchmark {
                     : ictLoss(network: network, batch: x, step: k, config: config, tables: tables, shard: piece, rng: &rng).loss
                 return (loss, ())
             }
-            applyGradients(result.gradients, optimizer: &optimizer)
+            applyGradients(summing: result.parts, optimizer: &optimizer)
         }
         for k in 0..<warmupSteps { step(k) }
         progress("warm-up done (\(warmupSteps) steps)")

@@ -92,7 +92,7 @@ public final class Trainer {
         }
         let pieces = type(of: method).lossSplitsOverRows ? CoreShards.pieces(of: shard) : [shard]
         var report: StepReport
-        var gradients: [Tensor]
+        var gradients: [[Tensor]]   // lists to be added in order (one per piece)
         var perShard = true        // a shard's loss and gradients, to be summed over the processes
         if pieces.count > 1 {
             let summed = try CoreShards.gradients(of: network.parameters, pieces: pieces, rng: &rng) { piece, rng in
@@ -104,13 +104,13 @@ public final class Trainer {
             }
             report = summed.reports[0]
             report.loss = summed.loss
-            gradients = summed.gradients
+            gradients = summed.parts
         } else {
             let result = try methodStep(on: shard, collective: collective, rng: &rng)
             report = result.report
             switch result {
-            case .loss(let loss, _): gradients = Tape.gradients(of: loss, wrt: network.parameters.map(\.value))
-            case .gradients(let ready, _): gradients = ready; perShard = false
+            case .loss(let loss, _): gradients = [Tape.gradients(of: loss, wrt: network.parameters.map(\.value))]
+            case .gradients(let ready, _): gradients = [ready]; perShard = false
             }
         }
         if perShard, collective.size > 1 {
@@ -119,9 +119,9 @@ public final class Trainer {
             report.loss = Float(loss[0])
         }
         guard report.loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: step, loss: report.loss) }
-        if perShard { gradients = try collective.sum(gradients) }
+        if perShard, collective.size > 1 { gradients = [try collective.sum(gradients.takeSum())] }
         optimizer.learningRate = scheduled.learningRate(atStep: step)
-        applyGradients(gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
+        applyGradients(summing: gradients, optimizer: &optimizer, maxGradientNorm: config.maxGradientNorm)
         ema.decay = scheduled.resolvedEMADecay
         ema.update(from: network.parameters)
         method.didUpdate(network: network)

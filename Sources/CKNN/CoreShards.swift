@@ -35,32 +35,27 @@ public enum CoreShards {
         return shard.split(into: threads)
     }
 
-    /// Runs `loss(piece, &rng)` for every piece at once, each from a copy of `rng`, differentiates each
-    /// piece's loss with respect to `parameters` on its own core, and sums losses and gradients in piece
-    /// order (so a seed gives the same sums every time). `loss` must draw what the whole batch needs, so that
-    /// every piece leaves its generator where the others do; `rng` ends there.
+    /// Runs `loss(piece, &rng)` for every piece at once, each from a copy of `rng`, and differentiates each
+    /// piece's loss with respect to `parameters` on its own core. Returns the sum of the losses and each piece's
+    /// gradients, in piece order: the shard's gradients are their sum in that order (`takeSum()`, or
+    /// `Optimizer.step(summing:)`, which adds them as it reads them), so a seed gives the same sums every time.
+    /// `loss` must draw what the whole batch needs, so that every piece leaves its generator where the others
+    /// do; `rng` ends there.
     public static func gradients<Report>(of parameters: [Parameter], pieces: [Shard], rng: inout SplitMix64,
                                          _ loss: (Shard, inout SplitMix64) throws -> (loss: Tensor, report: Report))
-        throws -> (loss: Float, gradients: [Tensor], reports: [Report]) {
+        throws -> (loss: Float, parts: [[Tensor]], reports: [Report]) {
         let values = parameters.map(\.value)
-        let outcomes = Parallel.onCores(pieces.count) { [rng] i in
+        let results = try Parallel.onCores(pieces.count) { [rng] i in
             Result { () throws -> (Float, [Tensor], Report, SplitMix64) in
                 var pieceRNG = rng
                 let (value, report) = try loss(pieces[i], &pieceRNG)
                 return (value.scalar, Tape.gradients(of: value, wrt: values), report, pieceRNG)
             }
-        }
-        let results = try outcomes.map { try $0.get() }
-        var gradients = results[0].1
+        }.map { try $0.get() }
         rng = results[0].3
         for (i, piece) in results.enumerated().dropFirst() {
             precondition(piece.3 == rng, "CoreShards: piece \(i) drew differently from piece 0; every draw must be the whole batch's")
         }
-        gradients.withUnsafeMutableBufferPointer { sums in
-            Parallel.forEach(sums.count) { k in
-                for piece in results.dropFirst() { sums[k].addInPlace(piece.1[k]) }
-            }
-        }
-        return (results.map(\.0).reduce(0, +), gradients, results.map(\.2))
+        return (results.map(\.0).reduce(0, +), results.map(\.1), results.map(\.2))
     }
 }

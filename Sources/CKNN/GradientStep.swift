@@ -21,9 +21,21 @@ public func applyGradients(of loss: Tensor, to parameters: [Parameter], optimize
 /// Returns the norm before clipping (nil without clipping).
 @discardableResult
 public func applyGradients(_ gradients: [Tensor], optimizer: inout some Optimizer, maxGradientNorm: Float? = nil) -> Float? {
-    var gradients = gradients
-    var norm: Float? = nil
-    if let maxGradientNorm { norm = clipGradientNorm(&gradients, maxNorm: maxGradientNorm) }
+    applyGradients(summing: [gradients], optimizer: &optimizer, maxGradientNorm: maxGradientNorm)
+}
+
+/// Applies the sum of several lists of gradients (the pieces of a batch, added in order), clipped when
+/// `maxGradientNorm` is set: then the sum is taken first, for its norm; otherwise the optimizer adds the
+/// parts as it reads them. Returns the norm before clipping (nil without clipping).
+@discardableResult
+public func applyGradients(summing parts: [[Tensor]], optimizer: inout some Optimizer, maxGradientNorm: Float? = nil) -> Float? {
+    guard let maxGradientNorm else {
+        optimizer.step(summing: parts)
+        return nil
+    }
+    var parts = parts
+    var gradients = parts.takeSum()
+    let norm = clipGradientNorm(&gradients, maxNorm: maxGradientNorm)
     optimizer.step(gradients)
     return norm
 }

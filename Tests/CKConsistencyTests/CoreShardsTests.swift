@@ -120,8 +120,10 @@ final class CoreShardsTests: XCTestCase {
             }
             XCTAssertEqual(rng, wholeRNG, "the pieces leave the generator where the whole batch does")
             XCTAssertEqual(summed.loss, wholeLoss.scalar, accuracy: 1e-5 * abs(wholeLoss.scalar))
+            XCTAssertEqual(summed.parts.count, 2)
+            var parts = summed.parts
             var largest = 0.0
-            for (k, (a, b)) in zip(summed.gradients, whole).enumerated() {
+            for (k, (a, b)) in zip(parts.takeSum(), whole).enumerated() {
                 let (diff, norm) = l2Difference(a.storage, b.storage)
                 XCTAssertLessThanOrEqual(diff, 1e-4 * max(norm, 1e-6), "\(parameters[k].name): \(diff) at norm \(norm)")
                 largest = max(largest, diff / max(norm, 1e-6))

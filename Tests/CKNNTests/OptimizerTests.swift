@@ -78,42 +78,46 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testAdamThreeStepsMatchTheTorchUpdate() {
-        let p = parameter()
-        var adam = Adam(parameters: [p], learningRate: 0.1)
-        var reference = ReferenceAdam(lr: 0.1)
-        var theta = theta0.map(Double.init)
-        for t in 0..<3 {
-            adam.step([Tensor(shape: [2, 2], storage: grads[t])])
-            reference.step(&theta, grads[t].map(Double.init))
-            assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam step \(t + 1)")
-            if t == 0 {
-                // Step 1: mHat = g and vHat = g^2, so theta1 = theta0 - lr * g / (|g| + eps) ~ theta0 - lr * sign(g);
-                // a zero gradient leaves its entry alone.
-                assertClose(p.value.storage, [0.4, -0.9, 1.9, 0.0], atol: 1e-6, rtol: 0, "Adam step 1 by hand")
+        withEachMomentPath { path in
+            let p = parameter()
+            var adam = Adam(parameters: [p], learningRate: 0.1)
+            var reference = ReferenceAdam(lr: 0.1)
+            var theta = theta0.map(Double.init)
+            for t in 0..<3 {
+                adam.step([Tensor(shape: [2, 2], storage: grads[t])])
+                reference.step(&theta, grads[t].map(Double.init))
+                assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam step \(t + 1), \(path)")
+                if t == 0 {
+                    // Step 1: mHat = g and vHat = g^2, so theta1 = theta0 - lr * g / (|g| + eps) ~ theta0 - lr * sign(g);
+                    // a zero gradient leaves its entry alone.
+                    assertClose(p.value.storage, [0.4, -0.9, 1.9, 0.0], atol: 1e-6, rtol: 0, "Adam step 1 by hand, \(path)")
+                }
+                if t == 1 {
+                    // Entry 0 by hand: m2 = 0.9 * 0.01 + 0.1 * (-0.4) = -0.031, v2 = 0.999e-5 + 0.001 * 0.16 = 1.6999e-4;
+                    // mHat = -0.031 / 0.19, vHat = 1.6999e-4 / 0.001999, theta2 = 0.4 + 0.1 * 0.16316 / 0.29161 = 0.455950.
+                    assertClose(p.value.storage[0], 0.4559504, atol: 2e-6, rtol: 0, "Adam step 2 by hand, \(path)")
+                }
             }
-            if t == 1 {
-                // Entry 0 by hand: m2 = 0.9 * 0.01 + 0.1 * (-0.4) = -0.031, v2 = 0.999e-5 + 0.001 * 0.16 = 1.6999e-4;
-                // mHat = -0.031 / 0.19, vHat = 1.6999e-4 / 0.001999, theta2 = 0.4 + 0.1 * 0.16316 / 0.29161 = 0.455950.
-                assertClose(p.value.storage[0], 0.4559504, atol: 2e-6, rtol: 0, "Adam step 2 by hand")
-            }
+            XCTAssertEqual(adam.stepCount, 3)
         }
-        XCTAssertEqual(adam.stepCount, 3)
     }
 
     func testAdamWeightDecayAddsL2ToTheGradient() {
-        let p = parameter()
-        var adam = Adam(parameters: [p], learningRate: 0.05, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1)
-        var reference = ReferenceAdam(lr: 0.05, b1: 0.8, b2: 0.99, eps: 1e-6, lambda: 0.1)
-        var theta = theta0.map(Double.init)
-        for t in 0..<3 {
-            adam.step([Tensor(shape: [2, 2], storage: grads[t])])
-            reference.step(&theta, grads[t].map(Double.init))
-            assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam+L2 step \(t + 1)")
+        withEachMomentPath { path in
+            let p = parameter()
+            var adam = Adam(parameters: [p], learningRate: 0.05, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1)
+            var reference = ReferenceAdam(lr: 0.05, b1: 0.8, b2: 0.99, eps: 1e-6, lambda: 0.1)
+            var theta = theta0.map(Double.init)
+            for t in 0..<3 {
+                adam.step([Tensor(shape: [2, 2], storage: grads[t])])
+                reference.step(&theta, grads[t].map(Double.init))
+                assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam+L2 step \(t + 1), \(path)")
+            }
+            // With decay the zero-gradient entry 3 stays at 0 (0 * lambda), while the others differ from plain Adam.
+            var plain = theta0.map(Double.init), plainRef = ReferenceAdam(lr: 0.05, b1: 0.8, b2: 0.99, eps: 1e-6)
+            for t in 0..<3 { plainRef.step(&plain, grads[t].map(Double.init)) }
+            XCTAssertGreaterThan(abs(plain[1] - Double(p.value.storage[1])), 1e-4)
         }
-        // With decay the zero-gradient entry 3 stays at 0 (0 * lambda), while the others differ from plain Adam.
-        var plain = theta0.map(Double.init), plainRef = ReferenceAdam(lr: 0.05, b1: 0.8, b2: 0.99, eps: 1e-6)
-        for t in 0..<3 { plainRef.step(&plain, grads[t].map(Double.init)) }
-        XCTAssertGreaterThan(abs(plain[1] - Double(p.value.storage[1])), 1e-4)
     }
 
     func testLearningRateIsSettableBetweenSteps() {
@@ -131,74 +135,128 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testRAdamFirstStepsAreUnadapted() {
-        // b2 = 0.999: rhoT = 1, 1.999, 2.998 for t = 1, 2, 3 (all <= 5), so theta <- theta - lr * mHat.
-        let p = parameter()
-        var radam = RAdam(parameters: [p], learningRate: 0.1)
-        var reference = ReferenceRAdam(lr: 0.1)
-        var theta = theta0.map(Double.init)
-        for t in 0..<3 {
-            radam.step([Tensor(shape: [2, 2], storage: grads[t])])
-            reference.step(&theta, grads[t].map(Double.init))
-            assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "RAdam step \(t + 1)")
-            if t == 0 {
-                // Step 1: mHat = g exactly, so theta1 = theta0 - lr * g.
-                assertClose(p.value.storage, [0.49, -0.98, 1.97, 0.0], atol: 1e-7, rtol: 0, "RAdam step 1 by hand")
+        withEachMomentPath { path in
+            // b2 = 0.999: rhoT = 1, 1.999, 2.998 for t = 1, 2, 3 (all <= 5), so theta <- theta - lr * mHat.
+            let p = parameter()
+            var radam = RAdam(parameters: [p], learningRate: 0.1)
+            var reference = ReferenceRAdam(lr: 0.1)
+            var theta = theta0.map(Double.init)
+            for t in 0..<3 {
+                radam.step([Tensor(shape: [2, 2], storage: grads[t])])
+                reference.step(&theta, grads[t].map(Double.init))
+                assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "RAdam step \(t + 1), \(path)")
+                if t == 0 {
+                    // Step 1: mHat = g exactly, so theta1 = theta0 - lr * g.
+                    assertClose(p.value.storage, [0.49, -0.98, 1.97, 0.0], atol: 1e-7, rtol: 0, "RAdam step 1 by hand, \(path)")
+                }
             }
+            XCTAssertTrue(reference.rhos.allSatisfy { $0 <= 5 }, "\(reference.rhos), \(path)")
+            assertClose(reference.rhos[0], 1, atol: 1e-9)   // rhoInf - 2 b2 / (1 - b2) = 1 for any b2
         }
-        XCTAssertTrue(reference.rhos.allSatisfy { $0 <= 5 }, "\(reference.rhos)")
-        assertClose(reference.rhos[0], 1, atol: 1e-9)   // rhoInf - 2 b2 / (1 - b2) = 1 for any b2
     }
 
     func testRAdamRectifiesOnceRhoExceedsFive() {
-        // b2 = 0.9: rhoInf = 19 and rhoT passes 5 at t = 6; weight decay on as well.
-        let p = parameter()
-        var radam = RAdam(parameters: [p], learningRate: 0.1, beta2: 0.9, weightDecay: 0.05)
-        var reference = ReferenceRAdam(lr: 0.1, b2: 0.9, lambda: 0.05)
-        var theta = theta0.map(Double.init)
-        for t in 0..<8 {
-            radam.step([Tensor(shape: [2, 2], storage: grads[t])])
-            reference.step(&theta, grads[t].map(Double.init))
-            assertClose(p.value.storage, theta.map(Float.init), atol: 2e-6, rtol: 1e-5, "RAdam step \(t + 1)")
+        withEachMomentPath { path in
+            // b2 = 0.9: rhoInf = 19 and rhoT passes 5 at t = 6; weight decay on as well.
+            let p = parameter()
+            var radam = RAdam(parameters: [p], learningRate: 0.1, beta2: 0.9, weightDecay: 0.05)
+            var reference = ReferenceRAdam(lr: 0.1, b2: 0.9, lambda: 0.05)
+            var theta = theta0.map(Double.init)
+            for t in 0..<8 {
+                radam.step([Tensor(shape: [2, 2], storage: grads[t])])
+                reference.step(&theta, grads[t].map(Double.init))
+                assertClose(p.value.storage, theta.map(Float.init), atol: 2e-6, rtol: 1e-5, "RAdam step \(t + 1), \(path)")
+            }
+            XCTAssertEqual(reference.rhos.map { $0 > 5 }, [false, false, false, false, false, true, true, true], "\(reference.rhos), \(path)")
         }
-        XCTAssertEqual(reference.rhos.map { $0 > 5 }, [false, false, false, false, false, true, true, true], "\(reference.rhos)")
     }
 
     func testLargeParametersSplitOverThreadsMatchTheReference() {
-        var rng = SplitMix64(seed: 11)
-        let n = 100_003                                     // several chunks and a ragged end
-        let w = Tensor.normal(shape: [n], rng: &rng)
-        let p = Parameter(name: "big", value: w), q = Parameter(name: "big", value: w)
-        var adam = Adam(parameters: [p], learningRate: 0.01), radam = RAdam(parameters: [q], learningRate: 0.01, beta2: 0.8)
-        var ra = ReferenceAdam(lr: 0.01), rr = ReferenceRAdam(lr: 0.01, b2: 0.8)
-        var thetaA = w.storage.map(Double.init), thetaR = thetaA
-        for _ in 0..<7 {                                    // b2 = 0.8: RAdam rectifies at step 7
-            let g = Tensor.normal(shape: [n], rng: &rng)
-            adam.step([g]); radam.step([g])
-            ra.step(&thetaA, g.storage.map(Double.init)); rr.step(&thetaR, g.storage.map(Double.init))
+        withEachMomentPath { path in
+            var rng = SplitMix64(seed: 11)
+            let n = 100_003                                     // several chunks and a ragged end
+            let w = Tensor.normal(shape: [n], rng: &rng)
+            let p = Parameter(name: "big", value: w), q = Parameter(name: "big", value: w)
+            var adam = Adam(parameters: [p], learningRate: 0.01), radam = RAdam(parameters: [q], learningRate: 0.01, beta2: 0.8)
+            var ra = ReferenceAdam(lr: 0.01), rr = ReferenceRAdam(lr: 0.01, b2: 0.8)
+            var thetaA = w.storage.map(Double.init), thetaR = thetaA
+            for _ in 0..<7 {                                    // b2 = 0.8: RAdam rectifies at step 7
+                let g = Tensor.normal(shape: [n], rng: &rng)
+                adam.step([g]); radam.step([g])
+                ra.step(&thetaA, g.storage.map(Double.init)); rr.step(&thetaR, g.storage.map(Double.init))
+            }
+            assertClose(p.value.storage, thetaA.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam, \(path)")
+            assertClose(q.value.storage, thetaR.map(Float.init), atol: 1e-6, rtol: 1e-5, "RAdam, \(path)")
+            XCTAssertEqual(rr.rhos.last.map { $0 > 5 }, true)
         }
-        assertClose(p.value.storage, thetaA.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam")
-        assertClose(q.value.storage, thetaR.map(Float.init), atol: 1e-6, rtol: 1e-5, "RAdam")
-        XCTAssertEqual(rr.rhos.last.map { $0 > 5 }, true)
     }
 
     /// All parameters are split over the threads together: the split falls inside tensors and between them.
     func testManyParametersSplitTogetherMatchTheReference() {
-        withThreads(2) {
-            var rng = SplitMix64(seed: 12)
-            let sizes = [5, 40_001, 3, 60_000, 1, 27]
-            let values = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
-            let parameters = values.enumerated().map { Parameter(name: "p\($0.offset)", value: $0.element) }
-            var adam = Adam(parameters: parameters, learningRate: 0.01)
-            var references = sizes.map { _ in ReferenceAdam(lr: 0.01) }
-            var thetas = values.map { $0.storage.map(Double.init) }
-            for _ in 0..<3 {
-                let gradients = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
-                adam.step(gradients)
-                for k in sizes.indices { references[k].step(&thetas[k], gradients[k].storage.map(Double.init)) }
+        withEachMomentPath { path in
+            withThreads(2) {
+                var rng = SplitMix64(seed: 12)
+                let sizes = [5, 40_001, 3, 60_000, 1, 27]
+                let values = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
+                let parameters = values.enumerated().map { Parameter(name: "p\($0.offset)", value: $0.element) }
+                var adam = Adam(parameters: parameters, learningRate: 0.01)
+                var references = sizes.map { _ in ReferenceAdam(lr: 0.01) }
+                var thetas = values.map { $0.storage.map(Double.init) }
+                for _ in 0..<3 {
+                    let gradients = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
+                    adam.step(gradients)
+                    for k in sizes.indices { references[k].step(&thetas[k], gradients[k].storage.map(Double.init)) }
+                }
+                for k in sizes.indices {
+                    assertClose(parameters[k].value.storage, thetas[k].map(Float.init), atol: 1e-6, rtol: 1e-5, "parameter \(k) of \(sizes[k]), \(path)")
+                }
             }
-            for k in sizes.indices {
-                assertClose(parameters[k].value.storage, thetas[k].map(Float.init), atol: 1e-6, rtol: 1e-5, "parameter \(k) of \(sizes[k])")
+        }
+    }
+
+    /// A step from several parts (a batch's pieces) adds them as it reads them: the same update, bit for bit, as
+    /// a step from their sum taken first in the same order, for both optimizers, with weight decay, on two
+    /// threads (the split falls inside tensors), with tensor sizes that leave ragged ends. A part dropped, added
+    /// twice or added out of order moves the values.
+    func testAStepFromPartsIsTheStepFromTheirSum() {
+        withEachMomentPath { path in
+            withThreads(2) {
+                var rng = SplitMix64(seed: 13)
+                let sizes = [7, 30_001, 1, 64]
+                let values = sizes.map { Tensor.normal(shape: [$0], rng: &rng) }
+                func parameters() -> [Parameter] { values.enumerated().map { Parameter(name: "p\($0.offset)", value: $0.element) } }
+                let (fromParts, fromSum) = (parameters(), parameters())
+                let (radamParts, radamSum) = (parameters(), parameters())
+                var adamA = Adam(parameters: fromParts, learningRate: 0.01, weightDecay: 0.1)
+                var adamB = Adam(parameters: fromSum, learningRate: 0.01, weightDecay: 0.1)
+                var radamA = RAdam(parameters: radamParts, learningRate: 0.01, beta2: 0.8)
+                var radamB = RAdam(parameters: radamSum, learningRate: 0.01, beta2: 0.8)
+                for _ in 0..<8 {                                // RAdam un-adapted, then rectified from step 7
+                    // Three parts of different scales, so that the order of the additions shows in the last bits.
+                    let parts = [1, 1e-4, 1e3].map { (scale: Float) in sizes.map { Tensor.normal(shape: [$0], rng: &rng).mapped(scale: scale, shift: 0) } }
+                    var summed = parts[0]
+                    for part in parts.dropFirst() {
+                        for k in sizes.indices { for i in 0..<sizes[k] { summed[k].storage[i] += part[k].storage[i] } }
+                    }
+                    adamA.step(summing: parts); adamB.step(summed)
+                    radamA.step(summing: parts); radamB.step(summed)
+                }
+                for k in sizes.indices {
+                    XCTAssertEqual(fromParts[k].value.storage, fromSum[k].value.storage, "Adam, parameter \(k) of \(sizes[k]), \(path)")
+                    XCTAssertEqual(radamParts[k].value.storage, radamSum[k].value.storage, "RAdam, parameter \(k) of \(sizes[k]), \(path)")
+                }
+                XCTAssertEqual(adamA.state.map(\.1.storage), adamB.state.map(\.1.storage), "Adam's moments, \(path)")
             }
+        }
+    }
+
+    /// Runs `body` with each implementation of the moment update (AVX2 where the build has it, and Swift).
+    private func withEachMomentPath(_ body: (String) -> Void) {
+        let saved = MomentRule.native
+        defer { MomentRule.native = saved }
+        for native in saved ? [true, false] : [false] {
+            MomentRule.native = native
+            body(native ? "avx2 update" : "swift update")
         }
     }
 
