@@ -252,12 +252,7 @@ final class OptimizerTests: XCTestCase {
 
     /// Runs `body` with each implementation of the moment update (AVX2 where the build has it, and Swift).
     private func withEachMomentPath(_ body: (String) -> Void) {
-        let saved = MomentRule.native
-        defer { MomentRule.native = saved }
-        for native in saved ? [true, false] : [false] {
-            MomentRule.native = native
-            body(native ? "avx2 update" : "swift update")
-        }
+        withEachImplementation(MomentRule.native, set: { MomentRule.native = $0 }, names: ("avx2 update", "swift update"), body)
     }
 
     // MARK: - State in checkpoints

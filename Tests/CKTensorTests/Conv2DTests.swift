@@ -205,12 +205,8 @@ final class Conv2DTests: XCTestCase {
     /// Runs `body` once with each transform implementation this build has: CKWinograd's AVX2 transforms
     /// (x86-64) and the portable Swift ones.
     private func withEachTransformPath(_ body: (String) -> Void) {
-        let saved = ConvTuning.nativeTransforms
-        defer { ConvTuning.nativeTransforms = saved }
-        for native in saved ? [true, false] : [false] {
-            ConvTuning.nativeTransforms = native
-            body(native ? "avx2 transforms" : "swift transforms")
-        }
+        withEachImplementation(ConvTuning.nativeTransforms, set: { ConvTuning.nativeTransforms = $0 },
+                               names: ("avx2 transforms", "swift transforms"), body)
     }
 
     /// The Winograd kernels (F(2x2,3x3) and F(4x4,3x3), each for forward, dX and dW) against the Double

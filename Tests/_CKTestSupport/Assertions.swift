@@ -30,6 +30,18 @@ public func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R
     return try body()
 }
 
+/// Runs `body` with each implementation behind a switch: the native (C) one, where `native` (the switch's value)
+/// says the build has it, then the portable Swift one; `body` gets the implementation's name from `names`, for
+/// its messages. The switch is restored afterwards.
+public func withEachImplementation(_ native: Bool, set: (Bool) -> Void, names: (native: String, portable: String),
+                                   _ body: (String) -> Void) {
+    defer { set(native) }
+    for choice in native ? [true, false] : [false] {
+        set(choice)
+        body(choice ? names.native : names.portable)
+    }
+}
+
 /// The L2 norm of `got - want` and of `want`, in Double: for tensors that agree as wholes (two processes, two
 /// pieces of a batch) where single elements may not. Arrays of different lengths differ infinitely.
 public func l2Difference(_ got: [Float], _ want: [Float]) -> (difference: Double, norm: Double) {
