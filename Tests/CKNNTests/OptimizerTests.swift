@@ -77,16 +77,25 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual([radam.learningRate, radam.beta1, radam.beta2, radam.eps, radam.weightDecay], [1e-3, 0.9, 0.999, 1e-8, 0])
     }
 
+    /// Steps `optimizer` (over `p` alone) on the first `count` fixed gradients beside `reference`, comparing the
+    /// values after each step; `afterStep(t)` adds checks of its own.
+    private func stepBeside(_ optimizer: inout some Optimizer, _ p: Parameter, count: Int, _ name: String,
+                            reference: (inout [Double], [Double]) -> Void, afterStep: (Int) -> Void = { _ in }) {
+        var theta = theta0.map(Double.init)
+        for t in 0..<count {
+            optimizer.step([Tensor(shape: [2, 2], storage: grads[t])])
+            reference(&theta, grads[t].map(Double.init))
+            assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "\(name) step \(t + 1)")
+            afterStep(t)
+        }
+    }
+
     func testAdamThreeStepsMatchTheTorchUpdate() {
         withEachMomentPath { path in
             let p = parameter()
             var adam = Adam(parameters: [p], learningRate: 0.1)
             var reference = ReferenceAdam(lr: 0.1)
-            var theta = theta0.map(Double.init)
-            for t in 0..<3 {
-                adam.step([Tensor(shape: [2, 2], storage: grads[t])])
-                reference.step(&theta, grads[t].map(Double.init))
-                assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam step \(t + 1), \(path)")
+            stepBeside(&adam, p, count: 3, "Adam, \(path)", reference: { reference.step(&$0, $1) }) { t in
                 if t == 0 {
                     // Step 1: mHat = g and vHat = g^2, so theta1 = theta0 - lr * g / (|g| + eps) ~ theta0 - lr * sign(g);
                     // a zero gradient leaves its entry alone.
@@ -107,12 +116,7 @@ final class OptimizerTests: XCTestCase {
             let p = parameter()
             var adam = Adam(parameters: [p], learningRate: 0.05, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1)
             var reference = ReferenceAdam(lr: 0.05, b1: 0.8, b2: 0.99, eps: 1e-6, lambda: 0.1)
-            var theta = theta0.map(Double.init)
-            for t in 0..<3 {
-                adam.step([Tensor(shape: [2, 2], storage: grads[t])])
-                reference.step(&theta, grads[t].map(Double.init))
-                assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "Adam+L2 step \(t + 1), \(path)")
-            }
+            stepBeside(&adam, p, count: 3, "Adam+L2, \(path)", reference: { reference.step(&$0, $1) })
             // With decay the zero-gradient entry 3 stays at 0 (0 * lambda), while the others differ from plain Adam.
             var plain = theta0.map(Double.init), plainRef = ReferenceAdam(lr: 0.05, b1: 0.8, b2: 0.99, eps: 1e-6)
             for t in 0..<3 { plainRef.step(&plain, grads[t].map(Double.init)) }
@@ -140,11 +144,7 @@ final class OptimizerTests: XCTestCase {
             let p = parameter()
             var radam = RAdam(parameters: [p], learningRate: 0.1)
             var reference = ReferenceRAdam(lr: 0.1)
-            var theta = theta0.map(Double.init)
-            for t in 0..<3 {
-                radam.step([Tensor(shape: [2, 2], storage: grads[t])])
-                reference.step(&theta, grads[t].map(Double.init))
-                assertClose(p.value.storage, theta.map(Float.init), atol: 1e-6, rtol: 1e-5, "RAdam step \(t + 1), \(path)")
+            stepBeside(&radam, p, count: 3, "RAdam, \(path)", reference: { reference.step(&$0, $1) }) { t in
                 if t == 0 {
                     // Step 1: mHat = g exactly, so theta1 = theta0 - lr * g.
                     assertClose(p.value.storage, [0.49, -0.98, 1.97, 0.0], atol: 1e-7, rtol: 0, "RAdam step 1 by hand, \(path)")
