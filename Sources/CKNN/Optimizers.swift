@@ -111,8 +111,9 @@ func sqrt8(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// The moment update shared by Adam and RAdam, then the parameter update of `rule`:
 ///     g <- parts[0] + parts[1] + ...  (in that order);   g <- g + wd * p (only when wd != 0);
 ///     m <- m + (1 - beta1) (g - m)   (torch: m.lerp_(g, 1 - beta1));   v <- beta2 v + (1 - beta2) g^2.
-/// Four lanes at a time on raw buffers; all parameters together are split over the threads once (a split
-/// per tensor woke the threads once per tensor: mlp-toy's Adam took 0.25 ms on two threads, 0.29 ms on one).
+/// On raw buffers, eight lanes at a time (CKMoments' AVX2 loop on x86-64, `momentKernel` elsewhere); all
+/// parameters together are split over the threads once (a split per tensor woke the threads once per tensor:
+/// mlp-toy's Adam took 0.25 ms on two threads, 0.29 ms on one).
 /// The parts are added here rather than in a pass of their own: on mlp-toy the update reads memory, not
 /// arithmetic, and the separate sum read two gradients and wrote one more.
 func momentStep(_ parameters: [Parameter], _ parts: [[Tensor]], _ moments: inout Moments,
@@ -168,8 +169,7 @@ func withMomentBuffers(_ parameters: [Parameter], _ parts: [[Tensor]], _ moments
 
 // p, m, v: one parameter's buffers (same count); g: its gradient in each part; range: the slice this thread owns.
 // The rule, the weight decay and the number of parts hold for the whole loop, so each combination gets a loop of
-// its own (`loop` inlined with constants): one loop that tested them per block spent more time on the tests and on
-// spilled registers than on the update.
+// its own (`loop` inlined with constants): the four-lane loop before tested the rule and the decay per block.
 @inline(__always)
 func momentKernel(_ p: UnsafeMutablePointer<Float>, _ g: UnsafeBufferPointer<UnsafePointer<Float>>,
                   _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>,
