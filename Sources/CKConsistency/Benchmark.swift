@@ -11,6 +11,9 @@ public struct BenchmarkResult: Sendable {
     public var stepSecondsP90: Double
     public var params: Int, timedSteps: Int, warmupSteps: Int, sampleRepetitions: Int
     public var maxRSSMegabytes: Double
+    /// Medians of the step's two parts: the forward and backward passes (all pieces), and the optimizer's update
+    /// (which also adds the pieces' gradients). Each is at most the step's median.
+    public var gradientSecondsMedian: Double, updateSecondsMedian: Double
 
     /// One JSON line with the PyTorch port's field names first.
     public var json: String {
@@ -19,6 +22,7 @@ public struct BenchmarkResult: Sendable {
             + "\"step_s_min\": \(f(stepSecondsMin)), \"sample256_s\": \(f(sample256Seconds)), \"params\": \(params), "
             + "\"timed_steps\": \(timedSteps), \"warmup_steps\": \(warmupSteps), \"sample_reps\": \(sampleRepetitions), "
             + "\"step_s_p90\": \(f(stepSecondsP90)), \"max_rss_mb\": \(f(maxRSSMegabytes)), "
+            + "\"gradients_s_median\": \(f(gradientSecondsMedian)), \"update_s_median\": \(f(updateSecondsMedian)), "
             + "\"blas_core\": \"\(BLASKernel.current)\", \"impl\": \"consistencykit\"}"
     }
 }
@@ -42,7 +46,10 @@ public enum Benchmark {
         var rng = SplitMix64(seed: 1)
 
         // As the trainer does it: the batch in one piece per core (CoreShards) when it is large enough.
-        func step(_ k: Int) {
+        // Returns the seconds of its two parts: forward and backward, then the update.
+        @discardableResult
+        func step(_ k: Int) -> (gradients: Double, update: Double) {
+            let start = Clock.seconds()
             var x = batch, noise: Tensor? = nil
             if latent { (x, noise) = coupling.apply(to: batch, rng: &rng) }
             let pieces = CoreShards.pieces(of: .whole(x.shape[0]))
@@ -53,19 +60,27 @@ public enum Benchmark {
                     : ictLoss(network: network, batch: x, step: k, config: config, tables: tables, shard: piece, rng: &rng).loss
                 return (loss, ())
             }
+            let backwardDone = Clock.seconds()
             applyGradients(summing: result.parts, optimizer: &optimizer)
+            return (backwardDone - start, Clock.seconds() - backwardDone)
         }
         for k in 0..<warmupSteps { step(k) }
         progress("warm-up done (\(warmupSteps) steps)")
-        var times: [Double] = []
+        var times: [Double] = [], gradientTimes: [Double] = [], updateTimes: [Double] = []
         for k in 0..<timedSteps {
             let t0 = Clock.seconds()
-            step(warmupSteps + k)
+            let parts = step(warmupSteps + k)
             times.append(Clock.seconds() - t0)
+            gradientTimes.append(parts.gradients)
+            updateTimes.append(parts.update)
             if timedSteps >= 10 && (k + 1) % max(1, timedSteps / 5) == 0 { progress("timed \(k + 1)/\(timedSteps)") }
         }
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return .nan }
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
         times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
 
         func sampleOnce() { _ = try? sampleConsistency(network: network, count: 256, sigmas: [80], seed: 7) }
         sampleOnce()
@@ -77,12 +92,13 @@ public enum Benchmark {
         }
         sampleTimes.sort()
         return BenchmarkResult(model: name.rawValue, threads: threads, batch: batch.shape[0],
-                               stepSecondsMedian: median, stepSecondsMin: times.first ?? .nan,
+                               stepSecondsMedian: median(times), stepSecondsMin: times.first ?? .nan,
                                sample256Seconds: sampleTimes[sampleTimes.count / 2],
                                stepSecondsP90: times.isEmpty ? .nan : times[((times.count - 1) * 9 + 9) / 10],
                                params: network.parameterCount,
                                timedSteps: timedSteps, warmupSteps: warmupSteps, sampleRepetitions: sampleRepetitions,
-                               maxRSSMegabytes: maxRSSMegabytes())
+                               maxRSSMegabytes: maxRSSMegabytes(), gradientSecondsMedian: median(gradientTimes),
+                               updateSecondsMedian: median(updateTimes))
     }
 
     /// Peak resident set size of this process so far (Linux reports ru_maxrss in KiB).

@@ -27,6 +27,11 @@ final class BenchmarkTests: XCTestCase {
         }
         XCTAssertLessThanOrEqual(result.stepSecondsMin, result.stepSecondsMedian)
         XCTAssertLessThanOrEqual(result.stepSecondsMedian, result.stepSecondsP90)
+        // The step's parts: each step's part is within its step, so each part's median is within the steps' median.
+        for key in ["gradients_s_median", "update_s_median"] {
+            let seconds = try XCTUnwrap(json[key] as? Double, key)
+            XCTAssertTrue(seconds.isFinite && seconds > 0 && seconds <= result.stepSecondsMedian, "\(key) = \(seconds)")
+        }
     }
 
     func testImageBenchmarkBuildsTheNetworkForTheBatchShape() throws {
