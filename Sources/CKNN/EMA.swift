@@ -33,22 +33,11 @@ public struct EMA {
         check("update", parameters)
         let d = decay, a = 1 - decay
         let d8 = SIMD8<Float>(repeating: d), a8 = SIMD8<Float>(repeating: a)
-        values.withUnsafeMutableBufferPointer { averages in
-            var spans: [(e: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, count: Int)] = []
-            spans.reserveCapacity(parameters.count)
-            // One access per tensor, nested, so that every buffer stays valid through the one split below.
-            func enter(_ i: Int) {
-                if i < parameters.count {
-                    parameters[i].value.storage.withUnsafeBufferPointer { w in
-                        averages[i].storage.withUnsafeMutableBufferPointer { e in
-                            if let ep = e.baseAddress, let wp = w.baseAddress { spans.append((ep, wp, e.count)) }
-                            enter(i + 1)
-                        }
-                    }
-                    return
-                }
-                Parallel.forEachSpan(spans.map(\.count)) { k, range in
-                    let ep = spans[k].e, wp = spans[k].w
+        parameters.map(\.value).withValueBuffers { weights in
+            values.withMutableValueBuffers { averages in
+                Parallel.forEachSpan(averages.map(\.count)) { k, range in
+                    guard !range.isEmpty else { return }     // an empty tensor inside a thread's span
+                    let ep = averages[k].baseAddress!, wp = weights[k].baseAddress!
                     var j = range.lowerBound
                     while j + 8 <= range.upperBound {       // eight lanes at a time: e and w may not alias
                         let ej = UnsafeRawPointer(ep + j).loadUnaligned(as: SIMD8<Float>.self)
@@ -59,7 +48,6 @@ public struct EMA {
                     while j < range.upperBound { ep[j] = d * ep[j] + a * wp[j]; j += 1 }
                 }
             }
-            enter(0)
         }
     }
 

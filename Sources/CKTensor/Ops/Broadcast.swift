@@ -145,7 +145,7 @@ extension Tensor {
                 loop.forEachRun { _, offA, offB, n, sa, sb in
                     if sb == 0 && sa == 1 {
                         // A contiguous run (a bias's gradient over a plane): 8 lanes at a time, not one chain.
-                        o[offB] += Float(blockedSums(n) { i, k in (Lanes(g + offA + i, k), Lanes()) }.0)
+                        o[offB] += Float(spanSum(g + offA, n))
                     } else if sb == 0 {
                         var acc: Float = 0
                         for i in 0..<n { acc += g[offA + i * sa] }

@@ -348,7 +348,7 @@ private func planeSums(_ g: ConvGeometry, gradient grad: [Float]) -> [Float] {
         grad.withUnsafeBufferPointer { gb in
             let src = gb.baseAddress!, o = out.baseAddress!
             Parallel.forEachChunk(g.n * g.cout, minimumPerChunk: max(1, Parallel.grain / max(1, g.p))) { planes in
-                for q in planes { o[q] = Float(blockedSums(g.p) { i, n in (Lanes(src + q * g.p + i, n), Lanes()) }.0) }
+                for q in planes { o[q] = Float(spanSum(src + q * g.p, g.p)) }
             }
         }
         initialized = g.n * g.cout

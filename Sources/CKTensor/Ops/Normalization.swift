@@ -310,11 +310,17 @@ func blockedSums(_ count: Int, _ lanes: (Int, Int) -> (Lanes, Lanes)) -> (Double
     return (total0, total1)
 }
 
+/// The sum of `count` contiguous values (`blockedSums` of one series).
+@inline(__always)
+func spanSum(_ p: UnsafePointer<Float>, _ count: Int) -> Double {
+    blockedSums(count) { i, n in (Lanes(p + i, n), Lanes()) }.0
+}
+
 /// Mean and 1 / sqrt(biased variance + eps) of `count` contiguous values. Two passes (the second finds
 /// the span in cache): the one-pass E[x²] - E[x]² cancels badly when the mean is large.
 @inline(__always)
 func spanStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean: Float, rstd: Float) {
-    let total = blockedSums(count) { i, n in (Lanes(p + i, n), Lanes()) }.0
+    let total = spanSum(p, count)
     let mean = Float(total / Double(count))
     let squares = blockedSums(count) { i, n in let d = Lanes(p + i, n) - mean; return (d * d, Lanes()) }.0
     return (mean, Float(1 / (squares / Double(count) + Double(eps)).squareRoot()))
