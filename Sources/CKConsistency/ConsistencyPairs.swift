@@ -50,6 +50,30 @@ public struct ConsistencyPair {
     public let shard: Shard
     public var studentSigmas: [Float] { indices.map { Float(table.sigmas[$0 + 1]) } }
     public var lambdas: Tensor { Tensor(shape: [indices.count], storage: indices.map { Float(table.lambdas[$0]) }) }
+
+    /// Whether student and teacher run as one batch (the default) or as two passes; `CK_PAIR_PASSES=two` picks
+    /// the two passes, so that both can be timed in one build. Tests set it directly.
+    nonisolated(unsafe) public static var stacksPasses = ProcessInfo.processInfo.environment["CK_PAIR_PASSES"] != "two"
+}
+
+/// Student and teacher as one batch, the students' rows first: one product per layer for both instead of two,
+/// and the gradient, which only the students' rows have, skips the teachers' rows on its way back
+/// (LeadingRows.swift). The teachers' activations stay alive until the backward.
+private func stackedPasses(_ network: some Backbone, _ x: Tensor, _ z: Tensor, student sigmaStudent: [Float],
+                           teacher sigmaTeacher: [Float], _ p: Preconditioning) -> (student: Tensor, teacher: Tensor) {
+    let rows = x.shape[0]
+    let stacked = Tensor.concatenate([addNoise(x, z, sigma: sigmaStudent), addNoise(x, z, sigma: sigmaTeacher)], axis: 0)
+    let both = p.consistency(network.forStackedRows(), stacked, sigma: sigmaStudent + sigmaTeacher)
+    return (both.leadingRows(rows), both.detachedRows(rows..<2 * rows))
+}
+
+/// The teacher's pass unrecorded, then the student's.
+private func separatePasses(_ network: some Backbone, _ x: Tensor, _ z: Tensor, student sigmaStudent: [Float],
+                            teacher sigmaTeacher: [Float], _ p: Preconditioning) -> (student: Tensor, teacher: Tensor) {
+    let teacher = Tape.withoutRecording {
+        p.consistency(network, addNoise(x, z, sigma: sigmaTeacher), sigma: sigmaTeacher)
+    }
+    return (p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent), teacher)
 }
 
 /// The draws are made for the whole batch `x`; the networks run on `shard` of it (all of it by default),
@@ -63,10 +87,8 @@ public func consistencyPair(network: some Backbone, batch: Tensor, step: Int, co
     let x = shard.rows(batch), z = shard.rows(allNoise), indices = shard.values(allIndices)
     let sigmaTeacher = indices.map { Float(table.sigmas[$0]) }
     let sigmaStudent = indices.map { Float(table.sigmas[$0 + 1]) }
-    let p = config.preconditioning
-    let teacher = Tape.withoutRecording {
-        p.consistency(network, addNoise(x, z, sigma: sigmaTeacher), sigma: sigmaTeacher)
-    }
-    let student = p.consistency(network, addNoise(x, z, sigma: sigmaStudent), sigma: sigmaStudent)
+    let (student, teacher) = ConsistencyPair.stacksPasses
+        ? stackedPasses(network, x, z, student: sigmaStudent, teacher: sigmaTeacher, config.preconditioning)
+        : separatePasses(network, x, z, student: sigmaStudent, teacher: sigmaTeacher, config.preconditioning)
     return ConsistencyPair(student: student, teacher: teacher, indices: indices, table: table, allIndices: allIndices, shard: shard)
 }

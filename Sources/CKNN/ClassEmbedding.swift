@@ -90,4 +90,11 @@ extension Backbone {
         guard let bound = other as? LabelledNetwork, classCount > 0 else { return self }
         return LabelledNetwork(self, labels: bound.labels, guidance: bound.guidance)
     }
+
+    /// The network for a batch of its rows twice over (a consistency pair's students, then its teachers): labels
+    /// bound per row repeat.
+    public func forStackedRows() -> any Backbone {
+        guard let bound = self as? LabelledNetwork, case .rows(let labels) = bound.labels else { return self }
+        return LabelledNetwork(bound.base, labels: .rows(labels + labels), guidance: bound.guidance)
+    }
 }

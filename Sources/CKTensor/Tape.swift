@@ -6,16 +6,21 @@ public final class TapeNode {
     let inputs: [TapeNode?]
     let pullback: ((Tensor) -> [Tensor?])?
     public let shape: [Int]
+    /// Whether the pullback takes a gradient that covers only the output's leading rows (see LeadingRows.swift);
+    /// other pullbacks get it padded with zero rows first.
+    let takesLeadingRows: Bool
 
     init(leafShape: [Int]) {
         inputs = []
         pullback = nil
         shape = leafShape
+        takesLeadingRows = false
     }
 
-    init(shape: [Int], inputs: [TapeNode?], pullback: @escaping (Tensor) -> [Tensor?]) {
+    init(shape: [Int], inputs: [TapeNode?], takesLeadingRows: Bool, pullback: @escaping (Tensor) -> [Tensor?]) {
         self.shape = shape
         self.inputs = inputs
+        self.takesLeadingRows = takesLeadingRows
         self.pullback = pullback
     }
 }
@@ -40,7 +45,8 @@ public enum Tape {
     }
 
     /// Gradients of `output` (seeded with ones unless `seed` is given) with respect to each of
-    /// `inputs`. An input that `output` does not depend on gets a zero tensor.
+    /// `inputs`. An input that `output` does not depend on gets a zero tensor. Inside, a gradient may cover
+    /// only the leading rows of its tensor (LeadingRows.swift); the ones returned have their tensors' shapes.
     public static func gradients(of output: Tensor, seed: Tensor? = nil, wrt inputs: [Tensor]) -> [Tensor] {
         let wanted = inputs.map { t -> ObjectIdentifier? in t.node.map(ObjectIdentifier.init) }
         guard let root = output.node else { return inputs.map { Tensor(zeros: $0.shape) } }
@@ -59,14 +65,15 @@ public enum Tape {
             guard let g = grads[id] else { continue }
             if !wantedSet.contains(id) { grads[id] = nil }   // free as we go
             guard let pullback = node.pullback else { continue }
-            let inputGrads = pullback(g)
+            let inputGrads = pullback(node.takesLeadingRows ? g : g.withRows(of: node.shape))
             precondition(inputGrads.count == node.inputs.count, "pullback returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
             for (input, gi) in zip(node.inputs, inputGrads) {
                 guard let input, let gi else { continue }
-                precondition(gi.shape == input.shape, "pullback: gradient shape \(gi.shape) for input of shape \(input.shape)")
+                precondition(gi.shape == input.shape || gi.coversLeadingRows(of: input.shape),
+                             "pullback: gradient shape \(gi.shape) for input of shape \(input.shape)")
                 let key = ObjectIdentifier(input)
                 if var acc = grads.removeValue(forKey: key) {
-                    acc.addInPlace(gi)
+                    acc.addGradient(gi)
                     grads[key] = acc
                 } else {
                     grads[key] = gi.detached()
@@ -74,7 +81,7 @@ public enum Tape {
             }
         }
         wantedSet.removeAll()
-        return inputs.indices.map { k in wanted[k].flatMap { grads[$0] } ?? Tensor(zeros: inputs[k].shape) }
+        return inputs.indices.map { k in wanted[k].flatMap { grads[$0]?.withRows(of: inputs[k].shape) } ?? Tensor(zeros: inputs[k].shape) }
     }
 
     /// Nodes reachable from `root`, each after all of its inputs.
@@ -100,10 +107,12 @@ public enum Tape {
 extension Tensor {
     /// Attaches a node to `self` (an op's output) when recording is on and any input is on the graph.
     /// `pullback` maps the gradient of `self` to one gradient per input.
-    public func recorded(inputs: [Tensor], pullback: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    /// `takesLeadingRows`: the pullback also accepts a gradient of fewer rows than `self` (the rest zero) and
+    /// then returns gradients of the same kind or whole ones (LeadingRows.swift).
+    public func recorded(inputs: [Tensor], takesLeadingRows: Bool = false, pullback: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         guard Tape.isRecording, inputs.contains(where: { $0.node != nil }) else { return detachedIfNeeded() }
         var y = self
-        y.node = TapeNode(shape: shape, inputs: inputs.map(\.node), pullback: pullback)
+        y.node = TapeNode(shape: shape, inputs: inputs.map(\.node), takesLeadingRows: takesLeadingRows, pullback: pullback)
         return y
     }
 

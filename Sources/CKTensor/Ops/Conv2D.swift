@@ -38,12 +38,16 @@ extension Tensor {
         let wv: Tensor? = needX ? weight.detached() : nil
         let inputs = [self, weight] + [bias, sampleBias].compactMap { $0 }
         let inputShape = shape, weightShape = weight.shape, hasBias = bias != nil, hasSampleBias = sampleBias != nil
-        return y.recorded(inputs: inputs) { g in
+        let full = geo
+        return y.recorded(inputs: inputs, takesLeadingRows: true) { g in
+            // A gradient of the leading samples only (LeadingRows.swift): the backward runs on those samples.
+            let samples = g.shape.first ?? 0, gradientInputShape = [samples] + inputShape.dropFirst()
+            let geo = samples == full.n ? full : ConvGeometry(input: gradientInputShape, weight: weightShape, stride: stride, padding: padding)
             precondition(g.shape == [geo.n, geo.cout, geo.ho, geo.wo], "conv2d backward: gradient \(g.shape) for output of \(inputShape) * \(weightShape)")
             var dx: Tensor? = nil, dw: Tensor? = nil
             if needX || needW {
                 let grads = convBackward(geo, gradient: g.storage, x: xv?.storage, weight: wv?.storage)
-                dx = grads.dx.map { Tensor(shape: inputShape, storage: $0) }
+                dx = grads.dx.map { Tensor(shape: gradientInputShape, storage: $0) }
                 dw = grads.dw.map { Tensor(shape: weightShape, storage: $0) }
             }
             let sums = needB || needS ? planeSums(geo, gradient: g.storage) : []

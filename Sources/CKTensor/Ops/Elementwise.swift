@@ -62,22 +62,26 @@ struct ClampGrad: BinaryFunction {
 
 public func + (a: Tensor, b: Tensor) -> Tensor {
     let y = broadcastBinary(a, b, "add", Add())
-    let sa = a.shape, sb = b.shape
-    return y.recorded(inputs: [a, b]) { g in [g.summed(toShape: sa), g.summed(toShape: sb)] }
+    let sa = a.shape, sb = b.shape, sy = y.shape
+    return y.recorded(inputs: [a, b], takesLeadingRows: true) { g in
+        [g.summed(toOperand: sa, ofOutput: sy), g.summed(toOperand: sb, ofOutput: sy)]
+    }
 }
 
 public func - (a: Tensor, b: Tensor) -> Tensor {
     let y = broadcastBinary(a, b, "sub", Subtract())
-    let sa = a.shape, sb = b.shape
-    return y.recorded(inputs: [a, b]) { g in [g.summed(toShape: sa), (-g).summed(toShape: sb)] }
+    let sa = a.shape, sb = b.shape, sy = y.shape
+    return y.recorded(inputs: [a, b], takesLeadingRows: true) { g in
+        [g.summed(toOperand: sa, ofOutput: sy), (-g).summed(toOperand: sb, ofOutput: sy)]
+    }
 }
 
 public func * (a: Tensor, b: Tensor) -> Tensor {
     let y = broadcastBinary(a, b, "mul", Multiply())
-    let av = a.detached(), bv = b.detached(), needA = a.requiresGradient, needB = b.requiresGradient
-    return y.recorded(inputs: [a, b]) { g in
-        [needA ? (g * bv).summed(toShape: av.shape) : nil,
-         needB ? (g * av).summed(toShape: bv.shape) : nil]
+    let av = a.detached(), bv = b.detached(), needA = a.requiresGradient, needB = b.requiresGradient, sy = y.shape
+    return y.recorded(inputs: [a, b], takesLeadingRows: true) { g in
+        [needA ? (g * bv.meeting(g, ofOutput: sy)).summed(toOperand: av.shape, ofOutput: sy) : nil,
+         needB ? (g * av.meeting(g, ofOutput: sy)).summed(toOperand: bv.shape, ofOutput: sy) : nil]
     }
 }
 
@@ -127,7 +131,7 @@ extension Tensor {
     /// scale * x + shift. Differentiable.
     public func mapped(scale: Float, shift: Float) -> Tensor {
         let y = map(Affine(scale: scale, shift: shift))
-        return y.recorded(inputs: [self]) { g in [g.map(Affine(scale: scale, shift: 0))] }
+        return y.recorded(inputs: [self], takesLeadingRows: true) { g in [g.map(Affine(scale: scale, shift: 0))] }
     }
 
     public func negated() -> Tensor { mapped(scale: -1, shift: 0) }
@@ -164,7 +168,7 @@ extension Tensor {
     /// SiLU: x * sigmoid(x), through the call-free `fastExp`.
     public func silu() -> Tensor {
         let x = detached()
-        return map(SiLU()).recorded(inputs: [self]) { g in [g.zipMap(x, SiLUGrad())] }
+        return map(SiLU()).recorded(inputs: [self], takesLeadingRows: true) { g in [g.zipMap(leadingRowsOf: x, SiLUGrad())] }
     }
 
     public func sigmoid() -> Tensor {

@@ -69,8 +69,23 @@ extension Tensor {
         }
         let x = detached(), w = weight.detached()
         let needX = requiresGradient, needW = weight.requiresGradient, needB = bias.requiresGradient
-        return y.recorded(inputs: [self, weight, bias]) { g in
-            [needX ? g.matmul(w) : nil, needW ? g.matmul(x, transposeSelf: true) : nil, needB ? g.columnSums() : nil]
+        return y.recorded(inputs: [self, weight, bias], takesLeadingRows: true) { g in
+            [needX ? g.matmul(w) : nil, needW ? g.productOfTranspose(withLeadingRowsOf: x) : nil, needB ? g.columnSums() : nil]
+        }
+    }
+
+    /// selfᵀ x for self (R, M) and x (N, K), N >= R, over x's first R rows: a weight's gradient from a gradient
+    /// that may cover only the leading rows of the layer's output.
+    func productOfTranspose(withLeadingRowsOf x: Tensor) -> Tensor {
+        precondition(rank == 2 && x.rank == 2 && shape[0] <= x.shape[0], "productOfTranspose: \(shape)ᵀ x rows of \(x.shape)")
+        let r = shape[0], m = shape[1], k = x.shape[1]
+        return Tensor(shape: [m, k]) { out in
+            storage.withUnsafeBufferPointer { pg in
+                x.storage.withUnsafeBufferPointer { px in
+                    gemm(transposeA: true, transposeB: false, m: m, n: k, k: r, a: pg.baseAddress!, lda: m,
+                         b: px.baseAddress!, ldb: k, c: out.baseAddress!, ldc: k)
+                }
+            }
         }
     }
 

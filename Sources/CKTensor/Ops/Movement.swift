@@ -27,11 +27,13 @@ extension Tensor {
             }
         }
         let shapes = parts.map(\.shape)
-        return y.recorded(inputs: parts) { g in
+        // Joined along a later axis, a gradient of the leading rows splits into the parts' leading rows.
+        return y.recorded(inputs: parts, takesLeadingRows: axis > 0) { g in
             var offset = 0
+            let outer = g.shape[..<axis].reduce(1, *)
             return zip(shapes, inners).map { (s, inner) -> Tensor? in
                 defer { offset += inner }
-                return Tensor(shape: s) { dst in
+                return Tensor(shape: axis == 0 ? s : [g.shape[0]] + s.dropFirst()) { dst in
                     g.storage.withUnsafeBufferPointer { src in
                         for o in 0..<outer {
                             (dst.baseAddress! + o * inner).update(from: src.baseAddress! + o * total + offset, count: inner)
@@ -102,13 +104,13 @@ extension Tensor {
                 }
             }
         }
-        let inputShape = shape
-        return y.recorded(inputs: [self]) { g in
+        let channels = shape[1]
+        return y.recorded(inputs: [self], takesLeadingRows: true) { g in
             // Each input pixel fed a 2x2 block: its gradient is the block's sum.
-            [Tensor(shape: inputShape) { dx in
+            [Tensor(shape: [g.shape[0], channels, h, w]) { dx in
                 g.storage.withUnsafeBufferPointer { src in
                     let gp = src.baseAddress!
-                    for p in 0..<planes {
+                    for p in 0..<(g.shape[0] * channels) {
                         for i in 0..<h {
                             let r0 = gp + p * 4 * h * w + 2 * i * 2 * w, r1 = r0 + 2 * w
                             for j in 0..<w { dx[p * h * w + i * w + j] = r0[2 * j] + r0[2 * j + 1] + r1[2 * j] + r1[2 * j + 1] }

@@ -50,10 +50,15 @@ extension Tensor {
         let x = detached(), wantX = requiresGradient
         let wantW = weight?.requiresGradient ?? false, wantB = bias?.requiresGradient ?? false
         let hasW = weight != nil, hasB = bias != nil
-        return y.recorded(inputs: inputs) { g in
+        let full = geo, fullStats = stats
+        return y.recorded(inputs: inputs, takesLeadingRows: true) { g in
+            // A gradient of the leading samples only (LeadingRows.swift) runs on those samples, with their statistics.
+            let geo = GroupGeometry(samples: g.shape[0], channels: c, groups: groupCount, spatial: full.spatial)
+            let stats = geo.jobs == full.jobs ? fullStats
+                : Array(fullStats[..<geo.jobs]) + Array(fullStats[full.jobs..<(full.jobs + geo.jobs)])
             // silu needs a dL/dz buffer even when x wants no gradient; dx reuses it.
             // Every value of dx is written by the kernel.
-            var dx = [Float](unsafeUninitializedCapacity: (wantX || silu) ? x.count : 0) { _, n in n = (wantX || silu) ? x.count : 0 }
+            var dx = [Float](unsafeUninitializedCapacity: (wantX || silu) ? g.count : 0) { _, n in n = (wantX || silu) ? g.count : 0 }
             var sums = [Double](repeating: 0, count: (wantW || wantB) ? 2 * geo.samples * c : 0)
             g.storage.withUnsafeBufferPointer { g in x.storage.withUnsafeBufferPointer { x in
                 w.withUnsafeBufferPointer { w in b.withUnsafeBufferPointer { b in stats.withUnsafeBufferPointer { st in
@@ -75,7 +80,7 @@ extension Tensor {
                     }
                 }
             }
-            var grads: [Tensor?] = [wantX ? Tensor(shape: x.shape, storage: dx) : nil]
+            var grads: [Tensor?] = [wantX ? Tensor(shape: g.shape, storage: dx) : nil]
             if hasW { grads.append(wantW ? perChannel(1) : nil) }
             if hasB { grads.append(wantB ? perChannel(0) : nil) }
             return grads
@@ -194,8 +199,13 @@ extension Tensor {
         let inputs = [self] + [weight, bias].compactMap { $0 }
         let x = detached(), wantX = requiresGradient, shapeW = weight?.shape, shapeB = bias?.shape
         let wantW = weight?.requiresGradient ?? false, wantB = bias?.requiresGradient ?? false
-        return y.recorded(inputs: inputs) { g in
-            var dx = [Float](repeating: 0, count: wantX ? x.count : 0)
+        let allRows = rows, allStats = stats
+        // A gradient of the leading samples only (LeadingRows.swift) runs on their rows, with their statistics;
+        // the first axis must then be outside the normalized ones.
+        return y.recorded(inputs: inputs, takesLeadingRows: normalizedRank < rank) { g in
+            let rows = m == 0 ? 0 : g.count / m
+            let stats = rows == allRows ? allStats : Array(allStats[..<rows]) + Array(allStats[allRows..<(allRows + rows)])
+            var dx = [Float](repeating: 0, count: wantX ? g.count : 0)
             var dw = [Float](repeating: 0, count: wantW ? m : 0), db = [Float](repeating: 0, count: wantB ? m : 0)
             g.storage.withUnsafeBufferPointer { g in x.storage.withUnsafeBufferPointer { x in stats.withUnsafeBufferPointer { st in
                 let g = g.baseAddress!, x = x.baseAddress!, st = st.baseAddress!
@@ -218,7 +228,7 @@ extension Tensor {
                     } }
                 }
             } } }
-            var grads: [Tensor?] = [wantX ? Tensor(shape: x.shape, storage: dx) : nil]
+            var grads: [Tensor?] = [wantX ? Tensor(shape: g.shape, storage: dx) : nil]
             if let shapeW { grads.append(wantW ? Tensor(shape: inner, storage: dw).summed(toShape: shapeW) : nil) }
             if let shapeB { grads.append(wantB ? Tensor(shape: inner, storage: db).summed(toShape: shapeB) : nil) }
             return grads
