@@ -7,16 +7,27 @@ import CKDatasets
 import CKTestSupport
 
 final class StackedPairTests: XCTestCase {
-    /// The iCT loss and every parameter's gradient, with student and teacher stacked or in two passes, from the
-    /// same draws.
-    private func lossAndGradients(_ network: some Backbone, batch: Tensor, stacked: Bool) -> (loss: Float, gradients: [Tensor]) {
+    /// A loss and every parameter's gradient, with student and teacher stacked or in two passes, from the same draws.
+    private func lossAndGradients(_ network: some Backbone, stacked: Bool,
+                                  _ loss: (inout SplitMix64) -> Tensor) -> (loss: Float, gradients: [Tensor]) {
         let saved = ConsistencyPair.stacksPasses
         ConsistencyPair.stacksPasses = stacked
         defer { ConsistencyPair.stacksPasses = saved }
         var rng = SplitMix64(seed: 9)
-        let loss = ictLoss(network: network, batch: batch, step: 60, config: ICTConfig(totalSteps: 100), tables: SigmaPairTables(),
-                           rng: &rng).loss
-        return (loss.scalar, Tape.gradients(of: loss, wrt: network.parameters.map(\.value)))
+        let value = loss(&rng)
+        return (value.scalar, Tape.gradients(of: value, wrt: network.parameters.map(\.value)))
+    }
+
+    private func assertStackedIsSeparate(_ name: String, _ network: some Backbone, _ loss: (inout SplitMix64) -> Tensor,
+                                         file: StaticString = #filePath, line: UInt = #line) {
+        let stacked = lossAndGradients(network, stacked: true, loss)
+        let separate = lossAndGradients(network, stacked: false, loss)
+        XCTAssertEqual(stacked.loss, separate.loss, accuracy: 1e-5 * abs(separate.loss), name, file: file, line: line)
+        XCTAssertGreaterThan(abs(separate.loss), 0, name, file: file, line: line)
+        for (k, (a, b)) in zip(stacked.gradients, separate.gradients).enumerated() {
+            let (difference, norm) = l2Difference(a.storage, b.storage)
+            XCTAssertLessThanOrEqual(difference, 1e-4 * max(norm, 1e-6), "\(name): \(network.parameters[k].name)", file: file, line: line)
+        }
     }
 
     /// Every network the consistency pair trains, one class-conditional: the same loss and gradients either way.
@@ -35,13 +46,29 @@ final class StackedPairTests: XCTestCase {
             ("latent-net", ModelName.latentNet.make(rng: &rng), Tensor.normal(shape: [4, 4, 7, 7], rng: &rng)),
         ]
         for (name, network, batch) in networks {
-            let stacked = lossAndGradients(network, batch: batch, stacked: true)
-            let separate = lossAndGradients(network, batch: batch, stacked: false)
-            XCTAssertEqual(stacked.loss, separate.loss, accuracy: 1e-5 * abs(separate.loss), name)
-            XCTAssertGreaterThan(abs(separate.loss), 0, name)
-            for (k, (a, b)) in zip(stacked.gradients, separate.gradients).enumerated() {
-                let (difference, norm) = l2Difference(a.storage, b.storage)
-                XCTAssertLessThanOrEqual(difference, 1e-4 * max(norm, 1e-6), "\(name): \(network.parameters[k].name)")
+            assertStackedIsSeparate(name, network) { rng in
+                ictLoss(network: network, batch: batch, step: 60, config: ICTConfig(totalSteps: 100), tables: SigmaPairTables(),
+                        rng: &rng).loss
+            }
+        }
+    }
+
+    /// ECT's student and target (f at r, masked where r = 0) the same way, following the data's noise lines and
+    /// a teacher's ODE. At step 10 of 100 some of the eight levels t have r = 0 and some not.
+    func testStackedECTGivesTheTwoPassesLossAndGradients() {
+        var rng = SplitMix64(seed: 6)
+        let network = ModelName.unetXS.make(sampleShape: Shapes.sampleShape, rng: &rng)
+        let teacherNetwork = ModelName.unetXS.make(sampleShape: Shapes.sampleShape, rng: &rng)
+        let batch = Shapes.batch(count: 8, seed: 8)
+        let p = Preconditioning()
+        let teacher: (Tensor, [Float]) -> Tensor = { x, sigma in p.edmDenoiser(teacherNetwork, x, sigma: sigma) }
+        var levels = SplitMix64(seed: 9)
+        let r = (0..<8).map { _ in ECTConfig().r(t: min(max(exp(ECTConfig().pMean + ECTConfig().pStd * levels.normalDouble()), 0.002), 80),
+                                                   stage: ECTConfig().stage(step: 10, iterations: 100)) }
+        XCTAssertTrue(r.contains(0) && r.contains { $0 > 0 }, "the draws mix r = 0 and r > 0: \(r)")
+        for (name, teacher) in [("ECT", nil), ("ECT following a teacher", teacher)] {
+            assertStackedIsSeparate(name, network) { rng in
+                ectLoss(network: network, batch: batch, step: 10, iterations: 100, config: ECTConfig(), teacher: teacher, rng: &rng).loss
             }
         }
     }

@@ -113,23 +113,29 @@ public func ectLoss(network: some Backbone, batch: Tensor, step: Int, iterations
     let rDouble = tDouble.map { config.r(t: $0, stage: stage) }
     let t = tDouble.map(Float.init), r = rDouble.map(Float.init)
     let xt = addNoise(x, z, sigma: t)
-    let student = p.edmDenoiser(network, xt, sigma: t)
-    let target = Tape.withoutRecording { () -> Tensor in
-        // Samples with r = 0 are evaluated at a placeholder level, then masked: f(x, 0) = x gives the data
-        // itself there, or with a teacher its denoised x_t (where its Euler step to 0 lands).
-        let safe = r.map { $0 > 0 ? $0 : 1 }
-        let xr: Tensor, atZero: Tensor
-        if let teacher {
-            atZero = teacher(xt, t)
-            xr = xt - (xt - atZero) * perSample(zip(t, r).map { t, r in (t - r) / t }, rank: x.rank)
+    // Samples with r = 0 are evaluated at a placeholder level, then masked: f(x, 0) = x gives the data
+    // itself there, or with a teacher its denoised x_t (where its Euler step to 0 lands).
+    let safe = r.map { $0 > 0 ? $0 : 1 }
+    let (xr, atZero) = Tape.withoutRecording { () -> (Tensor, Tensor) in
+        guard let teacher else { return (addNoise(x, z, sigma: safe), x) }
+        let atZero = teacher(xt, t)
+        return (xt - (xt - atZero) * perSample(zip(t, r).map { t, r in (t - r) / t }, rank: x.rank), atZero)
+    }
+    let student: Tensor, target: Tensor
+    if !r.contains(where: { $0 > 0 }) {
+        (student, target) = (p.edmDenoiser(network, xt, sigma: t), atZero)
+    } else {
+        // As in consistencyPair: one stacked batch, students first, unless the two passes are asked for.
+        let f: Tensor
+        if ConsistencyPair.stacksPasses {
+            let both = p.edmDenoiser(network.forStackedRows(), Tensor.concatenate([xt, xr], axis: 0), sigma: t + safe)
+            (student, f) = (both.leadingRows(n), both.detachedRows(n..<2 * n))
         } else {
-            xr = addNoise(x, z, sigma: safe)
-            atZero = x
+            student = p.edmDenoiser(network, xt, sigma: t)
+            f = Tape.withoutRecording { p.edmDenoiser(network, xr, sigma: safe) }
         }
-        guard r.contains(where: { $0 > 0 }) else { return atZero }
-        let f = p.edmDenoiser(network, xr, sigma: safe)
         let mask = perSample(r.map { $0 > 0 ? 1 : 0 }, rank: x.rank)
-        return f * mask + atZero * (1 - mask)
+        target = f * mask + atZero * (1 - mask)
     }
     let c = config.huberC ?? ictHuberC(sampleSize: x.count / n)
     let weights = zip(tDouble, rDouble).map { t, r in
