@@ -51,9 +51,13 @@ public struct ConsistencyPair {
     public var studentSigmas: [Float] { indices.map { Float(table.sigmas[$0 + 1]) } }
     public var lambdas: Tensor { Tensor(shape: [indices.count], storage: indices.map { Float(table.lambdas[$0]) }) }
 
-    /// Whether student and teacher run as one batch (the default) or as two passes; `CK_PAIR_PASSES=two` picks
-    /// the two passes, so that both can be timed in one build. Tests set it directly.
+    /// Whether student and teacher run as one batch where the network takes it (`stacksConsistencyPairs`, the
+    /// default) or always as two passes; `CK_PAIR_PASSES=two` picks the two passes, so that both can be timed in
+    /// one build. Tests set it directly.
     nonisolated(unsafe) public static var stacksPasses = ProcessInfo.processInfo.environment["CK_PAIR_PASSES"] != "two"
+
+    /// Whether this network's pairs run stacked.
+    static func stacks(_ network: some Backbone) -> Bool { stacksPasses && network.stacksConsistencyPairs }
 }
 
 /// Student and teacher as one batch, the students' rows first: one product per layer for both instead of two,
@@ -87,7 +91,7 @@ public func consistencyPair(network: some Backbone, batch: Tensor, step: Int, co
     let x = shard.rows(batch), z = shard.rows(allNoise), indices = shard.values(allIndices)
     let sigmaTeacher = indices.map { Float(table.sigmas[$0]) }
     let sigmaStudent = indices.map { Float(table.sigmas[$0 + 1]) }
-    let (student, teacher) = ConsistencyPair.stacksPasses
+    let (student, teacher) = ConsistencyPair.stacks(network)
         ? stackedPasses(network, x, z, student: sigmaStudent, teacher: sigmaTeacher, config.preconditioning)
         : separatePasses(network, x, z, student: sigmaStudent, teacher: sigmaTeacher, config.preconditioning)
     return ConsistencyPair(student: student, teacher: teacher, indices: indices, table: table, allIndices: allIndices, shard: shard)

@@ -13,12 +13,19 @@ public protocol Backbone: Layer {
     /// Classes a class-conditional network knows (0: unconditional). Labels are 0..<classCount, and
     /// classCount itself for "no class".
     var classCount: Int { get }
+    /// Whether a consistency pair's student and teacher run through this network as one stacked batch
+    /// (CKConsistency/ConsistencyPairs.swift) rather than in two passes.
+    var stacksConsistencyPairs: Bool { get }
     /// scaledInput: (N, sampleShape...), sigma: (N), target: (N) exactly when `conditionsOnTarget`,
     /// labels: N labels or nil (a conditional network then takes every row as "no class") -> (N, sampleShape...)
     func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?, labels: [Int]?) -> Tensor
 }
 
 extension Backbone {
+    /// Stacked by default: one product per layer instead of two, measured faster on mlp-toy (0.90 of the step),
+    /// unet-s (0.92) and latent-net (0.96) at two threads.
+    public var stacksConsistencyPairs: Bool { true }
+
     public func callAsFunction(_ scaledInput: Tensor, sigma: Tensor, target: Tensor?) -> Tensor {
         self(scaledInput, sigma: sigma, target: target, labels: nil)
     }

@@ -61,6 +61,7 @@ public struct LabelledNetwork: Backbone {
     public var conditionsOnTarget: Bool { base.conditionsOnTarget }
     public var outputWeight: Parameter { base.outputWeight }
     public var classCount: Int { base.classCount }
+    public var stacksConsistencyPairs: Bool { base.stacksConsistencyPairs }
     public var parameters: [Parameter] { base.parameters }
 
     /// The labels for a call on `count` rows.

@@ -20,6 +20,7 @@ final class StackedPairTests: XCTestCase {
 
     private func assertStackedIsSeparate(_ name: String, _ network: some Backbone, _ loss: (inout SplitMix64) -> Tensor,
                                          file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(network.stacksConsistencyPairs, "\(name) runs its pairs stacked", file: file, line: line)
         let stacked = lossAndGradients(network, stacked: true, loss)
         let separate = lossAndGradients(network, stacked: false, loss)
         XCTAssertEqual(stacked.loss, separate.loss, accuracy: 1e-5 * abs(separate.loss), name, file: file, line: line)
@@ -42,7 +43,7 @@ final class StackedPairTests: XCTestCase {
         let networks: [(String, any Backbone, Tensor)] = [
             ("mlp-toy", ModelName.mlpToy.make(rng: &rng), Tensor.normal(shape: [6, 2], rng: &rng)),
             ("class-conditional mlp-toy", conditional, Tensor.normal(shape: [6, 2], rng: &rng)),
-            ("unet-xs", ModelName.unetXS.make(sampleShape: Shapes.sampleShape, rng: &rng), Shapes.batch(count: 4, seed: 3)),
+            ("unet-s", ModelName.unetS.make(sampleShape: Shapes.sampleShape, rng: &rng), Shapes.batch(count: 4, seed: 3)),
             ("latent-net", ModelName.latentNet.make(rng: &rng), Tensor.normal(shape: [4, 4, 7, 7], rng: &rng)),
         ]
         for (name, network, batch) in networks {
@@ -57,7 +58,7 @@ final class StackedPairTests: XCTestCase {
     /// a teacher's ODE. At step 10 of 100 some of the eight levels t have r = 0 and some not.
     func testStackedECTGivesTheTwoPassesLossAndGradients() {
         var rng = SplitMix64(seed: 6)
-        let network = ModelName.unetXS.make(sampleShape: Shapes.sampleShape, rng: &rng)
+        let network = ModelName.unetS.make(sampleShape: Shapes.sampleShape, rng: &rng)
         let teacherNetwork = ModelName.unetXS.make(sampleShape: Shapes.sampleShape, rng: &rng)
         let batch = Shapes.batch(count: 8, seed: 8)
         let p = Preconditioning()
@@ -71,5 +72,17 @@ final class StackedPairTests: XCTestCase {
                 ectLoss(network: network, batch: batch, step: 10, iterations: 100, config: ECTConfig(), teacher: teacher, rng: &rng).loss
             }
         }
+    }
+
+    /// Half-width unet-xs keeps the two passes (measured slower stacked), a class-conditional network does what
+    /// its base does, the other networks stack.
+    func testWhichNetworksStack() {
+        var rng = SplitMix64(seed: 1)
+        XCTAssertFalse(ModelName.unetXS.make(sampleShape: Shapes.sampleShape, rng: &rng).stacksConsistencyPairs)
+        XCTAssertFalse(LabelledNetwork(ModelName.unetXS.make(classCount: 2, rng: &rng), labels: .every(0)).stacksConsistencyPairs)
+        for name in [ModelName.mlpToy, .unetS, .latentNet, .latentNetGN] {
+            XCTAssertTrue(name.make(rng: &rng).stacksConsistencyPairs, name.rawValue)
+        }
+        XCTAssertTrue(LabelledNetwork(ModelName.unetS.make(classCount: 2, rng: &rng), labels: .every(0)).stacksConsistencyPairs)
     }
 }

@@ -125,9 +125,9 @@ public func ectLoss(network: some Backbone, batch: Tensor, step: Int, iterations
     if !r.contains(where: { $0 > 0 }) {
         (student, target) = (p.edmDenoiser(network, xt, sigma: t), atZero)
     } else {
-        // As in consistencyPair: one stacked batch, students first, unless the two passes are asked for.
+        // As in consistencyPair: one stacked batch, students first, where the network takes it.
         let f: Tensor
-        if ConsistencyPair.stacksPasses {
+        if ConsistencyPair.stacks(network) {
             let both = p.edmDenoiser(network.forStackedRows(), Tensor.concatenate([xt, xr], axis: 0), sigma: t + safe)
             (student, f) = (both.leadingRows(n), both.detachedRows(n..<2 * n))
         } else {
