@@ -75,10 +75,10 @@ public struct UNetS: Backbone {
     public var sampleShape: [Int] { [channels, imageSize, imageSize] }
     public var conditionsOnTarget: Bool { semb != nil }
     public var classCount: Int { cemb?.classCount ?? 0 }
-    /// Not at half width (unet-xs): its products are small beside the memory-bound kernels, and the teacher's
-    /// unrecorded pass reuses buffers still in cache where a stacked batch keeps twice the activations (measured:
-    /// the unet-xs bench step 1.03-1.08 of the two passes', the ten-minute recipe's unconditional ECT phase
-    /// 7.98-8.39 against 8.54-9.66 it/s).
+    /// Not at half width (unet-xs), where it was slower: the unet-xs bench step 1.03-1.08 of the two passes', the
+    /// ten-minute recipe's unconditional ECT phase 7.98-8.39 against 8.54-9.66 it/s. Likely (not profiled): its
+    /// products are small beside the memory-bound kernels, and the teacher's unrecorded pass reuses buffers still
+    /// in cache where a stacked batch keeps twice the activations.
     public var stacksConsistencyPairs: Bool { width >= 32 }
     public var outputWeight: Parameter { convOut.weight }
 
