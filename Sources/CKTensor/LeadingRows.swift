@@ -9,10 +9,7 @@ extension Tensor {
     /// The first `count` rows (a copy). Differentiable: the gradient it sends back covers only those rows.
     public func leadingRows(_ count: Int) -> Tensor {
         precondition(rank >= 1 && (0...shape[0]).contains(count), "leadingRows: \(count) rows of \(shape)")
-        var outShape = shape
-        outShape[0] = count
-        let y = Tensor(shape: outShape, storage: Array(storage[..<(count * shape.dropFirst().reduce(1, *))]))
-        return y.recorded(inputs: [self], takesLeadingRows: true) { g in [g] }
+        return detachedRows(0..<count).recorded(inputs: [self], takesLeadingRows: true) { g in [g] }
     }
 
     /// Rows `range` of the first axis, off the graph (a stop-gradient copy).
@@ -53,12 +50,7 @@ extension Tensor {
     /// self[rows of other] += other, for `other` covering self's leading rows.
     private mutating func addLeading(_ other: Tensor) {
         precondition(other.coversLeadingRows(of: shape), "addGradient: \(other.shape) does not cover rows of \(shape)")
-        let n = other.count
-        storage.withUnsafeMutableBufferPointer { a in
-            other.storage.withUnsafeBufferPointer { b in
-                for i in 0..<n { a[i] += b[i] }
-            }
-        }
+        addToLeadingValues(other)
     }
 
     /// Rows of this gradient of an op's output (shape `output`), seen by an operand of shape `operand`: the operand's
@@ -85,13 +77,6 @@ extension Tensor {
     func zipMap<F: BinaryFunction>(leadingRowsOf other: Tensor, _ f: F) -> Tensor {
         if shape == other.shape { return zipMap(other, f) }
         precondition(coversLeadingRows(of: other.shape), "zipMap: \(shape) is not the leading rows of \(other.shape)")
-        return Tensor(shape: shape) { out in
-            storage.withUnsafeBufferPointer { pa in
-                other.storage.withUnsafeBufferPointer { pb in
-                    let o = out.baseAddress!, x = pa.baseAddress!, y = pb.baseAddress!
-                    Parallel.forEachChunk(out.count) { r in binaryLoop(f, x, y, o, r) }
-                }
-            }
-        }
+        return leadingValues(self, other, shape: shape, f)
     }
 }

@@ -121,7 +121,12 @@ extension Tensor {
     /// self += other (same shape), without recording. Used to sum gradients.
     public mutating func addInPlace(_ other: Tensor) {
         precondition(shape == other.shape, "addInPlace: \(shape) vs \(other.shape)")
-        let n = count
+        addToLeadingValues(other)
+    }
+
+    /// self's first `other.count` values += other's values.
+    mutating func addToLeadingValues(_ other: Tensor) {
+        let n = other.count
         storage.withUnsafeMutableBufferPointer { a in
             other.storage.withUnsafeBufferPointer { b in
                 for i in 0..<n { a[i] += b[i] }

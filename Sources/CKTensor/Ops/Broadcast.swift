@@ -78,16 +78,7 @@ struct First: BinaryFunction {
 /// Elementwise `op(a, b)` with broadcasting; no recording (callers add the pullback).
 @inline(__always)
 func broadcastBinary<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ name: String, _ op: F) -> Tensor {
-    if a.shape == b.shape {
-        return Tensor(shape: a.shape) { out in
-            a.storage.withUnsafeBufferPointer { pa in
-                b.storage.withUnsafeBufferPointer { pb in
-                    let o = out.baseAddress!, x = pa.baseAddress!, y = pb.baseAddress!
-                    Parallel.forEachChunk(out.count) { r in binaryLoop(op, x, y, o, r) }
-                }
-            }
-        }
-    }
+    if a.shape == b.shape { return leadingValues(a, b, shape: a.shape, op) }
     guard let shape = broadcastShape(a.shape, b.shape) else {
         preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
     }
@@ -96,6 +87,19 @@ func broadcastBinary<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ name: String
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 broadcastLoop(op, loop, pa.baseAddress!, pb.baseAddress!, out.baseAddress!)
+            }
+        }
+    }
+}
+
+/// `op` of the first `count(shape)` values of `a` and of `b`, value by value, as a tensor of `shape`.
+@inline(__always)
+func leadingValues<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, shape: [Int], _ op: F) -> Tensor {
+    Tensor(shape: shape) { out in
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                let o = out.baseAddress!, x = pa.baseAddress!, y = pb.baseAddress!
+                Parallel.forEachChunk(out.count) { r in binaryLoop(op, x, y, o, r) }
             }
         }
     }

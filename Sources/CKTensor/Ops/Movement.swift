@@ -48,9 +48,7 @@ extension Tensor {
     public func slice(_ range: Range<Int>) -> Tensor {
         precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0], "slice: \(range) of \(shape)")
         let inner = shape.dropFirst().reduce(1, *)
-        var outShape = shape
-        outShape[0] = range.count
-        let y = Tensor(shape: outShape, storage: Array(storage[(range.lowerBound * inner)..<(range.upperBound * inner)]))
+        let y = detachedRows(range)
         let fullShape = shape
         return y.recorded(inputs: [self]) { g in
             var full = [Float](repeating: 0, count: fullShape.reduce(1, *))

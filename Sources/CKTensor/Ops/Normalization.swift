@@ -54,8 +54,7 @@ extension Tensor {
         return y.recorded(inputs: inputs, takesLeadingRows: true) { g in
             // A gradient of the leading samples only (LeadingRows.swift) runs on those samples, with their statistics.
             let geo = GroupGeometry(samples: g.shape[0], channels: c, groups: groupCount, spatial: full.spatial)
-            let stats = geo.jobs == full.jobs ? fullStats
-                : Array(fullStats[..<geo.jobs]) + Array(fullStats[full.jobs..<(full.jobs + geo.jobs)])
+            let stats = leadingStatistics(fullStats, of: full.jobs, first: geo.jobs)
             // silu needs a dL/dz buffer even when x wants no gradient; dx reuses it.
             // Every value of dx is written by the kernel.
             var dx = [Float](unsafeUninitializedCapacity: (wantX || silu) ? g.count : 0) { _, n in n = (wantX || silu) ? g.count : 0 }
@@ -204,7 +203,7 @@ extension Tensor {
         // the first axis must then be outside the normalized ones.
         return y.recorded(inputs: inputs, takesLeadingRows: normalizedRank < rank) { g in
             let rows = m == 0 ? 0 : g.count / m
-            let stats = rows == allRows ? allStats : Array(allStats[..<rows]) + Array(allStats[allRows..<(allRows + rows)])
+            let stats = leadingStatistics(allStats, of: allRows, first: rows)
             var dx = [Float](repeating: 0, count: wantX ? g.count : 0)
             var dw = [Float](repeating: 0, count: wantW ? m : 0), db = [Float](repeating: 0, count: wantB ? m : 0)
             g.storage.withUnsafeBufferPointer { g in x.storage.withUnsafeBufferPointer { x in stats.withUnsafeBufferPointer { st in
@@ -254,6 +253,12 @@ func layerNormBackwardX(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ 
             for i in 0..<m { dp[i] = r * gp[i] * w[i] - c2 - (xp[i] - mu) * c3 }
         }
     }
+}
+
+/// Statistics laid out (2, total) (means, then rstds) cut to their first `first` of each, for a backward on the
+/// leading samples only (LeadingRows.swift).
+func leadingStatistics(_ stats: [Float], of total: Int, first: Int) -> [Float] {
+    first == total ? stats : Array(stats[..<first]) + Array(stats[total..<(total + first)])
 }
 
 // MARK: - Kernel helpers: eight lanes at a time
