@@ -1,13 +1,23 @@
 // Matrix products: the one place that calls cblas_sgemm. Linear layers (y = x W^T + b) live here too.
 import COpenBLAS
+import CKGemm
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// C = alpha * op(A) * op(B) + beta * C, row-major; op(X) is X or its transpose.
-/// A is (M x K) after op, B is (K x N) after op, C is (M x N).
+/// A is (M x K) after op, B is (K x N) after op, C is (M x N). A product that runs on one thread (inside a
+/// piece of a batch, at one thread, or too small to split) runs `ck_sgemm` where the CPU has AVX-512.
 @inline(__always)
 public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                  b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let serial = Parallel.threadCount == 1 || Parallel.blasIsSerial || m * n * k < Parallel.serialGEMMWork
+    if serial, alpha == 1, beta == 0 || beta == 1, OwnGEMM.runs {
+        ck_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, beta == 1 ? 1 : 0, c, ldc)
+        return
+    }
     let call = {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -17,6 +27,18 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     } else {
         call()
     }
+}
+
+/// Whether single-thread products run our AVX-512 kernel (`ck_sgemm`) rather than OpenBLAS.
+public enum OwnGEMM {
+    /// Whether this build and CPU have the kernel.
+    public static let available = ck_gemm_available() == 1
+
+    /// CK_GEMM=openblas keeps OpenBLAS for every product, for A/B timing; tests set it.
+    nonisolated(unsafe) public static var runs: Bool = {
+        if let raw = getenv("CK_GEMM"), String(cString: raw) == "openblas" { return false }
+        return available
+    }()
 }
 
 extension Tensor {

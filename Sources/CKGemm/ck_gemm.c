@@ -1,0 +1,134 @@
+// Single-thread products for the shapes a piece of a batch runs (CoreShards): a few hundred rows against a few
+// hundred columns. OpenBLAS repacks both operands on every call, which took 13% of an mlp-toy step; here only a
+// 32-column panel of B is copied (L1-sized and contiguous, since B's rows 1 KB apart fall into a few L1 sets), and
+// A is read in place, one broadcast per row and step of k.
+#include "ck_gemm.h"
+#include <stdlib.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int ck_gemm_available(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return known;
+}
+
+#define KERNEL static inline __attribute__((always_inline, target("avx512f")))
+enum { panel_columns = 32, most_rows = 12, depth_block = 256 };
+
+/// rows x 32 of C from a depth-long stretch: A(i, p) = a[i * row_step + p * depth_step], B's row p at panel + 32 p.
+/// Twelve rows keep 24 accumulators, two B vectors and a broadcast in the 32 registers.
+KERNEL void tile(const int rows, long depth, const float *a, long row_step, long depth_step, const float *panel,
+                 float *c, long ldc, __mmask16 low, __mmask16 high, int accumulate) {
+    __m512 acc_low[most_rows], acc_high[most_rows];
+    for (int i = 0; i < rows; i++) { acc_low[i] = _mm512_setzero_ps(); acc_high[i] = _mm512_setzero_ps(); }
+    for (long p = 0; p < depth; p++) {
+        __m512 b_low = _mm512_loadu_ps(panel + p * panel_columns), b_high = _mm512_loadu_ps(panel + p * panel_columns + 16);
+        const float *ap = a + p * depth_step;
+        for (int i = 0; i < rows; i++) {
+            __m512 ai = _mm512_set1_ps(ap[i * row_step]);
+            acc_low[i] = _mm512_fmadd_ps(ai, b_low, acc_low[i]);
+            acc_high[i] = _mm512_fmadd_ps(ai, b_high, acc_high[i]);
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        if (accumulate) {
+            acc_low[i] = _mm512_add_ps(acc_low[i], _mm512_maskz_loadu_ps(low, ci));
+            acc_high[i] = _mm512_add_ps(acc_high[i], _mm512_maskz_loadu_ps(high, ci + 16));
+        }
+        _mm512_mask_storeu_ps(ci, low, acc_low[i]);
+        _mm512_mask_storeu_ps(ci + 16, high, acc_high[i]);
+    }
+}
+
+/// An 8 x 8 block of B (rows src, src + ls, ...) stored transposed at dst, dst + ld, ...
+KERNEL void transpose8(const float *src, long ls, float *dst, long ld) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ls), r2 = _mm256_loadu_ps(src + 2 * ls);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * ls), r4 = _mm256_loadu_ps(src + 4 * ls), r5 = _mm256_loadu_ps(src + 5 * ls);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * ls), r7 = _mm256_loadu_ps(src + 7 * ls);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3);
+    __m256 t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE), s2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE), s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+/// Columns j0 ..< j0 + width (width <= 32) of op(B)'s rows p0 ..< p0 + depth into panel (32 floats a row, zeros
+/// past width, so the kernel never reads past it).
+KERNEL void pack_panel(int transpose_b, const float *b, long ldb, long p0, long depth, long j0, long width, float *panel) {
+    if (!transpose_b) {
+        __mmask16 low = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
+        __mmask16 high = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
+        for (long p = 0; p < depth; p++) {
+            const float *src = b + (p0 + p) * ldb + j0;
+            _mm512_storeu_ps(panel + p * panel_columns, _mm512_maskz_loadu_ps(low, src));
+            _mm512_storeu_ps(panel + p * panel_columns + 16, _mm512_maskz_loadu_ps(high, src + 16));
+        }
+        return;
+    }
+    // B stored (n, k): the panel's row p is column p0 + p of B's rows j0 ...
+    long whole = width == panel_columns ? depth / 8 * 8 : 0;
+    for (long p = 0; p < whole; p += 8)
+        for (long j = 0; j < panel_columns; j += 8)
+            transpose8(b + (j0 + j) * ldb + p0 + p, ldb, panel + p * panel_columns + j, panel_columns);
+    for (long p = whole; p < depth; p++)
+        for (long j = 0; j < panel_columns; j++)
+            panel[p * panel_columns + j] = j < width ? b[(j0 + j) * ldb + p0 + p] : 0;
+}
+
+#define TILE(r) case r: tile(r, depth, ai, row_step, depth_step, panel, ci, ldc, low, high, accumulate); break;
+
+__attribute__((target("avx512f")))
+void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+              int accumulate, float *c, long ldc) {
+    static __thread float *panel = NULL;
+    static __thread long panel_capacity = 0;
+    if (panel_capacity < depth_block * panel_columns) {
+        free(panel);
+        panel = aligned_alloc(64, sizeof(float) * depth_block * panel_columns);
+        panel_capacity = depth_block * panel_columns;
+    }
+    long row_step = transpose_a ? 1 : lda, a_depth_step = transpose_a ? lda : 1;
+    if (k == 0 && !accumulate)
+        for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
+    for (long p0 = 0; p0 < k; p0 += depth_block) {
+        long depth = k - p0 < depth_block ? k - p0 : depth_block;
+        int adds = accumulate || p0 > 0;
+        for (long j0 = 0; j0 < n; j0 += panel_columns) {
+            long width = n - j0 < panel_columns ? n - j0 : panel_columns;
+            __mmask16 low = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
+            __mmask16 high = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
+            pack_panel(transpose_b, b, ldb, p0, depth, j0, width, panel);
+            const float *a0 = a + p0 * a_depth_step;
+            long depth_step = a_depth_step;
+            long i0 = 0;
+            for (; i0 + most_rows <= m; i0 += most_rows) {
+                const float *ai = a0 + i0 * row_step; float *ci = c + i0 * ldc + j0;
+                tile(most_rows, depth, ai, row_step, depth_step, panel, ci, ldc, low, high, adds);
+            }
+            const float *ai = a0 + i0 * row_step; float *ci = c + i0 * ldc + j0;
+            int accumulate = adds;
+            switch (m - i0) { TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) }
+        }
+    }
+}
+
+#else
+
+int ck_gemm_available(void) { return 0; }
+
+void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+              int accumulate, float *c, long ldc) { abort(); }
+
+#endif

@@ -1,0 +1,101 @@
+// The single-thread AVX-512 products (`ck_sgemm`, behind `gemm`) against a product in Double and against OpenBLAS,
+// at shapes that cover every edge of the kernel: rows not a multiple of its 12, columns not a multiple of 16 or 32,
+// depths past its 256-deep blocks, leading dimensions wider than the operand, accumulation into C.
+import XCTest
+import CKTensor
+import CKTestSupport
+
+final class GEMMTests: XCTestCase {
+    struct Case { let m, n, k: Int; let transposeA, transposeB, accumulate: Bool; let pad: Int }
+
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (12, 32, 256), (13, 33, 257), (37, 45, 29), (64, 256, 256), (128, 256, 256), (256, 256, 64),
+        (5, 2, 300), (130, 17, 513), (11, 16, 8), (24, 48, 7), (3, 100, 1), (40, 9, 1000),
+    ]
+
+    static var cases: [Case] {
+        shapes.enumerated().flatMap { index, s in
+            [false, true].flatMap { ta in [false, true].map { tb in
+                Case(m: s.m, n: s.n, k: s.k, transposeA: ta, transposeB: tb, accumulate: (index + (ta ? 1 : 0)) % 2 == 0,
+                     pad: (index % 3) * 5)
+            } }
+        }
+    }
+
+    /// op(A) op(B) (+ C) through `gemm`, with the operands stored as the case says (rows `pad` wider than needed).
+    func product(_ c: Case, rng: inout SplitMix64) -> (got: [Float], want: [Float], scale: [Double]) {
+        let aRows = c.transposeA ? c.k : c.m, aColumns = c.transposeA ? c.m : c.k
+        let bRows = c.transposeB ? c.n : c.k, bColumns = c.transposeB ? c.k : c.n
+        let lda = aColumns + c.pad, ldb = bColumns + c.pad, ldc = c.n + c.pad
+        let a = (0..<(aRows * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let b = (0..<(bRows * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let start = (0..<(c.m * ldc)).map { _ in Float.random(in: -1...1, using: &rng) }
+        var want = [Float](repeating: 0, count: c.m * c.n), scale = [Double](repeating: 0, count: c.m * c.n)
+        for i in 0..<c.m {
+            for j in 0..<c.n {
+                var sum = c.accumulate ? Double(start[i * ldc + j]) : 0, size = abs(sum)
+                for p in 0..<c.k {
+                    let x = Double(c.transposeA ? a[p * lda + i] : a[i * lda + p])
+                    let y = Double(c.transposeB ? b[j * ldb + p] : b[p * ldb + j])
+                    sum += x * y
+                    size += abs(x * y)
+                }
+                want[i * c.n + j] = Float(sum)
+                scale[i * c.n + j] = size
+            }
+        }
+        var out = start
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, a: pa.baseAddress!, lda: lda,
+                         b: pb.baseAddress!, ldb: ldb, beta: c.accumulate ? 1 : 0, c: pc.baseAddress!, ldc: ldc)
+                }
+            }
+        }
+        for i in 0..<c.m {
+            for j in c.n..<ldc {
+                XCTAssertEqual(out[i * ldc + j], start[i * ldc + j], "\(c): wrote past column n in row \(i)")
+            }
+        }
+        let got = (0..<c.m).flatMap { i in out[(i * ldc)..<(i * ldc + c.n)] }
+        return (got, want, scale)
+    }
+
+    func testOwnKernelMatchesTheProductInDouble() throws {
+        try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512: every product runs in OpenBLAS")
+        let before = OwnGEMM.runs
+        OwnGEMM.runs = true
+        defer { OwnGEMM.runs = before }
+        var rng = SplitMix64(seed: 7)
+        for c in Self.cases {
+            let (got, want, scale) = product(c, rng: &rng)
+            // Float32 products summed in a different order: a few ulps of the sum of magnitudes.
+            var worst = 0.0
+            for i in got.indices { worst = max(worst, abs(Double(got[i]) - Double(want[i])) / max(scale[i], 1e-30)) }
+            XCTAssertLessThan(worst, 4e-7 * Double(c.k).squareRoot() + 1e-7, "\(c)")
+        }
+    }
+
+    func testOwnKernelAndOpenBLASAgree() throws {
+        try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512: every product runs in OpenBLAS")
+        let before = OwnGEMM.runs
+        defer { OwnGEMM.runs = before }
+        for c in Self.cases {
+            var rng = SplitMix64(seed: 11)
+            OwnGEMM.runs = true
+            let own = product(c, rng: &rng).got
+            rng = SplitMix64(seed: 11)
+            OwnGEMM.runs = false
+            let blas = product(c, rng: &rng).got
+            assertClose(own, blas, atol: 2e-5 * Float(c.k).squareRoot(), rtol: 1e-5, "\(c)")
+        }
+    }
+
+    func testTheSameProductTwiceIsTheSame() throws {
+        try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512")
+        let c = Case(m: 130, n: 17, k: 513, transposeA: true, transposeB: true, accumulate: true, pad: 3)
+        var r1 = SplitMix64(seed: 3), r2 = SplitMix64(seed: 3)
+        XCTAssertEqual(product(c, rng: &r1).got, product(c, rng: &r2).got)
+    }
+}
