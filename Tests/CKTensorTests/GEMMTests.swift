@@ -1,8 +1,10 @@
 // The single-thread AVX-512 products (`ck_sgemm`, behind `gemm`) against a product in Double and against OpenBLAS,
 // at shapes that cover every edge of the kernel: rows not a multiple of its 12, columns not a multiple of 16 or 32,
-// depths past its 256-deep blocks, leading dimensions wider than the operand, accumulation into C.
+// depths past its 256-deep blocks, B read in place and packed, leading dimensions wider than the operand,
+// accumulation into C.
 import XCTest
 import CKTensor
+import CKGemm
 import CKTestSupport
 
 final class GEMMTests: XCTestCase {
@@ -10,7 +12,8 @@ final class GEMMTests: XCTestCase {
 
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (12, 32, 256), (13, 33, 257), (37, 45, 29), (64, 256, 256), (128, 256, 256), (256, 256, 64),
-        (5, 2, 300), (130, 17, 513), (11, 16, 8), (24, 48, 7), (3, 100, 1), (40, 9, 1000),
+        (5, 2, 300), (130, 17, 513), (11, 16, 8), (24, 48, 7), (3, 100, 1), (40, 9, 1000), (64, 98, 64), (25, 784, 96),
+        (14, 100, 700),
     ]
 
     static var cases: [Case] {
@@ -22,8 +25,9 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// op(A) op(B) (+ C) through `gemm`, with the operands stored as the case says (rows `pad` wider than needed).
-    func product(_ c: Case, rng: inout SplitMix64) -> (got: [Float], want: [Float], scale: [Double]) {
+    /// op(A) op(B) (+ C) through the kernel itself (`own`) or OpenBLAS (through `gemm`), with the operands stored as
+    /// the case says (rows `pad` wider than needed).
+    func product(_ c: Case, own: Bool, rng: inout SplitMix64) -> (got: [Float], want: [Float], scale: [Double]) {
         let aRows = c.transposeA ? c.k : c.m, aColumns = c.transposeA ? c.m : c.k
         let bRows = c.transposeB ? c.n : c.k, bColumns = c.transposeB ? c.k : c.n
         let lda = aColumns + c.pad, ldb = bColumns + c.pad, ldc = c.n + c.pad
@@ -48,8 +52,16 @@ final class GEMMTests: XCTestCase {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, a: pa.baseAddress!, lda: lda,
-                         b: pb.baseAddress!, ldb: ldb, beta: c.accumulate ? 1 : 0, c: pc.baseAddress!, ldc: ldc)
+                    if own {
+                        ck_sgemm(c.transposeA ? 1 : 0, c.transposeB ? 1 : 0, c.m, c.n, c.k, pa.baseAddress!, lda, pb.baseAddress!, ldb,
+                                 c.accumulate ? 1 : 0, pc.baseAddress!, ldc)
+                    } else {
+                        let before = OwnGEMM.runs
+                        OwnGEMM.runs = false
+                        defer { OwnGEMM.runs = before }
+                        gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, a: pa.baseAddress!,
+                             lda: lda, b: pb.baseAddress!, ldb: ldb, beta: c.accumulate ? 1 : 0, c: pc.baseAddress!, ldc: ldc)
+                    }
                 }
             }
         }
@@ -64,12 +76,9 @@ final class GEMMTests: XCTestCase {
 
     func testOwnKernelMatchesTheProductInDouble() throws {
         try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512: every product runs in OpenBLAS")
-        let before = OwnGEMM.runs
-        OwnGEMM.runs = true
-        defer { OwnGEMM.runs = before }
         var rng = SplitMix64(seed: 7)
         for c in Self.cases {
-            let (got, want, scale) = product(c, rng: &rng)
+            let (got, want, scale) = product(c, own: true, rng: &rng)
             // Float32 products summed in a different order: a few ulps of the sum of magnitudes.
             var worst = 0.0
             for i in got.indices { worst = max(worst, abs(Double(got[i]) - Double(want[i])) / max(scale[i], 1e-30)) }
@@ -79,15 +88,11 @@ final class GEMMTests: XCTestCase {
 
     func testOwnKernelAndOpenBLASAgree() throws {
         try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512: every product runs in OpenBLAS")
-        let before = OwnGEMM.runs
-        defer { OwnGEMM.runs = before }
         for c in Self.cases {
             var rng = SplitMix64(seed: 11)
-            OwnGEMM.runs = true
-            let own = product(c, rng: &rng).got
+            let own = product(c, own: true, rng: &rng).got
             rng = SplitMix64(seed: 11)
-            OwnGEMM.runs = false
-            let blas = product(c, rng: &rng).got
+            let blas = product(c, own: false, rng: &rng).got
             assertClose(own, blas, atol: 2e-5 * Float(c.k).squareRoot(), rtol: 1e-5, "\(c)")
         }
     }
@@ -96,6 +101,32 @@ final class GEMMTests: XCTestCase {
         try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512")
         let c = Case(m: 130, n: 17, k: 513, transposeA: true, transposeB: true, accumulate: true, pad: 3)
         var r1 = SplitMix64(seed: 3), r2 = SplitMix64(seed: 3)
-        XCTAssertEqual(product(c, rng: &r1).got, product(c, rng: &r2).got)
+        XCTAssertEqual(product(c, own: true, rng: &r1).got, product(c, own: true, rng: &r2).got)
+    }
+
+    func transposed(_ t: Tensor) -> Tensor {
+        let rows = t.shape[0], columns = t.shape[1]
+        return Tensor(shape: [columns, rows], storage: (0..<(rows * columns)).map { i in t.storage[(i % rows) * columns + i / rows] })
+    }
+
+    /// `gemm` hands the kernel the products it suits and passes its arguments through: a matmul with each operand
+    /// transposed or not equals OpenBLAS's.
+    func testGemmRoutesSuitableProductsToTheKernel() throws {
+        try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512")
+        XCTAssertTrue(OwnGEMM.suits(columns: 256) && OwnGEMM.suits(columns: 784) && OwnGEMM.suits(columns: 196))
+        XCTAssertFalse(OwnGEMM.suits(columns: 2) || OwnGEMM.suits(columns: 49) || OwnGEMM.suits(columns: 98))
+        var rng = SplitMix64(seed: 5)
+        let x = Tensor(shape: [40, 70], storage: (0..<2800).map { _ in Float.random(in: -1...1, using: &rng) })
+        let y = Tensor(shape: [70, 64], storage: (0..<4480).map { _ in Float.random(in: -1...1, using: &rng) })
+        let before = OwnGEMM.runs
+        defer { OwnGEMM.runs = before }
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = ta ? transposed(x) : x, b = tb ? transposed(y) : y
+            OwnGEMM.runs = true
+            let own = a.matmul(b, transposeSelf: ta, transposeOther: tb).storage
+            OwnGEMM.runs = false
+            let blas = a.matmul(b, transposeSelf: ta, transposeOther: tb).storage
+            assertClose(own, blas, atol: 1e-4, rtol: 1e-5, "transposeSelf \(ta), transposeOther \(tb)")
+        }
     }
 }
