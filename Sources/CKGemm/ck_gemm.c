@@ -15,7 +15,7 @@ int ck_gemm_available(void) {
 }
 
 #define KERNEL static inline __attribute__((always_inline, target("avx512f")))
-enum { panel_columns = 32, most_rows = 12, depth_block = 256 };
+enum { panel_columns = 32, most_rows = 12, depth_block = 256, row_block = 384 };
 
 /// rows x 32 of C (16 when wide is 0) from a depth-long stretch: A(i, p) = a[i * row_step + p * depth_step], B's
 /// row p at panel + p * panel_step (lanes past the width masked off). Twelve rows keep 24 accumulators, two B vectors and a broadcast in the 32 registers.
@@ -104,35 +104,37 @@ KERNEL void panel_rows(const int wide, long m, long depth, const float *a0, long
 __attribute__((target("avx512f")))
 void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
               int accumulate, float *c, long ldc) {
-    static __thread float *panel = NULL;
-    static __thread long panel_capacity = 0;
-    if (panel_capacity < depth_block * panel_columns) {
-        free(panel);
-        panel = aligned_alloc(64, sizeof(float) * depth_block * panel_columns);
-        panel_capacity = depth_block * panel_columns;
-    }
+    float panel[depth_block * panel_columns] __attribute__((aligned(64)));     // 32 KB: L1-sized, on the stack
     long row_step = transpose_a ? 1 : lda, a_depth_step = transpose_a ? lda : 1;
     if (k == 0 && !accumulate)
         for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
-    for (long p0 = 0; p0 < k; p0 += depth_block) {
-        long depth = k - p0 < depth_block ? k - p0 : depth_block;
-        int adds = accumulate || p0 > 0;
+    // Rows in blocks of 384, then panels, then depth: a panel's C tile (384 x 32) stays in L2 across the depth
+    // blocks, and A's block (384 x 256 floats) in L2 across the panels. (Depth outermost re-read all of C per depth
+    // block: `unet-s` sampling at one thread, whose products have thousands of columns, took 1.17x OpenBLAS's time.)
+    for (long i0 = 0; i0 < m; i0 += row_block) {
+        long rows_here = m - i0 < row_block ? m - i0 : row_block;
         for (long j0 = 0; j0 < n; j0 += panel_columns) {
             long width = n - j0 < panel_columns ? n - j0 : panel_columns;
             __mmask16 low = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
             __mmask16 high = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
-            // B's rows are read in place unless they are columns of B, or a multiple of 256 bytes apart (the rows of
-            // a panel then fall into a few L1 sets and evict each other), or B is larger than L2 holds beside A and C
-            // (strided rows from memory: a (64, 784, 576) product took 1.07x OpenBLAS's time in place, 0.95x packed).
-            const float *rows = b + p0 * ldb + j0; long step = ldb;
-            if (transpose_b || ldb % 64 == 0 || k * ldb > 65536) {
-                pack_panel(transpose_b, b, ldb, p0, depth, j0, width, panel);
-                rows = panel; step = panel_columns;
+            for (long p0 = 0; p0 < k; p0 += depth_block) {
+                long depth = k - p0 < depth_block ? k - p0 : depth_block;
+                int adds = accumulate || p0 > 0;
+                // B's rows are read in place unless they are columns of B, or a multiple of 256 bytes apart (the rows
+                // of a panel then fall into a few L1 sets and evict each other), or B is larger than L2 holds beside A
+                // and C (strided rows from memory: a (64, 784, 576) product took 1.07x OpenBLAS's time in place,
+                // 0.95x packed).
+                const float *rows = b + p0 * ldb + j0; long step = ldb;
+                if (transpose_b || ldb % 64 == 0 || k * ldb > 65536) {
+                    pack_panel(transpose_b, b, ldb, p0, depth, j0, width, panel);
+                    rows = panel; step = panel_columns;
+                }
+                const float *a0 = a + i0 * row_step + p0 * a_depth_step;
+                float *c0 = c + i0 * ldc + j0;
+                // A last panel of 16 columns or fewer runs half the multiplies.
+                if (width > 16) panel_rows(1, rows_here, depth, a0, row_step, a_depth_step, rows, step, c0, ldc, low, high, adds);
+                else panel_rows(0, rows_here, depth, a0, row_step, a_depth_step, rows, step, c0, ldc, low, high, adds);
             }
-            const float *a0 = a + p0 * a_depth_step;
-            // A last panel of 16 columns or fewer runs half the multiplies.
-            if (width > 16) panel_rows(1, m, depth, a0, row_step, a_depth_step, rows, step, c + j0, ldc, low, high, adds);
-            else panel_rows(0, m, depth, a0, row_step, a_depth_step, rows, step, c + j0, ldc, low, high, adds);
         }
     }
 }

@@ -1,7 +1,7 @@
 // The single-thread AVX-512 products (`ck_sgemm`, behind `gemm`) against a product in Double and against OpenBLAS,
 // at shapes that cover every edge of the kernel: rows not a multiple of its 12, columns not a multiple of 16 or 32,
-// depths past its 256-deep blocks, B read in place and packed, leading dimensions wider than the operand,
-// accumulation into C.
+// depths past its 256-deep blocks, rows past its 384-row blocks, B read in place and packed, leading dimensions
+// wider than the operand, accumulation into C.
 import XCTest
 import CKTensor
 import CKGemm
@@ -13,7 +13,7 @@ final class GEMMTests: XCTestCase {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (12, 32, 256), (13, 33, 257), (37, 45, 29), (64, 256, 256), (128, 256, 256), (256, 256, 64),
         (5, 2, 300), (130, 17, 513), (11, 16, 8), (24, 48, 7), (3, 100, 1), (40, 9, 1000), (64, 98, 64), (25, 784, 96),
-        (14, 100, 700),
+        (14, 100, 700), (400, 33, 270),
     ]
 
     static var cases: [Case] {
