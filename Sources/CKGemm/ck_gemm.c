@@ -1,7 +1,7 @@
 // Single-thread products for the shapes a piece of a batch runs (CoreShards): a few hundred rows against a few
-// hundred columns. OpenBLAS repacks both operands on every call, which took 13% of an mlp-toy step; here only a
-// 32-column panel of B is copied (L1-sized and contiguous, since B's rows 1 KB apart fall into a few L1 sets), and
-// A is read in place, one broadcast per row and step of k.
+// hundred columns. OpenBLAS repacks both operands on every call, which took 13% of an mlp-toy step; here A is read
+// in place, one broadcast per row and step of depth, and B through one 32-column panel at a time, copied into an
+// L1-sized buffer only where reading it in place would be slow (see ck_sgemm).
 #include "ck_gemm.h"
 #include <stdlib.h>
 
@@ -18,7 +18,8 @@ int ck_gemm_available(void) {
 enum { panel_columns = 32, most_rows = 12, depth_block = 256, row_block = 384 };
 
 /// rows x 32 of C (16 when wide is 0) from a depth-long stretch: A(i, p) = a[i * row_step + p * depth_step], B's
-/// row p at panel + p * panel_step (lanes past the width masked off). Twelve rows keep 24 accumulators, two B vectors and a broadcast in the 32 registers.
+/// row p at panel + p * panel_step (lanes past the width masked off). Twelve rows keep 24 accumulators, two B
+/// vectors and a broadcast in the 32 registers.
 KERNEL void tile(const int rows, const int wide, long depth, const float *a, long row_step, long depth_step,
                  const float *panel, long panel_step, float *c, long ldc, __mmask16 low, __mmask16 high, int accumulate) {
     __m512 acc_low[most_rows], acc_high[most_rows];
