@@ -8,11 +8,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-int ck_gemm_available(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return known;
-}
+int ck_gemm_available(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }      // read once, by OwnGEMM
 
 #define KERNEL static inline __attribute__((always_inline, target("avx512f")))
 enum { panel_columns = 32, most_rows = 12, depth_block = 256, row_block = 384 };
@@ -66,12 +62,17 @@ KERNEL void transpose8(const float *src, long ls, float *dst, long ld) {
     _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
 }
 
-/// Columns j0 ..< j0 + width (width <= 32) of op(B)'s rows p0 ..< p0 + depth into panel (32 floats a row, zeros
-/// past width, so the kernel never reads past it).
-KERNEL void pack_panel(int transpose_b, const float *b, long ldb, long p0, long depth, long j0, long width, float *panel) {
+/// The lanes of a panel's two vectors that hold its first `width` (<= 32) columns.
+KERNEL void column_lanes(long width, __mmask16 *low, __mmask16 *high) {
+    *low = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
+    *high = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
+}
+
+/// Columns j0 ..< j0 + width (width <= 32; `low` and `high` its lanes) of op(B)'s rows p0 ..< p0 + depth into panel
+/// (32 floats a row, zeros past width, so the kernel never reads past it).
+KERNEL void pack_panel(int transpose_b, const float *b, long ldb, long p0, long depth, long j0, long width,
+                       __mmask16 low, __mmask16 high, float *panel) {
     if (!transpose_b) {
-        __mmask16 low = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
-        __mmask16 high = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
         for (long p = 0; p < depth; p++) {
             const float *src = b + (p0 + p) * ldb + j0;
             _mm512_storeu_ps(panel + p * panel_columns, _mm512_maskz_loadu_ps(low, src));
@@ -101,7 +102,6 @@ KERNEL void panel_rows(const int wide, long m, long depth, const float *a0, long
 #undef TILE
 }
 
-
 __attribute__((target("avx512f")))
 void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
               int accumulate, float *c, long ldc) {
@@ -116,8 +116,8 @@ void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const fl
         long rows_here = m - i0 < row_block ? m - i0 : row_block;
         for (long j0 = 0; j0 < n; j0 += panel_columns) {
             long width = n - j0 < panel_columns ? n - j0 : panel_columns;
-            __mmask16 low = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
-            __mmask16 high = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
+            __mmask16 low, high;
+            column_lanes(width, &low, &high);
             for (long p0 = 0; p0 < k; p0 += depth_block) {
                 long depth = k - p0 < depth_block ? k - p0 : depth_block;
                 int adds = accumulate || p0 > 0;
@@ -127,7 +127,7 @@ void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const fl
                 // 0.95x packed).
                 const float *rows = b + p0 * ldb + j0; long step = ldb;
                 if (transpose_b || ldb % 64 == 0 || k * ldb > 65536) {
-                    pack_panel(transpose_b, b, ldb, p0, depth, j0, width, panel);
+                    pack_panel(transpose_b, b, ldb, p0, depth, j0, width, low, high, panel);
                     rows = panel; step = panel_columns;
                 }
                 const float *a0 = a + i0 * row_step + p0 * a_depth_step;
