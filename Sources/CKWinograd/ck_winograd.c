@@ -349,6 +349,138 @@ void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, lo
     gradient_planes(2, g, q, h, w, channels, t, first_plane, end_plane);
 }
 
+// MARK: Output from channels-last products
+
+// When the products run with Cout in the vector lanes (M[e] (tiles, Cout), see winogradForward), a tile's 36 (or
+// 16) products of 8 consecutive channels are 8 consecutive floats: the transform runs on 8 channels of one tile at
+// a time and a 4x4 transpose turns its vectors of channels into each channel's rows.
+
+static const float at43[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+static const float at22[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+
+/// One tile of one channel (the channels past the last group of 8): A^T m A + b, cropped, into plane.
+static void channel_tile(int side, const float *s, long step, float b, float *plane, long h, long w, long ty, long tx) {
+    const int n = side + 2;
+    float m[36], half[4][6];
+    for (int e = 0; e < n * n; e++) m[e] = s[e * step];
+    for (int k = 0; k < side; k++)
+        for (int col = 0; col < n; col++) {
+            float sum = 0;
+            for (int r = 0; r < n; r++) sum += (side == 4 ? at43[k][r] : at22[k][r]) * m[r * n + col];
+            half[k][col] = sum;
+        }
+    for (int k = 0; k < side && side * ty + k < h; k++)
+        for (int p = 0; p < side && side * tx + p < w; p++) {
+            float sum = b;
+            for (int col = 0; col < n; col++) sum += half[k][col] * (side == 4 ? at43[p][col] : at22[p][col]);
+            plane[(side * ty + k) * w + side * tx + p] = sum;
+        }
+}
+
+/// The first `n` (1 ... 4) floats of v to p.
+static inline void store_first(float *p, __m128 v, long n) {
+    if (n >= 4) _mm_storeu_ps(p, v);
+    else _mm_maskstore_ps(p, _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3)), v);
+}
+
+/// 8 channels of one F(4x4) tile: planes[i] is channel i's output plane.
+static inline void f43_channels_tile(const float *s, long step, __m256 b, float *plane, long plane_size, long h, long w,
+                                     long ty, long tx) {
+    __m256 cols[6][4];
+    for (int col = 0; col < 6; col++)
+        f43_at(_mm256_loadu_ps(s + col * step), _mm256_loadu_ps(s + (6 + col) * step), _mm256_loadu_ps(s + (12 + col) * step),
+               _mm256_loadu_ps(s + (18 + col) * step), _mm256_loadu_ps(s + (24 + col) * step),
+               _mm256_loadu_ps(s + (30 + col) * step), cols[col]);
+    const long n = w - 4 * tx < 4 ? w - 4 * tx : 4;
+    for (int k = 0; k < 4 && 4 * ty + k < h; k++) {
+        __m256 o[4];
+        f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
+        for (int p = 0; p < 4; p++) o[p] = _mm256_add_ps(o[p], b);
+        transpose_halves(&o[0], &o[1], &o[2], &o[3]);     // o[i]: channel i's 4 columns | channel i + 4's
+        float *row = plane + (4 * ty + k) * w + 4 * tx;
+        for (int i = 0; i < 4; i++) {
+            store_first(row + i * plane_size, _mm256_castps256_ps128(o[i]), n);
+            store_first(row + (i + 4) * plane_size, _mm256_extractf128_ps(o[i], 1), n);
+        }
+    }
+}
+
+/// Two floats of a 128-bit vector (its low pair, or its high pair when `high`) to p, or only the first when n is 1.
+static inline void store_pair(float *p, __m128 v, int high, long n) {
+    if (high) v = _mm_movehl_ps(v, v);
+    if (n >= 2) _mm_storel_pi((__m64 *)p, v); else _mm_store_ss(p, v);
+}
+
+/// 8 channels of one F(2x2) tile.
+static inline void f22_channels_tile(const float *s, long step, __m256 b, float *plane, long plane_size, long h, long w,
+                                     long ty, long tx) {
+    __m256 top[4], bottom[4];
+    for (int col = 0; col < 4; col++) {
+        __m256 m0 = _mm256_loadu_ps(s + col * step), m1 = _mm256_loadu_ps(s + (4 + col) * step);
+        __m256 m2 = _mm256_loadu_ps(s + (8 + col) * step), m3 = _mm256_loadu_ps(s + (12 + col) * step);
+        top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    const long n = w - 2 * tx < 2 ? w - 2 * tx : 2;
+    for (int k = 0; k < 2 && 2 * ty + k < h; k++) {
+        const __m256 *r = k == 0 ? top : bottom;
+        __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
+        __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
+        // lo: channels 0, 1 | 4, 5 as (even, odd) pairs; hi: 2, 3 | 6, 7
+        __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+        float *row = plane + (2 * ty + k) * w + 2 * tx;
+        __m128 lo0 = _mm256_castps256_ps128(lo), lo1 = _mm256_extractf128_ps(lo, 1);
+        __m128 hi0 = _mm256_castps256_ps128(hi), hi1 = _mm256_extractf128_ps(hi, 1);
+        store_pair(row, lo0, 0, n); store_pair(row + plane_size, lo0, 1, n);
+        store_pair(row + 2 * plane_size, hi0, 0, n); store_pair(row + 3 * plane_size, hi0, 1, n);
+        store_pair(row + 4 * plane_size, lo1, 0, n); store_pair(row + 5 * plane_size, lo1, 1, n);
+        store_pair(row + 6 * plane_size, hi1, 0, n); store_pair(row + 7 * plane_size, hi1, 1, n);
+    }
+}
+
+/// y plane q = A^T m A + bias[q] per tile, cropped to h x w, from products stored channels last: point e, tile
+/// `tile` of the chunk, channel c at m[(e t + tile) channels + c]. Row of tiles by row of tiles; in each, the
+/// channels of planes first ..< end 8 at a time (the rest one at a time), each group along the row. A row's
+/// products (a few dozen KB) stay in L1 across its groups, and a group writes 8 planes' rows in order. (Tile by
+/// tile with all channels inside, writing to every plane at once, took 1.6x the (Cout, T) transform's time; staging
+/// a group's rows and copying them out moved that time into the copy.)
+ALWAYS_INLINE void output_planes_channels_last(int side, const float *m, float *y, long h, long w, long channels, long t,
+                                               const float *bias, long first, long end) {
+    const tiling g = tiling_of(h, w, side);
+    const long step = t * channels, plane_size = h * w;
+    for (long q = first; q < end;) {
+        const long j = q / channels, c0 = q % channels;
+        const long c1 = channels - c0 < end - q ? channels : c0 + (end - q);      // this sample's channels in range
+        for (long ty = 0; ty < g.tiles_y; ty++) {
+            const float *row = m + (j * g.tiles + ty * g.tiles_x) * channels;
+            long c = c0;
+            for (; c + 8 <= c1; c += 8) {
+                const __m256 b = bias ? _mm256_loadu_ps(bias + j * channels + c) : _mm256_setzero_ps();
+                float *plane = y + (j * channels + c) * plane_size;
+                for (long tx = 0; tx < g.tiles_x; tx++) {
+                    if (side == 4) f43_channels_tile(row + tx * channels + c, step, b, plane, plane_size, h, w, ty, tx);
+                    else f22_channels_tile(row + tx * channels + c, step, b, plane, plane_size, h, w, ty, tx);
+                }
+            }
+            for (; c < c1; c++)
+                for (long tx = 0; tx < g.tiles_x; tx++)
+                    channel_tile(side, row + tx * channels + c, step, bias ? bias[j * channels + c] : 0.0f,
+                                 y + (j * channels + c) * plane_size, h, w, ty, tx);
+        }
+        q += c1 - c0;
+    }
+}
+
+void ck_f43_output_channels_last(const float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first_plane, long end_plane) {
+    output_planes_channels_last(4, m, y, h, w, channels, t, bias, first_plane, end_plane);
+}
+
+void ck_f22_output_channels_last(const float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first_plane, long end_plane) {
+    output_planes_channels_last(2, m, y, h, w, channels, t, bias, first_plane, end_plane);
+}
+
 #else
 
 int ck_winograd_available(void) { return 0; }
@@ -360,5 +492,9 @@ void ck_f43_input(const float *x, float *v, long h, long w, long channels, long 
 void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
                    long end_plane) { abort(); }
 void ck_f22_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane) { abort(); }
+void ck_f43_output_channels_last(const float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first_plane, long end_plane) { abort(); }
+void ck_f22_output_channels_last(const float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first_plane, long end_plane) { abort(); }
 
 #endif

@@ -1,5 +1,6 @@
 // conv2d: values and hand-written gradients against a direct loop convolution, and central-difference checks.
 import XCTest
+import CKWinograd
 @testable import CKTensor
 import CKTestSupport
 
@@ -244,6 +245,81 @@ final class Conv2DTests: XCTestCase {
             }
           }
         }
+        }
+    }
+
+    /// The products with Cout in ck_sgemm's lanes and the output transform that reads them channels last (Cout a
+    /// multiple of 16; dX takes them where Cin is): forward, dX and dW against the Double loops, at 32 + 16 columns
+    /// (two panels), planes cropped by both tile sizes, chunks on both threads, and at one thread, where a single
+    /// chunk takes the path too.
+    func testWinogradChannelsLastProducts() throws {
+        guard OwnGEMM.runs, ConvTuning.nativeTransforms else { throw XCTSkip("needs AVX-512 and the AVX2 transforms") }
+        let shapes = [(2, 3, 16, 6, 5), (3, 16, 48, 13, 11), (2, 32, 32, 28, 28), (1, 16, 16, 9, 17), (3, 5, 64, 14, 14)]
+        for threads in [2, 1] {
+            withThreads(threads) {
+                for (mode, tolerance) in [(ConvTuning.Winograd.always, Float(1e-4)), (.largeTiles, 1e-3)] {
+                    withWinograd(mode) {
+                        for (n, cin, cout, h, w) in shapes {
+                            var rng = SplitMix64(seed: UInt64(h * 100 + w + cin + cout))
+                            let x = Tensor.normal(shape: [n, cin, h, w], rng: &rng), wt = Tensor.normal(shape: [cout, cin, 3, 3], rng: &rng)
+                            let b = Tensor.normal(shape: [cout], rng: &rng)
+                            let geo = ConvGeometry(input: x.shape, weight: wt.shape, stride: 1, padding: 1)
+                            let kernel = try! XCTUnwrap(geo.winogradKernel)
+                            XCTAssertNotNil(winogradWeightPanels(geo, kernel, u: [Float](repeating: 0, count: kernel.points * cout * cin)),
+                                            "\(cin)->\(cout) should take the channels-last products")
+                            let label = "channels last \(mode) \(threads) threads \(cin)->\(cout) \(h)x\(w) N=\(n)"
+                            let (tx, tw, tb) = (x.trackingGradients(), wt.trackingGradients(), b.trackingGradients())
+                            let y = tx.conv2d(weight: tw, bias: tb, padding: 1)
+                            assertClose(y.storage, naiveConv(x, wt, b, stride: 1, padding: 1), atol: tolerance, rtol: 1e-4, label)
+                            let g = Tensor.normal(shape: y.shape, rng: &rng)
+                            let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw, tb])
+                            let want = naiveConvGradients(x, wt, g, stride: 1, padding: 1)
+                            assertClose(got[0].storage, want.dx, atol: 10 * tolerance, rtol: 1e-4, "dx " + label)
+                            assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
+                        }
+                    }
+                }
+            }
+        }
+        // Where the products stay (Cout, T): Cout not a multiple of 16, or OpenBLAS chosen.
+        let geo = ConvGeometry(input: [2, 16, 14, 14], weight: [24, 16, 3, 3], stride: 1, padding: 1)
+        XCTAssertNil(winogradWeightPanels(geo, try XCTUnwrap(geo.winogradKernel), u: [Float](repeating: 0, count: 16 * 24 * 16)))
+        OwnGEMM.runs = false
+        defer { OwnGEMM.runs = true }
+        let wide = ConvGeometry(input: [2, 16, 14, 14], weight: [32, 16, 3, 3], stride: 1, padding: 1)
+        XCTAssertNil(winogradWeightPanels(wide, try XCTUnwrap(wide.winogradKernel), u: [Float](repeating: 0, count: 16 * 32 * 16)))
+    }
+
+    /// The channels-last output transforms (C) against the (Cout, T) ones on the same products transposed, over
+    /// plane ranges that split groups of 8 channels (5 and 11 channels: the one-channel path beside the 8-channel
+    /// one), planes cropped by the tile, with and without bias.
+    func testChannelsLastOutputTransforms() throws {
+        guard ConvTuning.nativeTransforms else { throw XCTSkip("needs the AVX2 transforms") }
+        typealias Pair = (side: Int, channelsLast: ChannelsLastOutputTransform, tileMajor: PlaneOutputTransform)
+        let pairs: [Pair] = [(4, ck_f43_output_channels_last, ck_f43_output), (2, ck_f22_output_channels_last, ck_f22_output)]
+        for (side, channelsLast, tileMajor) in pairs {
+            for (n, channels, h, w) in [(2, 5, 9, 7), (3, 11, 8, 8), (1, 16, 14, 13)] {
+                let tiles = ((h + side - 1) / side) * ((w + side - 1) / side), t = n * tiles, points = (side + 2) * (side + 2)
+                var rng = SplitMix64(seed: UInt64(side * 1000 + channels * 10 + h))
+                let last = Tensor.normal(shape: [points * t * channels], rng: &rng).storage
+                var major = [Float](repeating: 0, count: points * channels * t + winogradSlack)
+                for e in 0..<points { for tile in 0..<t { for c in 0..<channels {
+                    major[(e * channels + c) * t + tile] = last[(e * t + tile) * channels + c]
+                } } }
+                let planes = n * channels, bias = Tensor.normal(shape: [planes], rng: &rng).storage
+                for withBias in [true, false] {
+                    var want = [Float](repeating: .nan, count: planes * h * w), got = want
+                    var products = major          // the (Cout, T) transform zeroes what it reads
+                    bias.withUnsafeBufferPointer { bp in
+                        let b = withBias ? bp.baseAddress : nil
+                        tileMajor(&products, &want, h, w, channels, t, b, 0, planes)
+                        for (first, end) in [(0, 3), (3, 12), (12, planes)] where first < min(end, planes) {
+                            channelsLast(last, &got, h, w, channels, t, b, first, min(end, planes))
+                        }
+                    }
+                    assertClose(got, want, atol: 1e-4, rtol: 1e-5, "F(\(side)x\(side)) \(channels) channels \(h)x\(w) N=\(n) bias \(withBias)")
+                }
+            }
         }
     }
 

@@ -72,6 +72,7 @@ private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], planeBi
     // cols (K, nc P) = im2col(x); out (Cout, nc P) = weight cols; y = out regrouped to (nc, Cout, P) + bias.
     let winograd = g.winogradKernel
     let u = winograd.map { kernel in weight.withUnsafeBufferPointer { kernel.weights(g, $0.baseAddress!) } } ?? []
+    let panels = winograd.flatMap { winogradWeightPanels(g, $0, u: u) }
     withOptionalBuffer(planeBias) { bias in
         _ = x.withUnsafeBufferPointer { xb in
             weight.withUnsafeBufferPointer { wb in
@@ -80,8 +81,10 @@ private func convForward(_ g: ConvGeometry, x: [Float], weight: [Float], planeBi
                     let chunkBias = bias.map { $0 + c.start * g.cout }
                     if let winograd {
                         u.withUnsafeBufferPointer { ub in
-                            winogradForward(g, winograd, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!,
-                                            bias: chunkBias, y: y + c.start * g.cout * g.p, chunk: c)
+                            withOptionalBuffer(panels) { pb in
+                                winogradForward(g, winograd, x: xb.baseAddress! + c.start * g.cin * g.planeIn, u: ub.baseAddress!,
+                                                panels: pb, bias: chunkBias, y: y + c.start * g.cout * g.p, chunk: c)
+                            }
                         }
                         return
                     }

@@ -5,6 +5,7 @@
 // runs in sgemm. This file holds the choice of kernel and the two drivers; the transforms of F(2x2, 3x3) and
 // F(4x4, 3x3) are in their own files, their AVX2 versions in CKWinograd (C).
 import CKWinograd
+import CKGemm
 
 /// One Winograd variant: how many transform points a tile has, and its transforms.
 struct WinogradKernel {
@@ -22,6 +23,9 @@ struct WinogradKernel {
     let gradient: (ConvGeometry, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool) -> Void
     /// summed Q V^T of one (co, ci) pair (points) -> its 3x3 dW
     let weightFromProducts: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    /// M (points, n tiles, Cout) -> y, as `output` but from products stored channels last (only read); nil where
+    /// the kernel has no such transform
+    var outputChannelsLast: ((ConvGeometry, UnsafePointer<Float>, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>, Bool) -> Void)? = nil
 }
 
 extension ConvGeometry {
@@ -61,15 +65,21 @@ typealias PlaneTransform = @convention(c) (UnsafePointer<Float>?, UnsafeMutableP
 /// An output transform in C: (products, y, H, W, channels, tiles of the chunk, bias per plane or nil, first, end).
 typealias PlaneOutputTransform = @convention(c)
     (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int, Int) -> Void
+/// The same from products stored channels last, which it only reads.
+typealias ChannelsLastOutputTransform = @convention(c)
+    (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int, Int) -> Void
 
 extension WinogradKernel {
     /// F(4x4, 3x3) and F(2x2, 3x3) with CKWinograd's AVX2 input, output and gradient transforms (x86-64 builds).
-    static let f43Native = f43.withTransforms(input: ck_f43_input, output: ck_f43_output, gradient: ck_f43_gradient)
-    static let f22Native = f22.withTransforms(input: ck_f22_input, output: ck_f22_output, gradient: ck_f22_gradient)
+    static let f43Native = f43.withTransforms(input: ck_f43_input, output: ck_f43_output, gradient: ck_f43_gradient,
+                                              outputChannelsLast: ck_f43_output_channels_last)
+    static let f22Native = f22.withTransforms(input: ck_f22_input, output: ck_f22_output, gradient: ck_f22_gradient,
+                                              outputChannelsLast: ck_f22_output_channels_last)
 
     /// This kernel with its input, output and gradient transforms done by C functions over ranges of planes,
     /// split over the threads as the Swift transforms split theirs.
-    func withTransforms(input: PlaneTransform, output: PlaneOutputTransform, gradient: PlaneTransform) -> WinogradKernel {
+    func withTransforms(input: PlaneTransform, output: PlaneOutputTransform, gradient: PlaneTransform,
+                        outputChannelsLast: ChannelsLastOutputTransform) -> WinogradKernel {
         let points = points, tilesPerPlane = tilesPerPlane
         func forEachPlaneRange(_ planes: Int, _ g: ConvGeometry, serial: Bool, _ body: (Range<Int>) -> Void) {
             split(planes, minimumPerChunk: max(1, Parallel.grain / max(1, points * tilesPerPlane(g))), serial: serial, body)
@@ -88,17 +98,44 @@ extension WinogradKernel {
                 let t = n * tilesPerPlane(g)
                 forEachPlaneRange(n * g.cout, g, serial: serial) { gradient(grad, q, g.h, g.w, g.cout, t, $0.lowerBound, $0.upperBound) }
             },
-            weightFromProducts: weightFromProducts)
+            weightFromProducts: weightFromProducts,
+            outputChannelsLast: { g, m, n, bias, y, serial in
+                let t = n * tilesPerPlane(g)
+                forEachPlaneRange(n * g.cout, g, serial: serial) {
+                    outputChannelsLast(m, y, g.h, g.w, g.cout, t, bias, $0.lowerBound, $0.upperBound)
+                }
+            })
     }
 }
 
 /// y[chunk] = conv3x3(x[chunk], weight, pad 1) + bias (one value per output plane of the chunk), with
-/// U = kernel.weights(weight), on this chunk's thread(s).
+/// U = kernel.weights(weight), on this chunk's thread(s). `panels` (from `winogradWeightPanels`), when given, sends
+/// the products to `ck_sgemm` with Cout in the vector lanes.
 func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
-                     bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
-    // x (nc, Cin, H, W) -> y (nc, Cout, H, W). V (points, Cin, T) for T tiles; M[e] (Cout, T) = U[e] (Cout, Cin) V[e];
-    // then the output transform. M accumulates with beta 1 into a buffer kept zero.
+                     panels: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, chunk c: ConvChunk) {
+    // x (nc, Cin, H, W) -> y (nc, Cout, H, W). V (points, Cin, T) for T tiles; M[e] = U[e] (Cout, Cin) V[e];
+    // then the output transform.
     let points = kernel.points, t = c.count * kernel.tilesPerPlane(g)
+    if let panels, let outputChannelsLast = kernel.outputChannelsLast, c.serial || Parallel.threadCount == 1 {
+        // M[e] (T, Cout) = V[e]^T U[e]^T: OpenBLAS runs (Cout, T) products with Cout in its lanes; ck_sgemm puts
+        // the columns there, which are then Cout (16 or 32 at a time, none wasted) rather than T (49 tiles of a
+        // 28x28 plane fill 4 vectors, 64 lanes).
+        ConvScratch.with(points * g.cin * t + winogradSlack, points * g.cout * t) { v, m in
+            kernel.input(g, x, c.count, v, c.serial)
+            for e in 0..<points {
+                var j0 = 0
+                while j0 < g.cout {
+                    let width = min(winogradPanelColumns, g.cout - j0)
+                    ck_sgemm(1, 0, t, width, g.cin, v + e * g.cin * t, t, panels + e * g.cout * g.cin + j0 * g.cin, width,
+                             0, m + e * t * g.cout + j0, g.cout)
+                    j0 += width
+                }
+            }
+            outputChannelsLast(g, m, c.count, bias, y, c.serial)
+        }
+        return
+    }
+    // M[e] (Cout, T), accumulated with beta 1 into a buffer kept zero.
     ConvScratch.with(points * g.cin * t + winogradSlack) { v in
         ConvScratch.withZeroed(points * g.cout * t + winogradSlack) { m in
             kernel.input(g, x, c.count, v, c.serial)
@@ -109,6 +146,32 @@ func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePoint
             }
             kernel.output(g, m, c.count, bias, y, c.serial)
         }
+    }
+}
+
+/// Columns of one product of the channels-last path: one `ck_sgemm` panel, whose rows (B read in place) are then
+/// 128 bytes apart.
+let winogradPanelColumns = 32
+
+/// U (points, Cout, Cin) as the B operands of the channels-last products, or nil where they do not run: per point,
+/// Cout in panels of 32 columns (the last narrower), each panel (Cin, width). Only for Cout a multiple of 16, where no
+/// lane is wasted (the last layer's Cout of 1 keeps the (Cout, T) products).
+func winogradWeightPanels(_ g: ConvGeometry, _ kernel: WinogradKernel, u: [Float]) -> [Float]? {
+    guard kernel.outputChannelsLast != nil, OwnGEMM.runs, g.cout % 16 == 0 else { return nil }
+    let points = kernel.points, cout = g.cout, cin = g.cin
+    return [Float](unsafeUninitializedCapacity: u.count) { out, initialized in
+        for e in 0..<points {
+            var j0 = 0
+            while j0 < cout {
+                let width = min(winogradPanelColumns, cout - j0)
+                let panel = out.baseAddress! + e * cout * cin + j0 * cin
+                for ci in 0..<cin {
+                    for j in 0..<width { panel[ci * width + j] = u[(e * cout + j0 + j) * cin + ci] }
+                }
+                j0 += width
+            }
+        }
+        initialized = u.count
     }
 }
 

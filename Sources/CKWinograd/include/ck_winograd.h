@@ -28,4 +28,14 @@ void ck_f43_gradient(const float *g, float *q, long h, long w, long channels, lo
 /// F(2x2, 3x3) gradient transform, as ck_f43_gradient with 2x2 tiles.
 void ck_f22_gradient(const float *g, float *q, long h, long w, long channels, long t, long first_plane, long end_plane);
 
+/// F(4x4, 3x3) output transform from products stored channels last: the product of point e, tile `tile` of the
+/// chunk (t tiles, sample j's tiles from j * tiles) and channel c is m[(e * t + tile) * channels + c]; y plane
+/// q = j * channels + c = A^T m A + bias[q] for each 4x4 tile, cropped to h x w. m is only read.
+void ck_f43_output_channels_last(const float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first_plane, long end_plane);
+
+/// F(2x2, 3x3) output transform from products stored channels last, as ck_f43_output_channels_last.
+void ck_f22_output_channels_last(const float *m, float *y, long h, long w, long channels, long t, const float *bias,
+                                 long first_plane, long end_plane);
+
 #endif
