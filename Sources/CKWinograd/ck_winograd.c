@@ -442,8 +442,8 @@ static inline void f22_channels_tile(const float *s, long step, __m256 b, float 
 /// `tile` of the chunk, channel c at m[(e t + tile) channels + c]. Row of tiles by row of tiles; in each, the
 /// channels of planes first ..< end 8 at a time (the rest one at a time), each group along the row. A row's
 /// products (a few dozen KB) stay in L1 across its groups, and a group writes 8 planes' rows in order. (Tile by
-/// tile with all channels inside, writing to every plane at once, took 1.6x the (Cout, T) transform's time; staging
-/// a group's rows and copying them out moved that time into the copy.)
+/// tile with all channels inside, writing to every plane at once, took 1.8x the (Cout, T) transforms' share of a
+/// `unet-s` step; staging a group's rows and copying them out moved that time into the copy.)
 ALWAYS_INLINE void output_planes_channels_last(int side, const float *m, float *y, long h, long w, long channels, long t,
                                                const float *bias, long first, long end) {
     const tiling g = tiling_of(h, w, side);
