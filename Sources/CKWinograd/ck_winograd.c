@@ -383,7 +383,7 @@ static inline void store_first(float *p, __m128 v, long n) {
     else _mm_maskstore_ps(p, _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3)), v);
 }
 
-/// 8 channels of one F(4x4) tile: planes[i] is channel i's output plane.
+/// 8 channels of one F(4x4) tile, channel i's output plane at plane + i plane_size.
 static inline void f43_channels_tile(const float *s, long step, __m256 b, float *plane, long plane_size, long h, long w,
                                      long ty, long tx) {
     __m256 cols[6][4];
