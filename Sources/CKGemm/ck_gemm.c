@@ -17,9 +17,13 @@ enum { panel_columns = 32, most_rows = 12, depth_block = 256, row_block = 384 };
 /// row p at panel + p * panel_step (lanes past the width masked off). Twelve rows keep 24 accumulators, two B
 /// vectors and a broadcast in the 32 registers.
 KERNEL void tile(const int rows, const int wide, long depth, const float *a, long row_step, long depth_step,
-                 const float *panel, long panel_step, float *c, long ldc, __mmask16 low, __mmask16 high, int accumulate) {
+                 const float *panel, long panel_step, const float *bias, float *c, long ldc, __mmask16 low, __mmask16 high,
+                 int accumulate) {
     __m512 acc_low[most_rows], acc_high[most_rows];
-    for (int i = 0; i < rows; i++) { acc_low[i] = _mm512_setzero_ps(); acc_high[i] = _mm512_setzero_ps(); }
+    // Every row starts from the bias's columns (or zero): the same as starting from C holding the bias rows.
+    const __m512 start_low = bias ? _mm512_maskz_loadu_ps(low, bias) : _mm512_setzero_ps();
+    const __m512 start_high = bias && wide ? _mm512_maskz_loadu_ps(high, bias + 16) : _mm512_setzero_ps();
+    for (int i = 0; i < rows; i++) { acc_low[i] = start_low; acc_high[i] = start_high; }
     for (long p = 0; p < depth; p++) {
         __m512 b_low = _mm512_maskz_loadu_ps(low, panel + p * panel_step);
         __m512 b_high = wide ? _mm512_maskz_loadu_ps(high, panel + p * panel_step + 16) : b_low;
@@ -92,23 +96,25 @@ KERNEL void pack_panel(int transpose_b, const float *b, long ldb, long p0, long 
 
 /// Rows i0 ..< m of one panel: twelve at a time, then the rest.
 KERNEL void panel_rows(const int wide, long m, long depth, const float *a0, long row_step, long depth_step, const float *panel,
-                       long panel_step, float *c, long ldc, __mmask16 low, __mmask16 high, int accumulate) {
+                       long panel_step, const float *bias, float *c, long ldc, __mmask16 low, __mmask16 high, int accumulate) {
     long i0 = 0;
     for (; i0 + most_rows <= m; i0 += most_rows)
-        tile(most_rows, wide, depth, a0 + i0 * row_step, row_step, depth_step, panel, panel_step, c + i0 * ldc, ldc, low, high, accumulate);
+        tile(most_rows, wide, depth, a0 + i0 * row_step, row_step, depth_step, panel, panel_step, bias, c + i0 * ldc, ldc, low,
+             high, accumulate);
     const float *ai = a0 + i0 * row_step; float *ci = c + i0 * ldc;
-#define TILE(r) case r: tile(r, wide, depth, ai, row_step, depth_step, panel, panel_step, ci, ldc, low, high, accumulate); break;
+#define TILE(r) case r: tile(r, wide, depth, ai, row_step, depth_step, panel, panel_step, bias, ci, ldc, low, high, accumulate); break;
     switch (m - i0) { TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) }
 #undef TILE
 }
 
+/// ck_sgemm and ck_sgemm_bias: C = bias rows (when bias) + op(A) op(B) (+ C when accumulate).
 __attribute__((target("avx512f")))
-void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-              int accumulate, float *c, long ldc) {
+static void product(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b,
+                    long ldb, const float *bias, int accumulate, float *c, long ldc) {
     float panel[depth_block * panel_columns] __attribute__((aligned(64)));     // 32 KB: L1-sized, on the stack
     long row_step = transpose_a ? 1 : lda, a_depth_step = transpose_a ? lda : 1;
     if (k == 0 && !accumulate)
-        for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
+        for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0;
     // Rows in blocks of 384, then panels, then depth: a panel's C tile (384 x 32) stays in L2 across the depth
     // blocks, and A's block (384 x 256 floats) in L2 across the panels. (Depth outermost re-read all of C per depth
     // block: `unet-s` sampling at one thread, whose products have thousands of columns, took 1.17x OpenBLAS's time.)
@@ -131,13 +137,26 @@ void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const fl
                     rows = panel; step = panel_columns;
                 }
                 const float *a0 = a + i0 * row_step + p0 * a_depth_step;
+                const float *start = bias && !adds ? bias + j0 : 0;
                 float *c0 = c + i0 * ldc + j0;
                 // A last panel of 16 columns or fewer runs half the multiplies.
-                if (width > 16) panel_rows(1, rows_here, depth, a0, row_step, a_depth_step, rows, step, c0, ldc, low, high, adds);
-                else panel_rows(0, rows_here, depth, a0, row_step, a_depth_step, rows, step, c0, ldc, low, high, adds);
+                if (width > 16) panel_rows(1, rows_here, depth, a0, row_step, a_depth_step, rows, step, start, c0, ldc, low, high, adds);
+                else panel_rows(0, rows_here, depth, a0, row_step, a_depth_step, rows, step, start, c0, ldc, low, high, adds);
             }
         }
     }
+}
+
+__attribute__((target("avx512f")))
+void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+              int accumulate, float *c, long ldc) {
+    product(transpose_a, transpose_b, m, n, k, a, lda, b, ldb, 0, accumulate, c, ldc);
+}
+
+__attribute__((target("avx512f")))
+void ck_sgemm_bias(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b,
+                   long ldb, const float *bias, float *c, long ldc) {
+    product(transpose_a, transpose_b, m, n, k, a, lda, b, ldb, bias, 0, c, ldc);
 }
 
 #else
@@ -146,5 +165,7 @@ int ck_gemm_available(void) { return 0; }
 
 void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
               int accumulate, float *c, long ldc) { abort(); }
+void ck_sgemm_bias(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b,
+                   long ldb, const float *bias, float *c, long ldc) { abort(); }
 
 #endif

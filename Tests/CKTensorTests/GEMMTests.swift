@@ -104,6 +104,60 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(product(c, own: true, rng: &r1).got, product(c, own: true, rng: &r2).got)
     }
 
+    /// `ck_sgemm_bias`: every row starts from the bias (no C read), at every shape and transposition, depth 0 included.
+    func testBiasRowsStartTheProduct() throws {
+        try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512")
+        var rng = SplitMix64(seed: 13)
+        for (index, s) in (Self.shapes + [(7, 20, 0)]).enumerated() {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let pad = index % 3 * 5
+                let lda = (ta ? s.m : s.k) + pad, ldb = (tb ? s.k : s.n) + pad, ldc = s.n + pad
+                let a = (0..<((ta ? s.k : s.m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let b = (0..<((tb ? s.n : s.k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let bias = (0..<s.n).map { _ in Float.random(in: -1...1, using: &rng) }
+                var out = [Float](repeating: .nan, count: s.m * ldc)
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in bias.withUnsafeBufferPointer { pbias in
+                    out.withUnsafeMutableBufferPointer { pc in
+                        ck_sgemm_bias(ta ? 1 : 0, tb ? 1 : 0, s.m, s.n, s.k, pa.baseAddress!, lda, pb.baseAddress!, ldb,
+                                      pbias.baseAddress!, pc.baseAddress!, ldc)
+                    }
+                } } }
+                for i in 0..<s.m {
+                    for j in 0..<ldc {
+                        guard j < s.n else { XCTAssertTrue(out[i * ldc + j].isNaN, "\(s): wrote past column n"); continue }
+                        var sum = Double(bias[j]), size = abs(sum)
+                        for p in 0..<s.k {
+                            let x = Double(ta ? a[p * lda + i] : a[i * lda + p]), y = Double(tb ? b[j * ldb + p] : b[p * ldb + j])
+                            sum += x * y
+                            size += abs(x * y)
+                        }
+                        XCTAssertLessThanOrEqual(abs(Double(out[i * ldc + j]) - sum), (4e-7 * Double(s.k).squareRoot() + 1e-7) * size,
+                                                 "\(s) transposes \(ta) \(tb) at (\(i), \(j))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A Linear layer through the kernel (bias rows in its accumulators) equals OpenBLAS's (bias rows copied into C),
+    /// for columns the kernel takes (64) and leaves (49).
+    func testLinearWithTheKernelMatchesOpenBLAS() throws {
+        try XCTSkipUnless(OwnGEMM.available, "this CPU has no AVX-512")
+        var rng = SplitMix64(seed: 17)
+        let before = OwnGEMM.runs
+        defer { OwnGEMM.runs = before }
+        for outputs in [64, 49] {
+            let x = Tensor.normal(shape: [40, 300], rng: &rng), w = Tensor.normal(shape: [outputs, 300], rng: &rng)
+            let b = Tensor.normal(shape: [outputs], rng: &rng)
+            OwnGEMM.runs = true
+            XCTAssertEqual(withThreads(1) { OwnGEMM.takes(m: 40, n: outputs, k: 300) }, outputs == 64)
+            let own = withThreads(1) { x.linear(weight: w, bias: b).storage }
+            OwnGEMM.runs = false
+            let blas = withThreads(1) { x.linear(weight: w, bias: b).storage }
+            assertClose(own, blas, atol: 2e-4, rtol: 1e-5, "Linear 300 -> \(outputs)")
+        }
+    }
+
     func transposed(_ t: Tensor) -> Tensor {
         let rows = t.shape[0], columns = t.shape[1]
         return Tensor(shape: [columns, rows], storage: (0..<(rows * columns)).map { i in t.storage[(i % rows) * columns + i / rows] })

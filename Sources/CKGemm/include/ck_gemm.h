@@ -9,4 +9,9 @@ int ck_gemm_available(void);
 void ck_sgemm(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
               int accumulate, float *c, long ldc);
 
+/// C = op(A) op(B) + bias in every row (bias: n floats), as ck_sgemm: a Linear layer's output without first copying
+/// the bias into each row of C.
+void ck_sgemm_bias(int transpose_a, int transpose_b, long m, long n, long k, const float *a, long lda, const float *b,
+                   long ldb, const float *bias, float *c, long ldc);
+
 #endif

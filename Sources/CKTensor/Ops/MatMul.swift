@@ -14,8 +14,7 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                  b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    let serial = Parallel.threadCount == 1 || Parallel.blasIsSerial || m * n * k < Parallel.serialGEMMWork
-    if serial, alpha == 1, beta == 0 || beta == 1, OwnGEMM.runs, OwnGEMM.suits(columns: n) {
+    if alpha == 1, beta == 0 || beta == 1, OwnGEMM.takes(m: m, n: n, k: k) {
         ck_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, beta == 1 ? 1 : 0, c, ldc)
         return
     }
@@ -41,6 +40,14 @@ public enum OwnGEMM {
     /// 256 columns: 0.74-0.91x).
     @inline(__always)
     public static func suits(columns n: Int) -> Bool { (n + 15) / 16 * 16 * 12 <= n * 13 }
+
+    /// Whether `gemm` runs an (m, n, k) product here: one that runs on one thread anyway (at one thread, inside a
+    /// piece of a batch, or too small to split) and suits the kernel.
+    @inline(__always)
+    public static func takes(m: Int, n: Int, k: Int) -> Bool {
+        let serial = Parallel.threadCount == 1 || Parallel.blasIsSerial || m * n * k < Parallel.serialGEMMWork
+        return serial && runs && suits(columns: n)
+    }
 
     /// CK_GEMM=openblas keeps OpenBLAS for every product, for A/B timing; tests set it.
     nonisolated(unsafe) public static var runs: Bool = {
@@ -77,8 +84,9 @@ extension Tensor {
     }
 
     /// y = x W^T + b for x (N, in), W (out, in), b (out): PyTorch's Linear layout. Differentiable.
-    /// The bias rows are the GEMM's starting C (beta 1), and its gradient the column sums of G: no broadcast
-    /// add and no general sum-to-shape, which together cost small networks about a seventh of their step.
+    /// The bias rows are the GEMM's starting C (our kernel starts its accumulators from them; OpenBLAS gets C holding
+    /// them, beta 1), and its gradient the column sums of G: no broadcast add and no general sum-to-shape, which
+    /// together cost small networks about a seventh of their step.
     public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
         precondition(rank == 2 && weight.rank == 2 && shape[1] == weight.shape[1],
                      "linear: input \(shape) does not match weight \(weight.shape)")
@@ -87,13 +95,17 @@ extension Tensor {
         let n = shape[0], k = shape[1], m = weight.shape[0]
         let y = Tensor(shape: [n, m]) { out in
             let c = out.baseAddress!
-            bias.storage.withUnsafeBufferPointer { pb in
-                for row in 0..<n { (c + row * m).update(from: pb.baseAddress!, count: m) }
-            }
             storage.withUnsafeBufferPointer { pa in
                 weight.storage.withUnsafeBufferPointer { pw in
-                    gemm(transposeA: false, transposeB: true, m: n, n: m, k: k, a: pa.baseAddress!, lda: k,
-                         b: pw.baseAddress!, ldb: k, beta: 1, c: c, ldc: m)
+                    bias.storage.withUnsafeBufferPointer { pb in
+                        if OwnGEMM.takes(m: n, n: m, k: k) {
+                            ck_sgemm_bias(0, 1, n, m, k, pa.baseAddress!, k, pw.baseAddress!, k, pb.baseAddress!, c, m)
+                            return
+                        }
+                        for row in 0..<n { (c + row * m).update(from: pb.baseAddress!, count: m) }
+                        gemm(transposeA: false, transposeB: true, m: n, n: m, k: k, a: pa.baseAddress!, lda: k,
+                             b: pw.baseAddress!, ldb: k, beta: 1, c: c, ldc: m)
+                    }
                 }
             }
         }
