@@ -132,16 +132,21 @@ static inline void f43_output_group(const float *s, long stride, __m256 b, __m25
     }
 }
 
-/// F(2x2) output: A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even and odd output
-/// columns interleave back into 16 consecutive columns.
-static inline void f22_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
-    __m256 top[4], bottom[4];
+/// F(2x2)'s A^T down the 4 columns of products (point 4 r + col at s + (4 r + col) stride): the two rows of A^T m.
+static inline void f22_down_columns(const float *s, long stride, __m256 top[4], __m256 bottom[4]) {
     for (int col = 0; col < 4; col++) {
         __m256 m0 = _mm256_loadu_ps(s + col * stride), m1 = _mm256_loadu_ps(s + (4 + col) * stride);
         __m256 m2 = _mm256_loadu_ps(s + (8 + col) * stride), m3 = _mm256_loadu_ps(s + (12 + col) * stride);
         top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
         bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
     }
+}
+
+/// F(2x2) output: A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even and odd output
+/// columns interleave back into 16 consecutive columns.
+static inline void f22_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
+    __m256 top[4], bottom[4];
+    f22_down_columns(s, stride, top, bottom);
     for (int k = 0; k < 2; k++) {
         const __m256 *r = k == 0 ? top : bottom;
         __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
@@ -415,12 +420,7 @@ static inline void store_pair(float *p, __m128 v, int high, long n) {
 static inline void f22_channels_tile(const float *s, long step, __m256 b, float *plane, long plane_size, long h, long w,
                                      long ty, long tx) {
     __m256 top[4], bottom[4];
-    for (int col = 0; col < 4; col++) {
-        __m256 m0 = _mm256_loadu_ps(s + col * step), m1 = _mm256_loadu_ps(s + (4 + col) * step);
-        __m256 m2 = _mm256_loadu_ps(s + (8 + col) * step), m3 = _mm256_loadu_ps(s + (12 + col) * step);
-        top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-        bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-    }
+    f22_down_columns(s, step, top, bottom);
     const long n = w - 2 * tx < 2 ? w - 2 * tx : 2;
     for (int k = 0; k < 2 && 2 * ty + k < h; k++) {
         const __m256 *r = k == 0 ? top : bottom;

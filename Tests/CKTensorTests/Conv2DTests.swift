@@ -210,6 +210,22 @@ final class Conv2DTests: XCTestCase {
                                names: ("avx2 transforms", "swift transforms"), body)
     }
 
+    /// conv3x3 pad 1 of x, its dX, dW and dB against the Double loops (a random output gradient from rng); returns y.
+    @discardableResult
+    private func checkAgainstLoops(_ x: Tensor, _ wt: Tensor, _ b: Tensor, tolerance: Float, rng: inout SplitMix64,
+                                   _ label: String) -> Tensor {
+        let (tx, tw, tb) = (x.trackingGradients(), wt.trackingGradients(), b.trackingGradients())
+        let y = tx.conv2d(weight: tw, bias: tb, padding: 1)
+        assertClose(y.storage, naiveConv(x, wt, b, stride: 1, padding: 1), atol: tolerance, rtol: 1e-4, label)
+        let g = Tensor.normal(shape: y.shape, rng: &rng)
+        let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw, tb])
+        let want = naiveConvGradients(x, wt, g, stride: 1, padding: 1)
+        assertClose(got[0].storage, want.dx, atol: 10 * tolerance, rtol: 1e-4, "dx " + label)
+        assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
+        assertClose(got[2].storage, want.db, atol: 1e-3, rtol: 1e-4, "db " + label)
+        return y
+    }
+
     /// The Winograd kernels (F(2x2,3x3) and F(4x4,3x3), each for forward, dX and dW) against the Double
     /// loops, at odd and even sizes down to 2x2, one channel, channel counts that are not multiples of 8, planes
     /// wider than one group of 8 tiles, in chunks; with each transform implementation.
@@ -229,15 +245,7 @@ final class Conv2DTests: XCTestCase {
                 XCTAssertTrue(geo.usesWinograd, "\(x.shape) should take the Winograd kernel")
                 XCTAssertEqual(geo.usesWinogradF43, mode == .largeTiles)
                 let label = "winograd \(mode) \(path) \(cin)->\(cout) \(h)x\(w) N=\(n)"
-                let (tx, tw, tb) = (x.trackingGradients(), wt.trackingGradients(), b.trackingGradients())
-                let y = tx.conv2d(weight: tw, bias: tb, padding: 1)
-                assertClose(y.storage, naiveConv(x, wt, b, stride: 1, padding: 1), atol: tolerance, rtol: 1e-4, label)
-                let g = Tensor.normal(shape: y.shape, rng: &rng)
-                let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw, tb])
-                let want = naiveConvGradients(x, wt, g, stride: 1, padding: 1)
-                assertClose(got[0].storage, want.dx, atol: 10 * tolerance, rtol: 1e-4, "dx " + label)
-                assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
-                assertClose(got[2].storage, want.db, atol: 1e-3, rtol: 1e-4, "db " + label)
+                let y = checkAgainstLoops(x, wt, b, tolerance: tolerance, rng: &rng, label)
                 guard n >= 3 else { continue }
                 withTwoSampleChunks(input: x.shape, weight: wt.shape, stride: 1, padding: 1) {
                     assertClose(x.conv2d(weight: wt, bias: b, padding: 1).storage, y.storage, atol: 1e-5, rtol: 1e-5, label + " chunked")
@@ -268,14 +276,7 @@ final class Conv2DTests: XCTestCase {
                             XCTAssertNotNil(winogradWeightPanels(geo, kernel, u: [Float](repeating: 0, count: kernel.points * cout * cin)),
                                             "\(cin)->\(cout) should take the channels-last products")
                             let label = "channels last \(mode) \(threads) threads \(cin)->\(cout) \(h)x\(w) N=\(n)"
-                            let (tx, tw, tb) = (x.trackingGradients(), wt.trackingGradients(), b.trackingGradients())
-                            let y = tx.conv2d(weight: tw, bias: tb, padding: 1)
-                            assertClose(y.storage, naiveConv(x, wt, b, stride: 1, padding: 1), atol: tolerance, rtol: 1e-4, label)
-                            let g = Tensor.normal(shape: y.shape, rng: &rng)
-                            let got = Tape.gradients(of: y, seed: g, wrt: [tx, tw, tb])
-                            let want = naiveConvGradients(x, wt, g, stride: 1, padding: 1)
-                            assertClose(got[0].storage, want.dx, atol: 10 * tolerance, rtol: 1e-4, "dx " + label)
-                            assertClose(got[1].storage, want.dw, atol: 1e-3, rtol: 1e-4, "dw " + label)
+                            checkAgainstLoops(x, wt, b, tolerance: tolerance, rng: &rng, label)
                         }
                     }
                 }
