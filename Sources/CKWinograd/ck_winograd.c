@@ -113,9 +113,10 @@ static inline void f22_input_group(const float *rows, long pw, long group, float
     }
 }
 
-/// F(4x4) output: A^T down each of the 6 columns of products, then along each of the 4 rows, whose phase
-/// vectors a transpose turns back into 32 consecutive columns: out[k][a] is output row k, columns 8a ..< 8a + 8.
-static inline void f43_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
+/// One F(4x4) tile's outputs for the 8 lanes (8 tiles of one plane, or one tile of 8 channels) from its 36 products
+/// (point 6 r + col at s + (6 r + col) stride): A^T down each of the 6 columns, then along each of the 4 rows;
+/// o[k][p] = (A^T m A)[k][p] + b.
+static inline void f43_tile(const float *s, long stride, __m256 b, __m256 o[4][4]) {
     __m256 cols[6][4];
     for (int col = 0; col < 6; col++) {
         f43_at(_mm256_loadu_ps(s + col * stride), _mm256_loadu_ps(s + (6 + col) * stride),
@@ -123,35 +124,47 @@ static inline void f43_output_group(const float *s, long stride, __m256 b, __m25
                _mm256_loadu_ps(s + (24 + col) * stride), _mm256_loadu_ps(s + (30 + col) * stride), cols[col]);
     }
     for (int k = 0; k < 4; k++) {
-        __m256 o[4];
-        f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
-        for (int p = 0; p < 4; p++) o[p] = _mm256_add_ps(o[p], b);
-        transpose_halves(&o[0], &o[1], &o[2], &o[3]);   // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7)
-        out[k][0] = _mm256_permute2f128_ps(o[0], o[1], 0x20); out[k][1] = _mm256_permute2f128_ps(o[2], o[3], 0x20);
-        out[k][2] = _mm256_permute2f128_ps(o[0], o[1], 0x31); out[k][3] = _mm256_permute2f128_ps(o[2], o[3], 0x31);
+        f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o[k]);
+        for (int p = 0; p < 4; p++) o[k][p] = _mm256_add_ps(o[k][p], b);
     }
 }
 
-/// F(2x2)'s A^T down the 4 columns of products (point 4 r + col at s + (4 r + col) stride): the two rows of A^T m.
-static inline void f22_down_columns(const float *s, long stride, __m256 top[4], __m256 bottom[4]) {
+/// F(4x4) output of 8 tiles of a plane, whose phase vectors a transpose turns back into 32 consecutive columns:
+/// out[k][a] is output row k, columns 8a ..< 8a + 8.
+static inline void f43_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
+    __m256 o[4][4];
+    f43_tile(s, stride, b, o);
+    for (int k = 0; k < 4; k++) {
+        transpose_halves(&o[k][0], &o[k][1], &o[k][2], &o[k][3]);   // (tile 0 | tile 4), (1 | 5), (2 | 6), (3 | 7)
+        out[k][0] = _mm256_permute2f128_ps(o[k][0], o[k][1], 0x20); out[k][1] = _mm256_permute2f128_ps(o[k][2], o[k][3], 0x20);
+        out[k][2] = _mm256_permute2f128_ps(o[k][0], o[k][1], 0x31); out[k][3] = _mm256_permute2f128_ps(o[k][2], o[k][3], 0x31);
+    }
+}
+
+/// One F(2x2) tile's outputs for the 8 lanes from its 16 products (point 4 r + col at s + (4 r + col) stride):
+/// A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even[k] and odd[k] are output row k's
+/// two columns, + b.
+static inline void f22_tile(const float *s, long stride, __m256 b, __m256 even[2], __m256 odd[2]) {
+    __m256 top[4], bottom[4];
     for (int col = 0; col < 4; col++) {
         __m256 m0 = _mm256_loadu_ps(s + col * stride), m1 = _mm256_loadu_ps(s + (4 + col) * stride);
         __m256 m2 = _mm256_loadu_ps(s + (8 + col) * stride), m3 = _mm256_loadu_ps(s + (12 + col) * stride);
         top[col] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
         bottom[col] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
     }
-}
-
-/// F(2x2) output: A^T = [1 1 1 0; 0 1 -1 -1] down the 4 columns, then along the 2 rows; even and odd output
-/// columns interleave back into 16 consecutive columns.
-static inline void f22_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
-    __m256 top[4], bottom[4];
-    f22_down_columns(s, stride, top, bottom);
     for (int k = 0; k < 2; k++) {
         const __m256 *r = k == 0 ? top : bottom;
-        __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
-        __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
-        __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+        even[k] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
+        odd[k] = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
+    }
+}
+
+/// F(2x2) output of 8 tiles of a plane: even and odd output columns interleave back into 16 consecutive columns.
+static inline void f22_output_group(const float *s, long stride, __m256 b, __m256 out[4][4]) {
+    __m256 even[2], odd[2];
+    f22_tile(s, stride, b, even, odd);
+    for (int k = 0; k < 2; k++) {
+        __m256 lo = _mm256_unpacklo_ps(even[k], odd[k]), hi = _mm256_unpackhi_ps(even[k], odd[k]);
         out[k][0] = _mm256_permute2f128_ps(lo, hi, 0x20); out[k][1] = _mm256_permute2f128_ps(lo, hi, 0x31);
     }
 }
@@ -391,21 +404,15 @@ static inline void store_first(float *p, __m128 v, long n) {
 /// 8 channels of one F(4x4) tile, channel i's output plane at plane + i plane_size.
 static inline void f43_channels_tile(const float *s, long step, __m256 b, float *plane, long plane_size, long h, long w,
                                      long ty, long tx) {
-    __m256 cols[6][4];
-    for (int col = 0; col < 6; col++)
-        f43_at(_mm256_loadu_ps(s + col * step), _mm256_loadu_ps(s + (6 + col) * step), _mm256_loadu_ps(s + (12 + col) * step),
-               _mm256_loadu_ps(s + (18 + col) * step), _mm256_loadu_ps(s + (24 + col) * step),
-               _mm256_loadu_ps(s + (30 + col) * step), cols[col]);
+    __m256 o[4][4];
+    f43_tile(s, step, b, o);
     const long n = w - 4 * tx < 4 ? w - 4 * tx : 4;
     for (int k = 0; k < 4 && 4 * ty + k < h; k++) {
-        __m256 o[4];
-        f43_at(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
-        for (int p = 0; p < 4; p++) o[p] = _mm256_add_ps(o[p], b);
-        transpose_halves(&o[0], &o[1], &o[2], &o[3]);     // o[i]: channel i's 4 columns | channel i + 4's
+        transpose_halves(&o[k][0], &o[k][1], &o[k][2], &o[k][3]);     // o[k][i]: channel i's 4 columns | channel i + 4's
         float *row = plane + (4 * ty + k) * w + 4 * tx;
         for (int i = 0; i < 4; i++) {
-            store_first(row + i * plane_size, _mm256_castps256_ps128(o[i]), n);
-            store_first(row + (i + 4) * plane_size, _mm256_extractf128_ps(o[i], 1), n);
+            store_first(row + i * plane_size, _mm256_castps256_ps128(o[k][i]), n);
+            store_first(row + (i + 4) * plane_size, _mm256_extractf128_ps(o[k][i], 1), n);
         }
     }
 }
@@ -419,15 +426,12 @@ static inline void store_pair(float *p, __m128 v, int high, long n) {
 /// 8 channels of one F(2x2) tile.
 static inline void f22_channels_tile(const float *s, long step, __m256 b, float *plane, long plane_size, long h, long w,
                                      long ty, long tx) {
-    __m256 top[4], bottom[4];
-    f22_down_columns(s, step, top, bottom);
+    __m256 even[2], odd[2];
+    f22_tile(s, step, b, even, odd);
     const long n = w - 2 * tx < 2 ? w - 2 * tx : 2;
     for (int k = 0; k < 2 && 2 * ty + k < h; k++) {
-        const __m256 *r = k == 0 ? top : bottom;
-        __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]), b);
-        __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]), b);
         // lo: channels 0, 1 | 4, 5 as (even, odd) pairs; hi: 2, 3 | 6, 7
-        __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+        __m256 lo = _mm256_unpacklo_ps(even[k], odd[k]), hi = _mm256_unpackhi_ps(even[k], odd[k]);
         float *row = plane + (2 * ty + k) * w + 2 * tx;
         __m128 lo0 = _mm256_castps256_ps128(lo), lo1 = _mm256_extractf128_ps(lo, 1);
         __m128 hi0 = _mm256_castps256_ps128(hi), hi1 = _mm256_extractf128_ps(hi, 1);

@@ -123,12 +123,9 @@ func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePoint
         ConvScratch.with(points * g.cin * t + winogradSlack, points * g.cout * t) { v, m in
             kernel.input(g, x, c.count, v, c.serial)
             for e in 0..<points {
-                var j0 = 0
-                while j0 < g.cout {
-                    let width = min(winogradPanelColumns, g.cout - j0)
+                forEachWinogradPanel(g.cout) { j0, width in
                     ck_sgemm(1, 0, t, width, g.cin, v + e * g.cin * t, t, panels + e * g.cout * g.cin + j0 * g.cin, width,
                              0, m + e * t * g.cout + j0, g.cout)
-                    j0 += width
                 }
             }
             outputChannelsLast(g, m, c.count, bias, y, c.serial)
@@ -149,9 +146,12 @@ func winogradForward(_ g: ConvGeometry, _ kernel: WinogradKernel, x: UnsafePoint
     }
 }
 
-/// Columns of one product of the channels-last path: one `ck_sgemm` panel, whose rows (B read in place) are then
-/// 128 bytes apart.
-let winogradPanelColumns = 32
+/// Cout's panels for the channels-last products, (first column, width): 32 columns each, the last narrower. One
+/// `ck_sgemm` panel, whose rows (B read in place) are then 128 bytes apart.
+@inline(__always)
+func forEachWinogradPanel(_ cout: Int, _ body: (Int, Int) -> Void) {
+    for j0 in stride(from: 0, to: cout, by: 32) { body(j0, min(32, cout - j0)) }
+}
 
 /// U (points, Cout, Cin) as the B operands of the channels-last products, or nil where they do not run: per point,
 /// Cout in panels of 32 columns (the last narrower), each panel (Cin, width). Only for Cout a multiple of 16, where no
@@ -161,14 +161,11 @@ func winogradWeightPanels(_ g: ConvGeometry, _ kernel: WinogradKernel, u: [Float
     let points = kernel.points, cout = g.cout, cin = g.cin
     return [Float](unsafeUninitializedCapacity: u.count) { out, initialized in
         for e in 0..<points {
-            var j0 = 0
-            while j0 < cout {
-                let width = min(winogradPanelColumns, cout - j0)
+            forEachWinogradPanel(cout) { j0, width in
                 let panel = out.baseAddress! + e * cout * cin + j0 * cin
                 for ci in 0..<cin {
                     for j in 0..<width { panel[ci * width + j] = u[(e * cout + j0 + j) * cin + ci] }
                 }
-                j0 += width
             }
         }
         initialized = u.count
