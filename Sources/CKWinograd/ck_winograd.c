@@ -447,7 +447,7 @@ static inline void f22_channels_tile(const float *s, long step, __m256 b, float 
 /// channels of planes first ..< end 8 at a time (the rest one at a time), each group along the row. A row's
 /// products (a few dozen KB) stay in L1 across its groups, and a group writes 8 planes' rows in order. (Tile by
 /// tile with all channels inside, writing to every plane at once, took 1.8x the (Cout, T) transforms' share of a
-/// `unet-s` step; staging a group's rows and copying them out moved that time into the copy.)
+/// `unet-s` step; staging a group's rows and copying them out added more to memmove than it saved here.)
 ALWAYS_INLINE void output_planes_channels_last(int side, const float *m, float *y, long h, long w, long channels, long t,
                                                const float *bias, long first, long end) {
     const tiling g = tiling_of(h, w, side);
