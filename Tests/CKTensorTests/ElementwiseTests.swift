@@ -43,6 +43,43 @@ final class ElementwiseTests: XCTestCase {
         gradCheck(inputs: [spread]) { $0[0].clamped(-1, 1) }
     }
 
+    /// The AVX-512 SiLU loops give the Swift loops' bits: the op, its gradient and GroupNorm's fused SiLU (both
+    /// directions), at lengths around the 16 lanes, with values past the exponential's clamp, zeros, infinities and NaN.
+    func testNativeSiLULoopsGiveTheSwiftBits() throws {
+        guard NativeSiLU.available else { throw XCTSkip("needs AVX-512") }
+        let special: [Float] = [0, -0.0, 87, -87, 87.5, -88, 100, -100, 1e-30, -1e-30, .infinity, -.infinity, .nan, 3.5, -3.5]
+        var rng = SplitMix64(seed: 11)
+        for count in [1, 7, 15, 16, 17, 31, 33, 300] {
+            var values = Tensor.normal(shape: [count], rng: &rng).storage.map { $0 * 12 }
+            for (i, v) in special.enumerated() where i < count { values[(i * 7) % count] = v }
+            let x = Tensor(shape: [count], storage: values), seed = Tensor.normal(shape: [count], rng: &rng)
+            var results: [[[Float]]] = []
+            withEachImplementation(NativeSiLU.runs, set: { NativeSiLU.runs = $0 }, names: ("avx-512", "swift")) { _ in
+                let xt = x.trackingGradients()
+                let y = xt.silu()
+                results.append([y.storage, Tape.gradients(of: y, seed: seed, wrt: [xt])[0].storage])
+            }
+            XCTAssertEqual(results.count, 2)
+            for (what, pair) in zip(["silu", "gradient"], zip(results[0], results[1])) {
+                XCTAssertEqual(pair.0.map(\.bitPattern), pair.1.map(\.bitPattern), "\(what) of \(count) values")
+            }
+        }
+        // GroupNorm's fused SiLU: channel planes of 5 and 17 values (a partial block each).
+        for spatial in [5, 17] {
+            let x = Tensor.normal(shape: [2, 4, spatial], rng: &rng), seed = Tensor.normal(shape: [2, 4, spatial], rng: &rng)
+            let w = Tensor.normal(shape: [4], rng: &rng), b = Tensor.normal(shape: [4], rng: &rng)
+            var results: [[[Float]]] = []
+            withEachImplementation(NativeSiLU.runs, set: { NativeSiLU.runs = $0 }, names: ("avx-512", "swift")) { _ in
+                let xt = x.trackingGradients(), wt = w.trackingGradients(), bt = b.trackingGradients()
+                let y = xt.groupNormSiLU(groupCount: 2, weight: wt, bias: bt)
+                results.append([y.storage] + Tape.gradients(of: y, seed: seed, wrt: [xt, wt, bt]).map(\.storage))
+            }
+            for (what, pair) in zip(["y", "dx", "dw", "db"], zip(results[0], results[1])) {
+                XCTAssertEqual(pair.0.map(\.bitPattern), pair.1.map(\.bitPattern), "groupNormSiLU \(what), planes of \(spatial)")
+            }
+        }
+    }
+
     func testFanOutGradientsAreSummed() {
         // y = x * x + x, so dy/dx = 2x + 1
         let x = Tensor(shape: [3], storage: [1, -2, 0.5]).trackingGradients()

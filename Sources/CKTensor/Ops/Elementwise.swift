@@ -165,10 +165,29 @@ extension Tensor {
         return map(Square()).recorded(inputs: [self]) { g in [g.zipMap(x, SquareGrad())] }
     }
 
-    /// SiLU: x * sigmoid(x), through the call-free `fastExp`.
+    /// SiLU: x * sigmoid(x), through the call-free `fastExp` (SiLULoops.swift).
     public func silu() -> Tensor {
         let x = detached()
-        return map(SiLU()).recorded(inputs: [self], takesLeadingRows: true) { g in [g.zipMap(leadingRowsOf: x, SiLUGrad())] }
+        let y = Tensor(shape: shape) { out in
+            storage.withUnsafeBufferPointer { px in
+                let o = out.baseAddress!, xp = px.baseAddress!
+                Parallel.forEachChunk(out.count) { r in siluLoop(xp, o, r) }
+            }
+        }
+        return y.recorded(inputs: [self], takesLeadingRows: true) { g in [g.siluGradient(leadingRowsOf: x)] }
+    }
+
+    /// self * silu'(x) over self's values: x's leading rows when self covers only those (LeadingRows.swift).
+    func siluGradient(leadingRowsOf x: Tensor) -> Tensor {
+        precondition(shape == x.shape || coversLeadingRows(of: x.shape), "silu: gradient \(shape) for input \(x.shape)")
+        return Tensor(shape: shape) { out in
+            storage.withUnsafeBufferPointer { pg in
+                x.storage.withUnsafeBufferPointer { px in
+                    let o = out.baseAddress!, g = pg.baseAddress!, xp = px.baseAddress!
+                    Parallel.forEachChunk(out.count) { r in siluGradientLoop(g, xp, o, r) }
+                }
+            }
+        }
     }
 
     public func sigmoid() -> Tensor {

@@ -108,7 +108,7 @@ func groupNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float
         for k in 0..<geo.perGroup {
             let a = r * w[first + k], bc = b[first + k], xp = x + base + k * s, yp = y + base + k * s
             if silu {
-                for i in 0..<s { let z = (xp[i] - mu) * a + bc; yp[i] = z / (1 + fastExp(-z)) }
+                affineSiLULoop(xp, yp, s, shift: mu, scale: a, offset: bc)
             } else {
                 for i in 0..<s { yp[i] = (xp[i] - mu) * a + bc }
             }
@@ -131,12 +131,9 @@ func groupNormBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
             let ch = first + k, off = base + k * s, gp = g + off, xp = x + off
             let (sz, szd): (Double, Double)   // Σ dz and Σ dz (x - μ) over the channel
             if silu {
-                // dz = g silu'(z) in a plain loop (it vectorizes), then its sums while dz is in cache
-                let a = r * w[ch], bc = b[ch], dz = dx! + off
-                for i in 0..<s {
-                    let z = (xp[i] - mu) * a + bc, sg = 1 / (1 + fastExp(-z))
-                    dz[i] = gp[i] * sg * (1 + z * (1 - sg))
-                }
+                // dz = g silu'(z), then its sums while dz is in cache
+                let dz = dx! + off
+                affineSiLUGradientLoop(gp, xp, dz, s, shift: mu, scale: r * w[ch], offset: b[ch])
                 (sz, szd) = blockedSums(s) { i, n in let v = Lanes(dz + i, n); return (v, v * (Lanes(xp + i, n) - mu)) }
             } else {
                 (sz, szd) = blockedSums(s) { i, n in let v = Lanes(gp + i, n); return (v, v * (Lanes(xp + i, n) - mu)) }

@@ -1,0 +1,49 @@
+// The SiLU loops every op runs (the SiLU op, its gradient, GroupNorm's fused SiLU), in one place: CKActivations'
+// AVX-512 loops where the CPU has them, else the Swift loops. Both compute the same bits.
+import CKActivations
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum NativeSiLU {
+    /// Whether this build and CPU have the AVX-512 loops.
+    public static let available = ck_activations_available() == 1
+
+    /// CK_ACTIVATIONS=swift runs the Swift loops, for A/B timing; tests set it to compare the two.
+    nonisolated(unsafe) public static var runs: Bool = {
+        if let raw = getenv("CK_ACTIVATIONS"), String(cString: raw) == "swift" { return false }
+        return available
+    }()
+}
+
+/// o[i] = silu(x[i]) for i in r.
+@inline(__always)
+func siluLoop(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    if NativeSiLU.runs { ck_silu(x + r.lowerBound, o + r.lowerBound, r.count); return }
+    unaryLoop(SiLU(), x, o, r)
+}
+
+/// o[i] = g[i] silu'(x[i]) for i in r.
+@inline(__always)
+func siluGradientLoop(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    if NativeSiLU.runs { ck_silu_gradient(g + r.lowerBound, x + r.lowerBound, o + r.lowerBound, r.count); return }
+    binaryLoop(SiLUGrad(), g, x, o, r)
+}
+
+/// y[i] = silu(z) with z = (x[i] - shift) scale + offset, for i in 0 ..< n.
+@inline(__always)
+func affineSiLULoop(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float, offset: Float) {
+    if NativeSiLU.runs { ck_affine_silu(x, y, n, shift, scale, offset); return }
+    for i in 0..<n { let z = (x[i] - shift) * scale + offset; y[i] = z / (1 + fastExp(-z)) }
+}
+
+/// dz[i] = g[i] silu'(z) with z = (x[i] - shift) scale + offset, for i in 0 ..< n.
+@inline(__always)
+func affineSiLUGradientLoop(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dz: UnsafeMutablePointer<Float>, _ n: Int,
+                            shift: Float, scale: Float, offset: Float) {
+    if NativeSiLU.runs { ck_affine_silu_gradient(g, x, dz, n, shift, scale, offset); return }
+    for i in 0..<n {
+        let z = (x[i] - shift) * scale + offset, s = 1 / (1 + fastExp(-z))
+        dz[i] = g[i] * s * (1 + z * (1 - s))
+    }
+}
