@@ -43,11 +43,12 @@ let package = Package(
         // The optimizers' moment update in AVX2 (x86-64; elsewhere CKNN keeps its Swift version). Products and sums
         // stay separate roundings, as in the Swift version and in torch.
         .target(name: "CKMoments", cSettings: [.unsafeFlags(cVectorFlags + ["-O2", "-ffp-contract=off"])]),
-        // SiLU and its gradient in AVX-512 (x86-64 CPUs that have it; else CKTensor's Swift loops), the same roundings.
-        .target(name: "CKActivations", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        // SiLU, its gradient and the embedding's sines and cosines in AVX-512 (x86-64 CPUs that have it; else CKTensor's
+        // Swift loops, the same roundings for SiLU, and the C library's sinf and cosf).
+        .target(name: "CKPointwise", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
         // Single-thread products in AVX-512 for the pieces of a batch (x86-64 CPUs that have it; else OpenBLAS).
         .target(name: "CKGemm", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW", "CKThreadTeam", "CKWinograd", "CKGemm", "CKActivations"], swiftSettings: numericSettings),
+        .target(name: "CKTensor", dependencies: ["COpenBLAS", "CFFTW", "CKThreadTeam", "CKWinograd", "CKGemm", "CKPointwise"], swiftSettings: numericSettings),
         // CZlib: checkpoint CRC-32
         .target(name: "CKNN", dependencies: ["CKTensor", "CZlib", "CKMoments"], swiftSettings: numericSettings),
         .target(name: "CKConsistency", dependencies: ["CKTensor", "CKNN"], swiftSettings: numericSettings),

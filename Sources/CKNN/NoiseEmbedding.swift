@@ -26,18 +26,18 @@ public struct NoiseEmbedding: Layer {
     /// sigma: (N) raw noise levels -> (N, 64) features. Constant in sigma: no gradient flows to it.
     public static func features(sigma: Tensor) -> Tensor {
         let n = sigma.count, half = frequencyCount
-        let frequencies = (0..<half).map { Float(exp(-log(10000.0) * Double($0) / Double(half))) }
+        var arguments = [Float](repeating: 0, count: half)
         return Tensor(shape: [n, 2 * half]) { out in
             for b in 0..<n {
                 let t = 0.25 * logf(sigma.storage[b])   // EDM's c_noise; the 1000 below is the only scaling
-                for k in 0..<half {
-                    let arg = 1000 * t * frequencies[k]
-                    out[b * 2 * half + k] = cosf(arg)
-                    out[b * 2 * half + half + k] = sinf(arg)
-                }
+                for k in 0..<half { arguments[k] = 1000 * t * frequencies[k] }
+                let row = out.baseAddress! + b * 2 * half
+                sinesAndCosines(arguments, sines: row + half, cosines: row, count: half)
             }
         }
     }
+
+    private static let frequencies = (0..<frequencyCount).map { Float(exp(-log(10000.0) * Double($0) / Double(frequencyCount))) }
 
     /// sigma: (N) -> temb (N, width)
     public func callAsFunction(sigma: Tensor) -> Tensor {

@@ -46,7 +46,7 @@ final class ElementwiseTests: XCTestCase {
     /// The AVX-512 SiLU loops give the Swift loops' bits: the op, its gradient and GroupNorm's fused SiLU (both
     /// directions), at lengths around the 16 lanes, with values past the exponential's clamp, zeros, infinities and NaN.
     func testNativeSiLULoopsGiveTheSwiftBits() throws {
-        guard NativeSiLU.available else { throw XCTSkip("needs AVX-512") }
+        guard NativePointwise.available else { throw XCTSkip("needs AVX-512") }
         let special: [Float] = [0, -0.0, 87, -87, 87.5, -88, 100, -100, 1e-30, -1e-30, .infinity, -.infinity, .nan, 3.5, -3.5]
         var rng = SplitMix64(seed: 11)
         for count in [1, 7, 15, 16, 17, 31, 33, 300] {
@@ -54,7 +54,7 @@ final class ElementwiseTests: XCTestCase {
             for (i, v) in special.enumerated() where i < count { values[(i * 7) % count] = v }
             let x = Tensor(shape: [count], storage: values), seed = Tensor.normal(shape: [count], rng: &rng)
             var results: [[[Float]]] = []
-            withEachImplementation(NativeSiLU.runs, set: { NativeSiLU.runs = $0 }, names: ("avx-512", "swift")) { _ in
+            withEachImplementation(NativePointwise.runs, set: { NativePointwise.runs = $0 }, names: ("avx-512", "swift")) { _ in
                 let xt = x.trackingGradients()
                 let y = xt.silu()
                 results.append([y.storage, Tape.gradients(of: y, seed: seed, wrt: [xt])[0].storage])
@@ -69,7 +69,7 @@ final class ElementwiseTests: XCTestCase {
             let x = Tensor.normal(shape: [2, 4, spatial], rng: &rng), seed = Tensor.normal(shape: [2, 4, spatial], rng: &rng)
             let w = Tensor.normal(shape: [4], rng: &rng), b = Tensor.normal(shape: [4], rng: &rng)
             var results: [[[Float]]] = []
-            withEachImplementation(NativeSiLU.runs, set: { NativeSiLU.runs = $0 }, names: ("avx-512", "swift")) { _ in
+            withEachImplementation(NativePointwise.runs, set: { NativePointwise.runs = $0 }, names: ("avx-512", "swift")) { _ in
                 let xt = x.trackingGradients(), wt = w.trackingGradients(), bt = b.trackingGradients()
                 let y = xt.groupNormSiLU(groupCount: 2, weight: wt, bias: bt)
                 results.append([y.storage] + Tape.gradients(of: y, seed: seed, wrt: [xt, wt, bt]).map(\.storage))
@@ -78,6 +78,29 @@ final class ElementwiseTests: XCTestCase {
                 XCTAssertEqual(pair.0.map(\.bitPattern), pair.1.map(\.bitPattern), "groupNormSiLU \(what), planes of \(spatial)")
             }
         }
+    }
+
+    /// The AVX-512 sines and cosines within 2.5e-7 of Double's over the embedding's range and beyond the vector
+    /// path's (|x| > 8192: the C library's), at lengths around the 16 lanes; zeros keep their sign, NaN and
+    /// infinities give NaN.
+    func testSinesAndCosinesAreAccurate() throws {
+        guard NativePointwise.available else { throw XCTSkip("needs AVX-512") }
+        var rng = SplitMix64(seed: 5)
+        for (count, span) in [(1, Float(3)), (15, 2000), (16, 8192), (17, 1e5), (333, 1600), (4096, 8192), (64, 1e7)] {
+            var x = (0..<count).map { _ in Float.random(in: -span...span, using: &rng) }
+            if count > 8 { x[3] = -0.0; x[5] = 0; x[7] = 8192; x[8] = -8192.001 }
+            var sines = [Float](repeating: 9, count: count), cosines = sines
+            sinesAndCosines(x, sines: &sines, cosines: &cosines, count: count)
+            for i in 0..<count {
+                XCTAssertEqual(Double(sines[i]), sin(Double(x[i])), accuracy: 2.5e-7, "sin(\(x[i]))")
+                XCTAssertEqual(Double(cosines[i]), cos(Double(x[i])), accuracy: 2.5e-7, "cos(\(x[i]))")
+            }
+            if count > 8 { XCTAssertEqual(sines[3].bitPattern, (-0.0 as Float).bitPattern, "sin(-0) is -0") }
+        }
+        let odd: [Float] = [.nan, .infinity, -.infinity]
+        var sines = [Float](repeating: 0, count: 3), cosines = sines
+        sinesAndCosines(odd, sines: &sines, cosines: &cosines, count: 3)
+        XCTAssertTrue(sines.allSatisfy(\.isNaN) && cosines.allSatisfy(\.isNaN), "\(sines) \(cosines)")
     }
 
     func testFanOutGradientsAreSummed() {

@@ -1,17 +1,17 @@
-// The SiLU loops every op runs (the SiLU op, its gradient, GroupNorm's fused SiLU), in one place: CKActivations'
+// The SiLU loops every op runs (the SiLU op, its gradient, GroupNorm's fused SiLU), in one place: CKPointwise'
 // AVX-512 loops where the CPU has them, else the Swift loops. Both compute the same bits.
-import CKActivations
+import CKPointwise
 #if canImport(Glibc)
 import Glibc
 #endif
 
-public enum NativeSiLU {
+public enum NativePointwise {
     /// Whether this build and CPU have the AVX-512 loops.
-    public static let available = ck_activations_available() == 1
+    public static let available = ck_pointwise_available() == 1
 
-    /// CK_ACTIVATIONS=swift runs the Swift loops, for A/B timing; tests set it to compare the two.
+    /// CK_POINTWISE=swift runs the Swift loops, for A/B timing; tests set it to compare the two.
     nonisolated(unsafe) public static var runs: Bool = {
-        if let raw = getenv("CK_ACTIVATIONS"), String(cString: raw) == "swift" { return false }
+        if let raw = getenv("CK_POINTWISE"), String(cString: raw) == "swift" { return false }
         return available
     }()
 }
@@ -19,21 +19,21 @@ public enum NativeSiLU {
 /// o[i] = silu(x[i]) for i in r.
 @inline(__always)
 func siluLoop(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
-    if NativeSiLU.runs { ck_silu(x + r.lowerBound, o + r.lowerBound, r.count); return }
+    if NativePointwise.runs { ck_silu(x + r.lowerBound, o + r.lowerBound, r.count); return }
     unaryLoop(SiLU(), x, o, r)
 }
 
 /// o[i] = g[i] silu'(x[i]) for i in r.
 @inline(__always)
 func siluGradientLoop(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
-    if NativeSiLU.runs { ck_silu_gradient(g + r.lowerBound, x + r.lowerBound, o + r.lowerBound, r.count); return }
+    if NativePointwise.runs { ck_silu_gradient(g + r.lowerBound, x + r.lowerBound, o + r.lowerBound, r.count); return }
     binaryLoop(SiLUGrad(), g, x, o, r)
 }
 
 /// y[i] = silu(z) with z = (x[i] - shift) scale + offset, for i in 0 ..< n.
 @inline(__always)
 func affineSiLULoop(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float, offset: Float) {
-    if NativeSiLU.runs { ck_affine_silu(x, y, n, shift, scale, offset); return }
+    if NativePointwise.runs { ck_affine_silu(x, y, n, shift, scale, offset); return }
     for i in 0..<n { let z = (x[i] - shift) * scale + offset; y[i] = z / (1 + fastExp(-z)) }
 }
 
@@ -41,9 +41,17 @@ func affineSiLULoop(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
 @inline(__always)
 func affineSiLUGradientLoop(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dz: UnsafeMutablePointer<Float>, _ n: Int,
                             shift: Float, scale: Float, offset: Float) {
-    if NativeSiLU.runs { ck_affine_silu_gradient(g, x, dz, n, shift, scale, offset); return }
+    if NativePointwise.runs { ck_affine_silu_gradient(g, x, dz, n, shift, scale, offset); return }
     for i in 0..<n {
         let z = (x[i] - shift) * scale + offset, s = 1 / (1 + fastExp(-z))
         dz[i] = g[i] * s * (1 + z * (1 - s))
     }
+}
+
+/// sines[i] = sin(x[i]) and cosines[i] = cos(x[i]) for i in 0 ..< count: the AVX-512 loop (within 2.5e-7 of the
+/// true values) or the C library's sinf and cosf.
+public func sinesAndCosines(_ x: UnsafePointer<Float>, sines: UnsafeMutablePointer<Float>, cosines: UnsafeMutablePointer<Float>,
+                            count: Int) {
+    if NativePointwise.runs { ck_sincos(x, sines, cosines, count); return }
+    for i in 0..<count { sines[i] = sinf(x[i]); cosines[i] = cosf(x[i]) }
 }

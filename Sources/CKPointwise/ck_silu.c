@@ -2,13 +2,11 @@
 // Swift SiLU and its gradient took 8% of a training step, bound by arithmetic: the exponential's polynomial and a
 // division per value. Every operation is the Swift one in the same order (fused multiply-adds exactly where Swift
 // writes addingProduct, compiled with -ffp-contract=off), so both paths give the same bits.
-#include "ck_activations.h"
+#include "ck_pointwise.h"
 #include <stdlib.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-int ck_activations_available(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
 
 #define KERNEL static inline __attribute__((always_inline, target("avx512f")))
 
@@ -96,7 +94,6 @@ void ck_affine_silu_gradient(const float *g, const float *x, float *dz, long n, 
 
 #else
 
-int ck_activations_available(void) { return 0; }
 void ck_silu(const float *x, float *y, long n) { abort(); }
 void ck_silu_gradient(const float *g, const float *x, float *out, long n) { abort(); }
 void ck_affine_silu(const float *x, float *y, long n, float shift, float scale, float offset) { abort(); }
