@@ -39,7 +39,7 @@ let package = Package(
         // Persistent worker threads that poll briefly between jobs (waking a sleeping thread is slow on VMs).
         .target(name: "CKThreadTeam"),
         // The Winograd transforms in AVX2 intrinsics (x86-64; elsewhere CKTensor keeps its Swift versions).
-        .target(name: "CKWinograd", cSettings: [.unsafeFlags(cVectorFlags + ["-O2"])]),
+        .target(name: "CKWinograd", cSettings: [.unsafeFlags(cVectorFlags + ["-O2", "-fno-builtin-memcpy"])]),
         // The optimizers' moment update in AVX2 (x86-64; elsewhere CKNN keeps its Swift version). Products and sums
         // stay separate roundings, as in the Swift version and in torch.
         .target(name: "CKMoments", cSettings: [.unsafeFlags(cVectorFlags + ["-O2", "-ffp-contract=off"])]),

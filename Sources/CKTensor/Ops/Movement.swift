@@ -94,9 +94,12 @@ extension Tensor {
                 Parallel.forEachChunk(planes, minimumPerChunk: 8) { r in
                     for p in r {
                         for i in 0..<h {
-                            let row = o + p * 4 * h * w + 2 * i * 2 * w
-                            for j in 0..<w { let v = x[p * h * w + i * w + j]; row[2 * j] = v; row[2 * j + 1] = v }
-                            (row + 2 * w).update(from: row, count: 2 * w)
+                            // Both output rows in one pass: a copy of the first row was a memmove call per row.
+                            let row = o + p * 4 * h * w + 2 * i * 2 * w, next = row + 2 * w
+                            for j in 0..<w {
+                                let v = x[p * h * w + i * w + j]
+                                row[2 * j] = v; row[2 * j + 1] = v; next[2 * j] = v; next[2 * j + 1] = v
+                            }
                         }
                     }
                 }
