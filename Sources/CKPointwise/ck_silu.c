@@ -1,7 +1,7 @@
-// SiLU and its gradient in AVX-512, sixteen lanes where Swift's loops (compiled for AVX2) run eight. On mlp-toy the
-// Swift SiLU and its gradient took 8% of a training step, bound by arithmetic: the exponential's polynomial and a
-// division per value. Every operation is the Swift one in the same order (fused multiply-adds exactly where Swift
-// writes addingProduct, compiled with -ffp-contract=off), so both paths give the same bits.
+// SiLU and its gradient in AVX-512, sixteen lanes where Swift's loops (compiled for AVX2) run eight: in an mlp-toy
+// training step the Swift SiLU and its gradient took 8% of the cycles; in a C loop the eight-lane SiLU took 0.50 ns
+// a value and this one 0.32. Every operation is the Swift one in the same order (fused multiply-adds exactly where
+// Swift writes addingProduct, compiled with -ffp-contract=off), so both paths give the same bits.
 #include "ck_pointwise.h"
 #include <stdlib.h>
 

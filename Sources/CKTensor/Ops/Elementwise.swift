@@ -165,7 +165,7 @@ extension Tensor {
         return map(Square()).recorded(inputs: [self]) { g in [g.zipMap(x, SquareGrad())] }
     }
 
-    /// SiLU: x * sigmoid(x), through the call-free `fastExp` (SiLULoops.swift).
+    /// SiLU: x * sigmoid(x), through the call-free `fastExp` (PointwiseLoops.swift).
     public func silu() -> Tensor {
         let x = detached()
         let y = Tensor(shape: shape) { out in

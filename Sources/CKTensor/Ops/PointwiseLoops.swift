@@ -1,5 +1,6 @@
-// The SiLU loops every op runs (the SiLU op, its gradient, GroupNorm's fused SiLU), in one place: CKPointwise'
-// AVX-512 loops where the CPU has them, else the Swift loops. Both compute the same bits.
+// The SiLU loops every op runs (the SiLU op, its gradient, GroupNorm's fused SiLU) and the noise-level embedding's
+// sines and cosines, in one place: CKPointwise's AVX-512 loops where the CPU has them, else the Swift loops (the
+// same bits for SiLU) and the C library's sinf and cosf.
 import CKPointwise
 #if canImport(Glibc)
 import Glibc
