@@ -95,11 +95,18 @@ func broadcastBinary<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ name: String
 /// `op` of the first `count(shape)` values of `a` and of `b`, value by value, as a tensor of `shape`.
 @inline(__always)
 func leadingValues<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, shape: [Int], _ op: F) -> Tensor {
+    leadingValues(a, b, shape: shape) { x, y, o, r in binaryLoop(op, x, y, o, r) }
+}
+
+/// `loop(a, b, out, range)` over the first `count(shape)` values in chunks spread over the threads.
+@inline(__always)
+func leadingValues(_ a: Tensor, _ b: Tensor, shape: [Int],
+                   _ loop: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> Tensor {
     Tensor(shape: shape) { out in
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 let o = out.baseAddress!, x = pa.baseAddress!, y = pb.baseAddress!
-                Parallel.forEachChunk(out.count) { r in binaryLoop(op, x, y, o, r) }
+                Parallel.forEachChunk(out.count) { r in loop(x, y, o, r) }
             }
         }
     }

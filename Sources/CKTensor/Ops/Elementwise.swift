@@ -112,11 +112,15 @@ public func - (s: Float, a: Tensor) -> Tensor { a.mapped(scale: -1, shift: s) }
 extension Tensor {
     /// Applies `f` to every value (no recording): the kernel of the unary ops below.
     @inline(__always)
-    public func map<F: UnaryFunction>(_ f: F) -> Tensor {
+    public func map<F: UnaryFunction>(_ f: F) -> Tensor { mapChunks { x, o, r in unaryLoop(f, x, o, r) } }
+
+    /// `loop(x, out, range)` over the values in chunks spread over the threads, into a new tensor of this shape.
+    @inline(__always)
+    func mapChunks(_ loop: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> Tensor {
         Tensor(shape: shape) { out in
             storage.withUnsafeBufferPointer { px in
                 let o = out.baseAddress!, x = px.baseAddress!
-                Parallel.forEachChunk(out.count) { r in unaryLoop(f, x, o, r) }
+                Parallel.forEachChunk(out.count) { r in loop(x, o, r) }
             }
         }
     }
@@ -168,25 +172,9 @@ extension Tensor {
     /// SiLU: x * sigmoid(x), through the call-free `fastExp` (PointwiseLoops.swift).
     public func silu() -> Tensor {
         let x = detached()
-        let y = Tensor(shape: shape) { out in
-            storage.withUnsafeBufferPointer { px in
-                let o = out.baseAddress!, xp = px.baseAddress!
-                Parallel.forEachChunk(out.count) { r in siluLoop(xp, o, r) }
-            }
-        }
-        return y.recorded(inputs: [self], takesLeadingRows: true) { g in [g.siluGradient(leadingRowsOf: x)] }
-    }
-
-    /// self * silu'(x) over self's values: x's leading rows when self covers only those (LeadingRows.swift).
-    func siluGradient(leadingRowsOf x: Tensor) -> Tensor {
-        precondition(shape == x.shape || coversLeadingRows(of: x.shape), "silu: gradient \(shape) for input \(x.shape)")
-        return Tensor(shape: shape) { out in
-            storage.withUnsafeBufferPointer { pg in
-                x.storage.withUnsafeBufferPointer { px in
-                    let o = out.baseAddress!, g = pg.baseAddress!, xp = px.baseAddress!
-                    Parallel.forEachChunk(out.count) { r in siluGradientLoop(g, xp, o, r) }
-                }
-            }
+        return mapChunks(siluLoop).recorded(inputs: [self], takesLeadingRows: true) { g in
+            precondition(g.shape == x.shape || g.coversLeadingRows(of: x.shape), "silu: gradient \(g.shape) for input \(x.shape)")
+            return [leadingValues(g, x, shape: g.shape, siluGradientLoop)]
         }
     }
 

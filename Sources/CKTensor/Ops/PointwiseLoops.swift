@@ -35,7 +35,7 @@ func siluGradientLoop(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ o:
 @inline(__always)
 func affineSiLULoop(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float, offset: Float) {
     if NativePointwise.runs { ck_affine_silu(x, y, n, shift, scale, offset); return }
-    for i in 0..<n { let z = (x[i] - shift) * scale + offset; y[i] = z / (1 + fastExp(-z)) }
+    for i in 0..<n { y[i] = SiLU()((x[i] - shift) * scale + offset) }
 }
 
 /// dz[i] = g[i] silu'(z) with z = (x[i] - shift) scale + offset, for i in 0 ..< n.
@@ -43,10 +43,7 @@ func affineSiLULoop(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
 func affineSiLUGradientLoop(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dz: UnsafeMutablePointer<Float>, _ n: Int,
                             shift: Float, scale: Float, offset: Float) {
     if NativePointwise.runs { ck_affine_silu_gradient(g, x, dz, n, shift, scale, offset); return }
-    for i in 0..<n {
-        let z = (x[i] - shift) * scale + offset, s = 1 / (1 + fastExp(-z))
-        dz[i] = g[i] * s * (1 + z * (1 - s))
-    }
+    for i in 0..<n { dz[i] = SiLUGrad()(g[i], (x[i] - shift) * scale + offset) }
 }
 
 /// sines[i] = sin(x[i]) and cosines[i] = cos(x[i]) for i in 0 ..< count: the AVX-512 loop (within 2.5e-7 of the
