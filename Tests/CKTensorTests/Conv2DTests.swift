@@ -324,6 +324,29 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// F(4x4)'s AVX-512 input transform gives the AVX2 one's bits: planes of 1x1 up to wider than one group of 8
+    /// tiles (several groups, a partial last one), heights not multiples of 4, inputs with zeros, infinities and
+    /// NaN, over plane ranges that start and end mid-sample; every float of V compared, the untouched ones included.
+    func testAVX512InputTransformGivesTheAVX2Bits() throws {
+        guard ConvTuning.nativeTransforms, ck_winograd_avx512_available() != 0 else { throw XCTSkip("needs AVX-512") }
+        for (n, channels, h, w) in [(1, 1, 1, 1), (2, 3, 2, 2), (3, 5, 3, 5), (2, 3, 7, 7), (2, 3, 13, 11), (1, 2, 36, 33),
+                                    (1, 2, 5, 70), (2, 4, 28, 28), (1, 3, 14, 14), (1, 2, 9, 64), (2, 1, 4, 129)] {
+            let tiles = ((h + 3) / 4) * ((w + 3) / 4), t = n * tiles, planes = n * channels
+            var rng = SplitMix64(seed: UInt64(h * 1000 + w * 10 + channels))
+            var x = Tensor.normal(shape: [planes * h * w], rng: &rng).storage
+            if x.count > 7 { x[1] = .infinity; x[x.count / 2] = .nan; x[x.count - 2] = 0 }
+            var avx2 = [Float](repeating: -7, count: 36 * channels * t + winogradSlack), avx512 = avx2
+            ck_f43_input(x, &avx2, h, w, channels, t, 0, planes)
+            for (first, end) in [(0, 1), (1, planes / 2 + 1), (planes / 2 + 1, planes)] where first < end {
+                ck_f43_input_avx512(x, &avx512, h, w, channels, t, first, end)
+            }
+            let label = "\(n) x \(channels) planes of \(h)x\(w)"
+            let differing = avx2.indices.first { avx2[$0].bitPattern != avx512[$0].bitPattern }
+            XCTAssertNil(differing, label + ": first differing float (of \(avx2.count))")
+            XCTAssertFalse(avx2.prefix(36 * channels * t).contains(-7), label + ": every point written")
+        }
+    }
+
     func testGradCheckWinograd() {
         withEachTransformPath { _ in
             for mode in [ConvTuning.Winograd.always, .largeTiles] {

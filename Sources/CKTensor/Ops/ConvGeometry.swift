@@ -98,6 +98,13 @@ enum ConvTuning {
         guard let raw = getenv("CK_CONV_TRANSFORMS") else { return true }
         return String(cString: raw) != "swift"
     }()
+    /// Whether F(4x4, 3x3)'s input transform runs its AVX-512 version (CPUs that have it) rather than the AVX2 one,
+    /// which gives the same bits; CK_CONV_TRANSFORMS=avx2 picks the AVX2 one for A/B timing.
+    nonisolated(unsafe) static var avx512InputTransform: Bool = {
+        guard ck_winograd_avx512_available() != 0 else { return false }
+        guard let raw = getenv("CK_CONV_TRANSFORMS") else { return true }
+        return String(cString: raw) != "avx2"
+    }()
 }
 
 /// Reusable float buffers for column matrices, so that a training step does not page-fault

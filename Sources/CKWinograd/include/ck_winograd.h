@@ -9,6 +9,12 @@ int ck_winograd_available(void);
 /// q = j * channels + c and V has rows of `t` tiles (all samples of the chunk).
 void ck_f43_input(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
 
+/// 1 when this CPU runs ck_f43_input_avx512 (AVX-512 F and VL); 0 elsewhere.
+int ck_winograd_avx512_available(void);
+
+/// ck_f43_input in AVX-512, with the same bits (ck_winograd_avx512.c).
+void ck_f43_input_avx512(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
+
 /// F(4x4, 3x3) output transform: y plane q = A^T m A + bias[q] for each 4x4 tile, cropped to h x w; the products
 /// read (M's rows of this plane's tiles) are set back to zero. `bias` (one value per plane) may be NULL.
 void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
