@@ -1,9 +1,14 @@
-// F(4x4, 3x3)'s input transform in AVX-512 (CPUs that have it; ck_winograd.c's AVX2 one elsewhere). The same
-// operations in the same order as the AVX2 one, so the same bits: B^T down the patch rows, 16 columns at a time read
-// from the plane with masked loads (no zero-bordered copy), then B^T across each combined row's phases, which one
-// two-source permute per phase picks out for 8 tiles (the AVX2 version transposes 4x4 blocks in registers and
-// shifts lanes for the fifth and sixth phases). Measured in cache, one thread, 64 planes of 28x28: 34 us against
-// 45. F(2x2)'s input, whose AVX2 version has fewer shuffles to save, measured no faster this way and stays AVX2.
+// F(4x4, 3x3)'s input transform and its output transform from channels-last products in AVX-512 (CPUs that have it;
+// ck_winograd.c's AVX2 ones elsewhere), with the AVX2 ones' operations in the same order, so the same bits.
+//
+// Input: B^T down the patch rows, 16 columns at a time read from the plane with masked loads (no zero-bordered
+// copy), then B^T across each combined row's phases, which one two-source permute per phase picks out for 8 tiles
+// (the AVX2 version transposes 4x4 blocks in registers and shifts lanes for the fifth and sixth phases). In cache,
+// one thread, 64 planes of 28x28: 34 us against 45. F(2x2)'s input, whose AVX2 version has fewer shuffles to
+// save, measured no faster this way and stays AVX2.
+// Output: 16 channels of a tile at a time instead of 8 (the last group masked rather than one channel at a time,
+// where the AVX2 version's scalar loop rounds differently): 64 and 128 planes of 28x28 in 19-20 and 48 us
+// against 28-29 and 74.
 #include "ck_winograd.h"
 #include <stdlib.h>
 
@@ -91,6 +96,92 @@ AVX512 void f43_input_planes(const float *x, float *v, long h, long w, long chan
     free(rows);
 }
 
+// MARK: Output from channels-last products, 16 channels at a time
+
+/// A^T of F(4x4) on six vectors: ck_winograd.c's f43_at, the same operations in the same order.
+AVX512 void at43_512(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512 o[4]) {
+    __m512 p12 = _mm512_add_ps(m1, m2), n12 = _mm512_sub_ps(m1, m2);
+    __m512 p34 = _mm512_add_ps(m3, m4), n34 = _mm512_sub_ps(m3, m4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m0, p12), p34);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), n34, n12);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), p34, p12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), n34, n12), m5);
+}
+
+/// The 4x4 transpose within each 128-bit quarter of four vectors.
+AVX512 void transpose_quarters(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+    __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
+    __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
+    *a = _mm512_shuffle_ps(t0, t2, 0x44); *b = _mm512_shuffle_ps(t0, t2, 0xEE);
+    *c = _mm512_shuffle_ps(t1, t3, 0x44); *d = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+
+/// The first `valid` channels (lanes) of one F(4x4) tile: A^T m A + b from its 36 products (point 6 r + col at
+/// s + (6 r + col) step), each channel's rows cropped to h x w in its plane (channel i at plane + i plane_size).
+AVX512 void f43_channels_tile16(const float *s, long step, __m512 b, __mmask16 lanes, int valid, float *plane,
+                                long plane_size, long h, long w, long ty, long tx) {
+    __m512 cols[6][4];
+    for (int col = 0; col < 6; col++)
+        at43_512(_mm512_maskz_loadu_ps(lanes, s + col * step), _mm512_maskz_loadu_ps(lanes, s + (6 + col) * step),
+                 _mm512_maskz_loadu_ps(lanes, s + (12 + col) * step), _mm512_maskz_loadu_ps(lanes, s + (18 + col) * step),
+                 _mm512_maskz_loadu_ps(lanes, s + (24 + col) * step), _mm512_maskz_loadu_ps(lanes, s + (30 + col) * step),
+                 cols[col]);
+    const long n = w - 4 * tx < 4 ? w - 4 * tx : 4;
+    const __mmask8 columns = (__mmask8)((1u << n) - 1);
+    for (int k = 0; k < 4 && 4 * ty + k < h; k++) {
+        __m512 o[4];
+        at43_512(cols[0][k], cols[1][k], cols[2][k], cols[3][k], cols[4][k], cols[5][k], o);
+        for (int p = 0; p < 4; p++) o[p] = _mm512_add_ps(o[p], b);
+        transpose_quarters(&o[0], &o[1], &o[2], &o[3]);        // o[i] quarter q: channel 4 q + i's 4 columns
+        float *row = plane + (4 * ty + k) * w + 4 * tx;
+#define QUARTER(q) _mm512_extractf32x4_ps(o[i], q)
+        for (int i = 0; i < 4; i++) {
+            if (n == 4 && valid == 16) {
+                _mm_storeu_ps(row + i * plane_size, QUARTER(0));
+                _mm_storeu_ps(row + (i + 4) * plane_size, QUARTER(1));
+                _mm_storeu_ps(row + (i + 8) * plane_size, QUARTER(2));
+                _mm_storeu_ps(row + (i + 12) * plane_size, QUARTER(3));
+                continue;
+            }
+            if (i < valid) _mm_mask_storeu_ps(row + i * plane_size, columns, QUARTER(0));
+            if (i + 4 < valid) _mm_mask_storeu_ps(row + (i + 4) * plane_size, columns, QUARTER(1));
+            if (i + 8 < valid) _mm_mask_storeu_ps(row + (i + 8) * plane_size, columns, QUARTER(2));
+            if (i + 12 < valid) _mm_mask_storeu_ps(row + (i + 12) * plane_size, columns, QUARTER(3));
+        }
+#undef QUARTER
+    }
+}
+
+/// As ck_winograd.c's output_planes_channels_last with side 4: a row of tiles at a time, in it the planes' channels 16
+/// at a time (the last group masked), each group along the row.
+AVX512 void f43_output_planes_channels_last(const float *m, float *y, long h, long w, long channels, long t,
+                                            const float *bias, long first, long end) {
+    const long tiles_x = (w + 3) / 4, tiles_y = (h + 3) / 4, tiles = tiles_x * tiles_y;
+    const long step = t * channels, plane_size = h * w;
+    for (long q = first; q < end;) {
+        const long j = q / channels, c0 = q % channels;
+        const long c1 = channels - c0 < end - q ? channels : c0 + (end - q);
+        for (long ty = 0; ty < tiles_y; ty++) {
+            const float *row = m + (j * tiles + ty * tiles_x) * channels;
+            for (long c = c0; c < c1; c += 16) {
+                const int valid = c1 - c < 16 ? (int)(c1 - c) : 16;
+                const __mmask16 lanes = (__mmask16)((1u << valid) - 1);
+                const __m512 b = bias ? _mm512_maskz_loadu_ps(lanes, bias + j * channels + c) : _mm512_setzero_ps();
+                float *plane = y + (j * channels + c) * plane_size;
+                for (long tx = 0; tx < tiles_x; tx++)
+                    f43_channels_tile16(row + tx * channels + c, step, b, lanes, valid, plane, plane_size, h, w, ty, tx);
+            }
+        }
+        q += c1 - c0;
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+void ck_f43_output_channels_last_avx512(const float *m, float *y, long h, long w, long channels, long t,
+                                        const float *bias, long first, long end) {
+    f43_output_planes_channels_last(m, y, h, w, channels, t, bias, first, end);
+}
+
 __attribute__((target("avx512f,avx512vl,avx2,fma")))
 void ck_f43_input_avx512(const float *x, float *v, long h, long w, long channels, long t, long first, long end) {
     f43_input_planes(x, v, h, w, channels, t, first, end);
@@ -102,5 +193,7 @@ int ck_winograd_avx512_available(void) { return __builtin_cpu_supports("avx512f"
 
 int ck_winograd_avx512_available(void) { return 0; }
 void ck_f43_input_avx512(const float *x, float *v, long h, long w, long channels, long t, long first, long end) { abort(); }
+void ck_f43_output_channels_last_avx512(const float *m, float *y, long h, long w, long channels, long t,
+                                        const float *bias, long first, long end) { abort(); }
 
 #endif

@@ -293,11 +293,12 @@ final class Conv2DTests: XCTestCase {
 
     /// The channels-last output transforms (C) against the (Cout, T) ones on the same products transposed, over
     /// plane ranges that split groups of 8 channels (5 and 11 channels: the one-channel path beside the 8-channel
-    /// one), planes cropped by the tile, with and without bias.
+    /// one; in AVX-512, the masked last group of 16), planes cropped by the tile, with and without bias.
     func testChannelsLastOutputTransforms() throws {
         guard ConvTuning.nativeTransforms else { throw XCTSkip("needs the AVX2 transforms") }
         typealias Pair = (side: Int, channelsLast: ChannelsLastOutputTransform, tileMajor: PlaneOutputTransform)
-        let pairs: [Pair] = [(4, ck_f43_output_channels_last, ck_f43_output), (2, ck_f22_output_channels_last, ck_f22_output)]
+        var pairs: [Pair] = [(4, ck_f43_output_channels_last, ck_f43_output), (2, ck_f22_output_channels_last, ck_f22_output)]
+        if ck_winograd_avx512_available() != 0 { pairs.append((4, ck_f43_output_channels_last_avx512, ck_f43_output)) }
         for (side, channelsLast, tileMajor) in pairs {
             for (n, channels, h, w) in [(2, 5, 9, 7), (3, 11, 8, 8), (1, 16, 14, 13)] {
                 let tiles = ((h + side - 1) / side) * ((w + side - 1) / side), t = n * tiles, points = (side + 2) * (side + 2)
@@ -324,11 +325,15 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
-    /// F(4x4)'s AVX-512 input transform gives the AVX2 one's bits: planes of 1x1 up to wider than one group of 8
-    /// tiles (several groups, a partial last one), heights not multiples of 4, inputs with zeros, infinities and
-    /// NaN, over plane ranges that start and end mid-sample; every float of V compared, the untouched ones included.
-    func testAVX512InputTransformGivesTheAVX2Bits() throws {
+    /// F(4x4)'s AVX-512 transforms give the AVX2 ones' bits. Input: planes of 1x1 up to wider than one group of 8
+    /// tiles (several groups, a partial last one), heights not multiples of 4, inputs with zeros, infinities and NaN,
+    /// over plane ranges that start and end mid-sample; every float of V compared, the untouched ones included.
+    /// Output from channels-last products: 16 to 64 channels, planes cropped by the tile, with and without bias, over
+    /// plane ranges that start and end on multiples of 8 channels (elsewhere the AVX2 version's last channels take a
+    /// scalar loop with other roundings; `testChannelsLastOutputTransforms` bounds those).
+    func testAVX512TransformsGiveTheAVX2Bits() throws {
         guard ConvTuning.nativeTransforms, ck_winograd_avx512_available() != 0 else { throw XCTSkip("needs AVX-512") }
+        func firstDifference(_ a: [Float], _ b: [Float]) -> Int? { a.indices.first { a[$0].bitPattern != b[$0].bitPattern } }
         for (n, channels, h, w) in [(1, 1, 1, 1), (2, 3, 2, 2), (3, 5, 3, 5), (2, 3, 7, 7), (2, 3, 13, 11), (1, 2, 36, 33),
                                     (1, 2, 5, 70), (2, 4, 28, 28), (1, 3, 14, 14), (1, 2, 9, 64), (2, 1, 4, 129)] {
             let tiles = ((h + 3) / 4) * ((w + 3) / 4), t = n * tiles, planes = n * channels
@@ -340,10 +345,30 @@ final class Conv2DTests: XCTestCase {
             for (first, end) in [(0, 1), (1, planes / 2 + 1), (planes / 2 + 1, planes)] where first < end {
                 ck_f43_input_avx512(x, &avx512, h, w, channels, t, first, end)
             }
-            let label = "\(n) x \(channels) planes of \(h)x\(w)"
-            let differing = avx2.indices.first { avx2[$0].bitPattern != avx512[$0].bitPattern }
-            XCTAssertNil(differing, label + ": first differing float (of \(avx2.count))")
+            let label = "input: \(n) x \(channels) planes of \(h)x\(w)"
+            XCTAssertNil(firstDifference(avx2, avx512), label + ": first differing float (of \(avx2.count))")
             XCTAssertFalse(avx2.prefix(36 * channels * t).contains(-7), label + ": every point written")
+        }
+        for (n, channels, h, w, ranges) in [(2, 16, 5, 7, [(0, 32)]), (3, 32, 13, 11, [(0, 8), (8, 56), (56, 96)]),
+                                            (2, 48, 9, 17, [(8, 80)]), (1, 16, 2, 2, [(0, 16)]), (2, 64, 28, 28, [(0, 128)]),
+                                            (3, 24, 6, 6, [(8, 40), (40, 72)])] {
+            let tiles = ((h + 3) / 4) * ((w + 3) / 4), t = n * tiles, planes = n * channels
+            var rng = SplitMix64(seed: UInt64(channels * 100 + h))
+            let products = Tensor.normal(shape: [36 * t * channels], rng: &rng).storage
+            let bias = Tensor.normal(shape: [planes], rng: &rng).storage
+            for withBias in [true, false] {
+                var avx2 = [Float](repeating: -7, count: planes * h * w), avx512 = avx2
+                bias.withUnsafeBufferPointer { bp in
+                    for (first, end) in ranges {
+                        ck_f43_output_channels_last(products, &avx2, h, w, channels, t, withBias ? bp.baseAddress : nil, first, end)
+                        ck_f43_output_channels_last_avx512(products, &avx512, h, w, channels, t, withBias ? bp.baseAddress : nil, first, end)
+                    }
+                }
+                let label = "output: \(n) x \(channels) planes of \(h)x\(w), ranges \(ranges), bias \(withBias)"
+                XCTAssertNil(firstDifference(avx2, avx512), label + ": first differing float (of \(avx2.count))")
+                XCTAssertEqual(avx512.filter { $0 == -7 }.count, planes * h * w - ranges.map { ($0.1 - $0.0) * h * w }.reduce(0, +),
+                               label + ": the planes in range written, no other")
+            }
         }
     }
 

@@ -56,7 +56,7 @@ extension ConvGeometry {
     var winogradKernel: WinogradKernel? {
         guard usesWinograd else { return nil }
         let native = ConvTuning.nativeTransforms
-        if usesWinogradF43 { return native ? (ConvTuning.avx512InputTransform ? .f43NativeAVX512 : .f43Native) : .f43 }
+        if usesWinogradF43 { return native ? (ConvTuning.avx512Transforms ? .f43NativeAVX512 : .f43Native) : .f43 }
         return native ? .f22Native : .f22
     }
 }
@@ -74,9 +74,10 @@ extension WinogradKernel {
     /// F(4x4, 3x3) and F(2x2, 3x3) with CKWinograd's AVX2 input, output and gradient transforms (x86-64 builds).
     static let f43Native = f43.withTransforms(input: ck_f43_input, output: ck_f43_output, gradient: ck_f43_gradient,
                                               outputChannelsLast: ck_f43_output_channels_last)
-    /// F(4x4, 3x3) with its input transform in AVX-512 (the same bits as the AVX2 one, in fewer instructions).
-    static let f43NativeAVX512 = f43.withTransforms(input: ck_f43_input_avx512, output: ck_f43_output,
-                                                    gradient: ck_f43_gradient, outputChannelsLast: ck_f43_output_channels_last)
+    /// F(4x4, 3x3) with its input transform and its output transform from channels-last products in AVX-512 (the
+    /// same bits as the AVX2 ones, in fewer instructions).
+    static let f43NativeAVX512 = f43.withTransforms(input: ck_f43_input_avx512, output: ck_f43_output, gradient: ck_f43_gradient,
+                                                    outputChannelsLast: ck_f43_output_channels_last_avx512)
     static let f22Native = f22.withTransforms(input: ck_f22_input, output: ck_f22_output, gradient: ck_f22_gradient,
                                               outputChannelsLast: ck_f22_output_channels_last)
 

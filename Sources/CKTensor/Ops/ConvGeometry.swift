@@ -98,9 +98,10 @@ enum ConvTuning {
         guard let raw = getenv("CK_CONV_TRANSFORMS") else { return true }
         return String(cString: raw) != "swift"
     }()
-    /// Whether F(4x4, 3x3)'s input transform runs its AVX-512 version (CPUs that have it) rather than the AVX2 one,
-    /// which gives the same bits; CK_CONV_TRANSFORMS=avx2 picks the AVX2 one for A/B timing.
-    nonisolated(unsafe) static var avx512InputTransform: Bool = {
+    /// Whether F(4x4, 3x3)'s input transform and its output transform from channels-last products run their AVX-512
+    /// versions (CPUs that have it) rather than the AVX2 ones, which give the same bits; CK_CONV_TRANSFORMS=avx2
+    /// picks the AVX2 ones for A/B timing.
+    nonisolated(unsafe) static var avx512Transforms: Bool = {
         guard ck_winograd_avx512_available() != 0 else { return false }
         guard let raw = getenv("CK_CONV_TRANSFORMS") else { return true }
         return String(cString: raw) != "avx2"

@@ -15,6 +15,11 @@ int ck_winograd_avx512_available(void);
 /// ck_f43_input in AVX-512, with the same bits (ck_winograd_avx512.c).
 void ck_f43_input_avx512(const float *x, float *v, long h, long w, long channels, long t, long first_plane, long end_plane);
 
+/// ck_f43_output_channels_last in AVX-512, 16 channels at a time (ck_winograd_avx512.c): the same bits where the
+/// AVX2 one takes its 8-channel path (all but a plane range's last channels when they are not a multiple of 8).
+void ck_f43_output_channels_last_avx512(const float *m, float *y, long h, long w, long channels, long t,
+                                        const float *bias, long first_plane, long end_plane);
+
 /// F(4x4, 3x3) output transform: y plane q = A^T m A + bias[q] for each 4x4 tile, cropped to h x w; the products
 /// read (M's rows of this plane's tiles) are set back to zero. `bias` (one value per plane) may be NULL.
 void ck_f43_output(float *m, float *y, long h, long w, long channels, long t, const float *bias, long first_plane,
