@@ -1,7 +1,7 @@
 // Reference networks: parameter counts pinned to the PyTorch port's, names, shapes, and gradients end to end.
 import XCTest
 import CKTensor
-import CKNN
+@testable import CKNN
 import CKTestSupport
 
 final class ModelTests: XCTestCase {
@@ -52,6 +52,50 @@ final class ModelTests: XCTestCase {
         let unet = UNetS(rng: &rng)
         checkSpots(network: unet, input: Tensor.normal(shape: [2, 1, 28, 28], rng: &rng),
                    names: ["conv_in.weight", "rb2.skip.weight", "mid1.gn2.weight", "up_rb3.conv1.bias", "temb.l2.weight", "conv_out.weight"])
+    }
+
+    /// A batch's distinct conditions, numbered in order of first use; the target time and the label count in them.
+    func testDistinctConditions() {
+        let sigma = Tensor(shape: [6], storage: [0.5, 2, 0.5, 0.5, 80, 2])
+        let plain = DistinctConditions(sigma: sigma, target: nil, labels: nil)
+        XCTAssertEqual(plain.sigma.storage, [0.5, 2, 80])
+        XCTAssertEqual(plain.rowIndex, [0, 1, 0, 0, 2, 1])
+        let levels = Tensor(shape: [8], storage: [0.5, 2, 0.5, 0.5, 80, 2, 2, 80])
+        let target = Tensor(shape: [8], storage: [0.1, 1, 0.2, 0.1, 1, 1, 1, 1])
+        let both = DistinctConditions(sigma: levels, target: target, labels: [3, 3, 3, 4, 3, 3, 3, 3])
+        XCTAssertEqual(both.rowIndex, [0, 1, 2, 3, 4, 1, 1, 4])
+        XCTAssertEqual(both.labels, [3, 3, 3, 4, 3])
+        XCTAssertEqual(both.target?.storage, [0.1, 1, 0.2, 0.1, 1])
+        XCTAssertNil(DistinctConditions(sigma: Tensor(shape: [3], storage: [1, 2, 3]), target: nil, labels: nil).rowIndex,
+                     "every row its own: nothing to spread")
+        let few = DistinctConditions(sigma: Tensor(shape: [8], storage: [1, 2, 3, 4, 5, 6, 7, 1]), target: nil, labels: nil)
+        XCTAssertNil(few.rowIndex, "7 conditions of 8 rows: too few repeats to pay")
+        XCTAssertEqual(few.sigma.count, 8)
+    }
+
+    /// mlp-toy computes its time embedding once per distinct noise level: on a batch whose levels repeat, its outputs
+    /// and parameters' gradients are those of its rows run one at a time (then each row is its own condition).
+    func testRepeatedNoiseLevelsGiveTheRowsOwnResults() {
+        var rng = SplitMix64(seed: 3)
+        let toy = MLPToy(rng: &rng)
+        let levels: [Float] = [0.5, 2, 0.5, 0.5, 80, 2, 0.002, 80]
+        let x = Tensor.normal(shape: [8, 2], rng: &rng), w = Tensor.normal(shape: [8, 2], rng: &rng)
+        let parameters = toy.parameters.map(\.value)
+        XCTAssertNotNil(DistinctConditions(sigma: Tensor(shape: [8], storage: levels), target: nil, labels: nil).rowIndex,
+                        "4 levels in 8 rows: the embedding runs on 4")
+        let y = toy(x, sigma: Tensor(shape: [8], storage: levels))
+        let batch = Tape.gradients(of: (y * w).sum(), wrt: parameters)
+        var outputs: [Float] = [], summed = parameters.map { Tensor(zeros: $0.shape) }
+        for r in 0..<8 {
+            let row = toy(x.detachedRows(r..<(r + 1)), sigma: Tensor(shape: [1], storage: [levels[r]]))
+            outputs += row.storage
+            let gradients = Tape.gradients(of: (row * w.detachedRows(r..<(r + 1))).sum(), wrt: parameters)
+            for k in summed.indices { summed[k].addInPlace(gradients[k]) }
+        }
+        assertClose(y.storage, outputs, atol: 1e-6, rtol: 1e-6, "outputs")
+        for (k, p) in toy.parameters.enumerated() {
+            assertClose(batch[k].storage, summed[k].storage, atol: 1e-5, rtol: 1e-4, "gradient of \(p.name)")
+        }
     }
 
     private func checkSpots(network: some Backbone, input: Tensor, names: [String], file: StaticString = #filePath, line: UInt = #line) {

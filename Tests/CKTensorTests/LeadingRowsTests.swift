@@ -76,6 +76,18 @@ final class LeadingRowsTests: XCTestCase {
 
     /// Ops that do not take them get the gradient padded with zero rows by the tape: division, the exponential,
     /// a layer norm over the whole tensor, concatenation along the rows.
+    /// Rows by index numbered in order of first use, as `DistinctConditions` numbers them: the leading rows' gradient
+    /// comes back covering the rows they took (rows 0 and 1 here, of 4), the rest left for the tape to treat as zero.
+    func testRowsByIndexTakeLeadingRows() {
+        check("rows by index", shapes: [[4, 3]], rows: 3) { $0[0].rows(at: [0, 1, 0, 2, 1, 3]) }
+        var rng = SplitMix64(seed: 3)
+        let x = Tensor.normal(shape: [4, 3], rng: &rng).trackingGradients()
+        let y = x.rows(at: [0, 1, 0, 2, 1, 3])
+        let pulled = y.node!.pullback!(Tensor(shape: [3, 3], storage: (0..<9).map(Float.init)))
+        XCTAssertEqual(pulled[0]?.shape, [2, 3], "rows 0 ..< 3 take rows 0 and 1 only")
+        assertClose(pulled[0]!.storage, [6, 8, 10, 3, 4, 5], "row 0 taken twice: its copies' gradients added")
+    }
+
     func testOtherOpsGetTheGradientPadded() {
         check("divide", shapes: [[4, 3], [4, 3]], rows: 2, flagged: false) { $0[0] / ($0[1].exp() + 1) }
         check("exp", shapes: [[4, 3]], rows: 1, flagged: false) { $0[0].exp() }

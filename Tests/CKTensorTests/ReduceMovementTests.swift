@@ -27,6 +27,15 @@ final class ReduceMovementTests: XCTestCase {
         gradCheck(shapes: [[2, 3, 2, 3]]) { $0[0].upsampledNearest2x() }
     }
 
+    /// Rows by index, repeated and left out: values, and gradients (a repeated row's add up) by central differences.
+    func testRowsAtIndices() {
+        let x = Tensor(shape: [3, 2], storage: [1, 2, 3, 4, 5, 6])
+        assertClose(x.rows(at: [2, 0, 2, 1]).storage, [5, 6, 1, 2, 5, 6, 3, 4])
+        XCTAssertEqual(x.rows(at: []).shape, [0, 2])
+        gradCheck(shapes: [[4, 3]]) { $0[0].rows(at: [1, 1, 3, 0, 1]) }
+        gradCheck(shapes: [[3, 2, 2]]) { $0[0].rows(at: [2, 2]) }
+    }
+
     func testConcatenateValues() {
         let a = Tensor(shape: [1, 2, 1, 1], storage: [1, 2]), b = Tensor(shape: [1, 1, 1, 1], storage: [3])
         assertClose(Tensor.concatenate([a, b], axis: 1).storage, [1, 2, 3])

@@ -1,4 +1,4 @@
-// Movement: concatenation, slicing along the first axis, axis permutation, nearest 2x upsampling.
+// Movement: concatenation, slicing along the first axis, rows by index, axis permutation, nearest 2x upsampling.
 
 extension Tensor {
     /// Joins tensors along `axis`; all other dimensions must agree. Differentiable.
@@ -54,6 +54,37 @@ extension Tensor {
             var full = [Float](repeating: 0, count: fullShape.reduce(1, *))
             full.replaceSubrange((range.lowerBound * inner)..<(range.upperBound * inner), with: g.storage)
             return [Tensor(shape: fullShape, storage: full)]
+        }
+    }
+
+    /// Rows `indices` of the first axis in that order, repeats allowed: y[r] = self[indices[r]]. Differentiable: a row
+    /// taken several times gets the sum of its copies' gradients, added in the order of `indices`. A gradient of y's
+    /// leading rows (LeadingRows.swift) comes back as one of self's leading rows up to the last row they took, so
+    /// with indices numbered in order of first use (`DistinctRows`) the rows only later rows take get no work.
+    public func rows(at indices: [Int]) -> Tensor {
+        precondition(rank >= 1, "rows(at:): needs a tensor with rows, got shape \(shape)")
+        let count = shape[0], inner = shape.dropFirst().reduce(1, *)
+        for i in indices { precondition(i >= 0 && i < count, "rows(at:): row \(i) of a tensor of \(count) rows") }
+        let y = Tensor(shape: [indices.count] + shape.dropFirst(), unsafeUninitialized: { out in
+            storage.withUnsafeBufferPointer { src in
+                for (r, i) in indices.enumerated() {
+                    (out.baseAddress! + r * inner).initialize(from: src.baseAddress! + i * inner, count: inner)
+                }
+            }
+        })
+        let fullShape = shape
+        return y.recorded(inputs: [self], takesLeadingRows: true) { g in
+            let taken = indices.prefix(g.shape[0])
+            let rows = fullShape[0] == 0 ? 0 : (taken.max().map { $0 + 1 } ?? 0)
+            var sums = [Float](repeating: 0, count: rows * inner)
+            g.storage.withUnsafeBufferPointer { src in
+                sums.withUnsafeMutableBufferPointer { dst in
+                    for (r, i) in taken.enumerated() {
+                        for k in 0..<inner { dst[i * inner + k] += src[r * inner + k] }
+                    }
+                }
+            }
+            return [Tensor(shape: [rows] + fullShape.dropFirst(), storage: sums)]
         }
     }
 
