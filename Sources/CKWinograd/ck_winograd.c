@@ -5,6 +5,7 @@
 // 4x4 transpose and the short groups from one masked store. Same layouts, same arithmetic up to rounding
 // (fused multiply-adds).
 #include "ck_winograd.h"
+#include "ck_winograd_formulas.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,28 +50,14 @@ static inline void transpose_halves(__m256 *a, __m256 *b, __m256 *c, __m256 *d) 
 
 // MARK: F(4x4, 3x3)
 
-/// B^T applied to six values, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+/// B^T applied to six values (ck_winograd_formulas.h).
 static inline void f43_bt(const __m256 d[6], __m256 r[6]) {
-    const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
-    __m256 s12 = _mm256_add_ps(d[1], d[2]), m12 = _mm256_sub_ps(d[1], d[2]);
-    __m256 s34 = _mm256_add_ps(d[3], d[4]), m43 = _mm256_sub_ps(d[4], d[3]);
-    __m256 m31 = _mm256_sub_ps(d[3], d[1]), m42 = _mm256_sub_ps(d[4], d[2]);
-    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
-    r[1] = _mm256_fnmadd_ps(four, s12, s34);
-    r[2] = _mm256_fmadd_ps(four, m12, m43);
-    r[3] = _mm256_fmadd_ps(two, m31, m42);
-    r[4] = _mm256_fnmadd_ps(two, m31, m42);
-    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+    CK_F43_BT(__m256, _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_set1_ps, d, r);
 }
 
-/// A^T applied to six values: four outputs, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+/// A^T applied to six values: four outputs (ck_winograd_formulas.h).
 static inline void f43_at(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 m4, __m256 m5, __m256 o[4]) {
-    __m256 p12 = _mm256_add_ps(m1, m2), n12 = _mm256_sub_ps(m1, m2);
-    __m256 p34 = _mm256_add_ps(m3, m4), n34 = _mm256_sub_ps(m3, m4);
-    o[0] = _mm256_add_ps(_mm256_add_ps(m0, p12), p34);
-    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2), n34, n12);
-    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4), p34, p12);
-    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), n34, n12), m5);
+    CK_F43_AT(__m256, _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_set1_ps, m0, m1, m2, m3, m4, m5, o);
 }
 
 // MARK: The kernels of one group of 8 tiles

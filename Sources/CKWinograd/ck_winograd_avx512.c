@@ -10,6 +10,7 @@
 // where the AVX2 version's scalar loop rounds differently): 64 and 128 planes of 28x28 in 19-20 and 48 us
 // against 28-29 and 74.
 #include "ck_winograd.h"
+#include "ck_winograd_formulas.h"
 #include <stdlib.h>
 
 #if defined(__x86_64__)
@@ -17,25 +18,12 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) static inline
 
-/// B^T of F(4x4) on six vectors: the operations of ck_winograd.c's f43_bt in the same order.
-#define F43_BT(T, add, sub, fmadd, fnmadd, set1, d, r) do {                                   \
-    const T two = set1(2), four = set1(4), five = set1(5);                                       \
-    T s12 = add(d[1], d[2]), m12 = sub(d[1], d[2]);                                                \
-    T s34 = add(d[3], d[4]), m43 = sub(d[4], d[3]);                                                \
-    T m31 = sub(d[3], d[1]), m42 = sub(d[4], d[2]);                                                \
-    r[0] = fmadd(four, d[0], fnmadd(five, d[2], d[4]));                                            \
-    r[1] = fnmadd(four, s12, s34);                                                                 \
-    r[2] = fmadd(four, m12, m43);                                                                  \
-    r[3] = fmadd(two, m31, m42);                                                                   \
-    r[4] = fnmadd(two, m31, m42);                                                                  \
-    r[5] = fmadd(four, d[1], fnmadd(five, d[3], d[5]));                                            \
-} while (0)
-
+/// B^T of F(4x4) on six vectors of 16 and of 8 lanes (ck_winograd_formulas.h, as ck_winograd.c's f43_bt).
 AVX512 void bt43_512(const __m512 d[6], __m512 r[6]) {
-    F43_BT(__m512, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_set1_ps, d, r);
+    CK_F43_BT(__m512, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_set1_ps, d, r);
 }
 AVX512 void bt43_256(const __m256 d[6], __m256 r[6]) {
-    F43_BT(__m256, _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_set1_ps, d, r);
+    CK_F43_BT(__m256, _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_set1_ps, d, r);
 }
 
 /// Padded columns 16 b ..< 16 b + 16 of padded row `row` (plane row row - 1, column c - 1; zero outside the plane).
@@ -98,14 +86,9 @@ AVX512 void f43_input_planes(const float *x, float *v, long h, long w, long chan
 
 // MARK: Output from channels-last products, 16 channels at a time
 
-/// A^T of F(4x4) on six vectors: ck_winograd.c's f43_at, the same operations in the same order.
+/// A^T of F(4x4) on six vectors (ck_winograd_formulas.h, as ck_winograd.c's f43_at).
 AVX512 void at43_512(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512 o[4]) {
-    __m512 p12 = _mm512_add_ps(m1, m2), n12 = _mm512_sub_ps(m1, m2);
-    __m512 p34 = _mm512_add_ps(m3, m4), n34 = _mm512_sub_ps(m3, m4);
-    o[0] = _mm512_add_ps(_mm512_add_ps(m0, p12), p34);
-    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), n34, n12);
-    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), p34, p12);
-    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), n34, n12), m5);
+    CK_F43_AT(__m512, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_set1_ps, m0, m1, m2, m3, m4, m5, o);
 }
 
 /// The 4x4 transpose within each 128-bit quarter of four vectors.
