@@ -60,7 +60,7 @@ extension Tensor {
     /// Rows `indices` of the first axis in that order, repeats allowed: y[r] = self[indices[r]]. Differentiable: a row
     /// taken several times gets the sum of its copies' gradients, added in the order of `indices`. A gradient of y's
     /// leading rows (LeadingRows.swift) comes back as one of self's leading rows up to the last row they took, so
-    /// with indices numbered in order of first use (`DistinctRows`) the rows only later rows take get no work.
+    /// with indices numbered in order of first use (`DistinctConditions`) the rows only later rows take get no work.
     public func rows(at indices: [Int]) -> Tensor {
         precondition(rank >= 1, "rows(at:): needs a tensor with rows, got shape \(shape)")
         let count = shape[0], inner = shape.dropFirst().reduce(1, *)
