@@ -73,10 +73,11 @@ extension Tensor {
         summed(toShape: Tensor.operandShape(operand, meeting: shape, ofOutput: output))
     }
 
-    /// `zipMap` against the same rows of `other`, which may have more of them (a pullback's saved input).
-    func zipMap<F: BinaryFunction>(leadingRowsOf other: Tensor, _ f: F) -> Tensor {
-        if shape == other.shape { return zipMap(other, f) }
-        precondition(coversLeadingRows(of: other.shape), "zipMap: \(shape) is not the leading rows of \(other.shape)")
-        return leadingValues(self, other, shape: shape, f)
+    /// `loop(self, other, out, range)` against the same rows of `other`, which may have more of them (a pullback's
+    /// saved input), in chunks spread over the threads.
+    func zipMap(leadingRowsOf other: Tensor,
+                _ loop: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> Tensor {
+        precondition(shape == other.shape || coversLeadingRows(of: other.shape), "zipMap: \(shape) is not the leading rows of \(other.shape)")
+        return leadingValues(self, other, shape: shape, loop)
     }
 }

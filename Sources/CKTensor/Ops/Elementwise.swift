@@ -172,10 +172,7 @@ extension Tensor {
     /// SiLU: x * sigmoid(x), through the call-free `fastExp` (PointwiseLoops.swift).
     public func silu() -> Tensor {
         let x = detached()
-        return mapChunks(siluLoop).recorded(inputs: [self], takesLeadingRows: true) { g in
-            precondition(g.shape == x.shape || g.coversLeadingRows(of: x.shape), "silu: gradient \(g.shape) for input \(x.shape)")
-            return [leadingValues(g, x, shape: g.shape, siluGradientLoop)]
-        }
+        return mapChunks(siluLoop).recorded(inputs: [self], takesLeadingRows: true) { g in [g.zipMap(leadingRowsOf: x, siluGradientLoop)] }
     }
 
     public func sigmoid() -> Tensor {
