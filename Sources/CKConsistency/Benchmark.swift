@@ -23,7 +23,7 @@ public struct BenchmarkResult: Sendable {
             + "\"timed_steps\": \(timedSteps), \"warmup_steps\": \(warmupSteps), \"sample_reps\": \(sampleRepetitions), "
             + "\"step_s_p90\": \(f(stepSecondsP90)), \"max_rss_mb\": \(f(maxRSSMegabytes)), "
             + "\"gradients_s_median\": \(f(gradientSecondsMedian)), \"update_s_median\": \(f(updateSecondsMedian)), "
-            + "\"blas_core\": \"\(BLASKernel.current)\", \"impl\": \"consistencykit\"}"
+            + "\"blas_core\": \"\(BLASKernel.current)\", \"allocator\": \"\(MemoryAllocator.current)\", \"impl\": \"consistencykit\"}"
     }
 }
 

@@ -1,6 +1,7 @@
 // cmkit: the command-line front end. Each subcommand lives in its own file.
 import ArgumentParser
 import CKTensor
+import CTCMalloc        // links tcmalloc, this process's malloc (Sources/CKTensor/MemoryAllocator.swift)
 
 @main
 struct CMKit: ParsableCommand {
