@@ -243,11 +243,10 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
     let slots = x == nil ? 0 : Parallel.threadCount
     let dwSlots = UnsafeMutablePointer<Float>.allocate(capacity: max(1, slots * dwCount))
     defer { dwSlots.deallocate() }
-    let dxBuffer = UnsafeMutablePointer<Float>.allocate(capacity: col2imWeight == nil ? 1 : dxCount)
-    defer { dxBuffer.deallocate() }
-    if col2imWeight != nil { dxBuffer.initialize(repeating: 0, count: dxCount) }   // col2im accumulates
-
-    let workers = grad.withUnsafeBufferPointer { gb in
+    // col2im accumulates into dX, so it starts at zero; it is the returned array itself, not a buffer copied at
+    // the end (the stride-2 layers' dX is 3.2 and 1.6 MB per unet-s piece).
+    var col2imDX = [Float](repeating: 0, count: col2imWeight == nil ? 0 : dxCount)
+    let workers = col2imDX.withUnsafeMutableBufferPointer { dxb in grad.withUnsafeBufferPointer { gb in
         g.forEachChunk { c in
             let columns = c.count * g.p
             ConvScratch.with(g.k * columns, g.cout * columns) { cols, gy in
@@ -266,12 +265,12 @@ private func convBackward(_ g: ConvGeometry, gradient grad: [Float], x: [Float]?
                         gemm(transposeA: true, transposeB: false, m: g.k, n: columns, k: g.cout,
                              a: wb.baseAddress!, lda: g.k, b: gy, ldb: columns, c: cols, ldc: columns)
                     }
-                    col2im(g, cols: cols, count: c.count, dx: dxBuffer + c.start * g.cin * g.planeIn, serial: c.serial)
+                    col2im(g, cols: cols, count: c.count, dx: dxb.baseAddress! + c.start * g.cin * g.planeIn, serial: c.serial)
                 }
             }
         }
-    }
-    if col2imWeight != nil { dx = Array(UnsafeBufferPointer(start: dxBuffer, count: dxCount)) }
+    } }
+    if col2imWeight != nil { dx = col2imDX }
     guard x != nil else { return (dx, nil) }
     let dw = [Float](unsafeUninitializedCapacity: dwCount) { buffer, initialized in
         for i in 0..<dwCount {
