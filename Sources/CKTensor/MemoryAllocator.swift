@@ -7,12 +7,14 @@ import Glibc
 #endif
 
 public enum MemoryAllocator {
-    /// "tcmalloc" when `malloc` resolves to tcmalloc's (the program linked it), else "glibc".
+    /// "tcmalloc" when `malloc` resolves to tcmalloc's (the program linked it), else "glibc" (Linux) or "system".
     public static var current: String {
         #if canImport(Glibc)
         let everywhere = UnsafeMutableRawPointer(bitPattern: 0)          // RTLD_DEFAULT
         if let tc = dlsym(everywhere, "tc_malloc"), dlsym(everywhere, "malloc") == tc { return "tcmalloc" }
-        #endif
         return "glibc"
+        #else
+        return "system"
+        #endif
     }
 }
