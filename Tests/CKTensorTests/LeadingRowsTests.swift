@@ -74,8 +74,6 @@ final class LeadingRowsTests: XCTestCase {
         }
     }
 
-    /// Ops that do not take them get the gradient padded with zero rows by the tape: division, the exponential,
-    /// a layer norm over the whole tensor, concatenation along the rows.
     /// Rows by index numbered in order of first use, as `DistinctConditions` numbers them: the leading rows' gradient
     /// comes back covering the rows they took (rows 0 and 1 here, of 4), the rest left for the tape to treat as zero.
     func testRowsByIndexTakeLeadingRows() {
@@ -88,6 +86,8 @@ final class LeadingRowsTests: XCTestCase {
         assertClose(pulled[0]!.storage, [6, 8, 10, 3, 4, 5], "row 0 taken twice: its copies' gradients added")
     }
 
+    /// Ops that do not take them get the gradient padded with zero rows by the tape: division, the exponential,
+    /// a layer norm over the whole tensor, concatenation along the rows.
     func testOtherOpsGetTheGradientPadded() {
         check("divide", shapes: [[4, 3], [4, 3]], rows: 2, flagged: false) { $0[0] / ($0[1].exp() + 1) }
         check("exp", shapes: [[4, 3]], rows: 1, flagged: false) { $0[0].exp() }
